@@ -1,0 +1,161 @@
+//! The hardware layer: every port access and raw memory access of the firmware is here.
+//!
+//! The machine is one CPU with interrupts off, identity-mapped memory and nothing else
+//! running, so port I/O has no concurrency to guard against; each `unsafe` block says what
+//! else it relies on.
+
+use core::arch::asm;
+use core::sync::atomic::{compiler_fence, Ordering};
+use pvhfw::fw_cfg::{self, key, DmaAccess, FwCfgIo};
+use pvhfw::Error;
+use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
+
+const COM1: u16 = 0x3f8;
+const DEBUGCON: u16 = 0xe9;
+
+/// COM1 and QEMU's debug console (`-debugcon`), written in parallel.
+pub struct Console;
+
+impl pvhfw::console::Console for Console {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut com1 = PortWriteOnly::<u8>::new(COM1);
+        let mut debugcon = PortWriteOnly::<u8>::new(DEBUGCON);
+        for &b in bytes {
+            // SAFETY: the UART's transmit register and the debug console port accept any byte
+            // and touch no memory; without a device behind them the write is dropped.
+            unsafe {
+                com1.write(b);
+                debugcon.write(b);
+            }
+        }
+    }
+}
+
+/// fw_cfg, through DMA when QEMU offers it, else through the byte-wide data port.
+#[derive(Clone, Copy)]
+pub enum FwCfg {
+    Dma,
+    Ports,
+}
+
+impl FwCfg {
+    /// Finds fw_cfg: the DMA register's signature costs one port read; the older
+    /// signature check through the data port is the fallback.
+    pub fn probe() -> Option<FwCfg> {
+        // SAFETY: reading fw_cfg's DMA address register only returns its signature.
+        let dma_sig = unsafe { PortReadOnly::<u32>::new(fw_cfg::PORT_DMA_LOW).read() };
+        if fw_cfg::DMA_SIGNATURE_LOW.contains(&dma_sig) {
+            return Some(FwCfg::Dma);
+        }
+        let mut sig = [0u8; 4];
+        FwCfg::Ports.read(key::SIGNATURE, &mut sig).ok()?;
+        (sig == *b"QEMU").then_some(FwCfg::Ports)
+    }
+
+    fn select(key: u16) {
+        // SAFETY: selecting an item only changes fw_cfg's internal cursor.
+        unsafe { PortWriteOnly::<u16>::new(fw_cfg::PORT_SELECTOR).write(key) }
+    }
+
+    fn data_byte() -> u8 {
+        // SAFETY: reading the data port only advances fw_cfg's cursor.
+        unsafe { PortReadOnly::<u8>::new(fw_cfg::PORT_DATA).read() }
+    }
+}
+
+/// One DMA transfer, synchronous: QEMU completes it before the port write returns.
+fn dma_read(key: u16, address: u64, length: u32) -> Result<(), Error> {
+    let mut desc = DmaAccess::select_read(key, length, address);
+    let desc_addr = core::ptr::addr_of_mut!(desc) as u64;
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: the descriptor is on the stack, in identity-mapped RAM below 4 GiB (so writing
+    // only the low address half is enough), and lives until QEMU has finished. The destination
+    // is either a buffer we own or a range the caller checked to be free RAM. The asm is not
+    // `nomem` (unlike x86_64's Port), so the compiler assumes memory changed behind it.
+    unsafe {
+        asm!("out dx, eax", in("dx") fw_cfg::PORT_DMA_LOW, in("eax") (desc_addr as u32).swap_bytes(),
+             options(nostack, preserves_flags));
+    }
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: `desc` is a live local; the volatile read sees what QEMU wrote back.
+    let control = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(desc.control)) };
+    DmaAccess::check(control.get(), key)
+}
+
+impl FwCfgIo for FwCfg {
+    fn read(&mut self, key: u16, buf: &mut [u8]) -> Result<(), Error> {
+        match self {
+            FwCfg::Dma => dma_read(key, buf.as_mut_ptr() as u64, buf.len() as u32),
+            FwCfg::Ports => {
+                FwCfg::select(key);
+                buf.iter_mut().for_each(|b| *b = FwCfg::data_byte());
+                Ok(())
+            }
+        }
+    }
+
+    fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
+        match self {
+            FwCfg::Dma => dma_read(key, paddr, len),
+            FwCfg::Ports => {
+                FwCfg::select(key);
+                for i in 0..u64::from(len) {
+                    // SAFETY: the caller checked [paddr, paddr + len) to be RAM below 4 GiB that
+                    // holds neither the firmware nor the kernel; it is identity-mapped.
+                    unsafe { core::ptr::write_volatile((paddr + i) as *mut u8, FwCfg::data_byte()) }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Stops the CPU for good.
+pub fn halt() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Resets the machine by triple fault, which works on every machine type (microvm has no
+/// reset register): with an empty IDT no exception can be delivered.
+pub fn reset() -> ! {
+    let idt = x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::zero() };
+    // SAFETY: interrupts are off; the only effect of the empty IDT is the intended shutdown.
+    unsafe {
+        x86_64::instructions::tables::lidt(&idt);
+        asm!("int3", options(nomem, nostack));
+    }
+    halt()
+}
+
+/// Busy-waits about `ms` milliseconds on the PIT (1.193182 MHz). Returns early if the PIT does
+/// not count (microvm without `pit=on`), so a failing boot still ends.
+pub fn delay_ms(ms: u32) {
+    const TICKS_PER_MS: u64 = 1193;
+    let mut command = PortWriteOnly::<u8>::new(0x43);
+    let mut channel0 = Port::<u8>::new(0x40);
+    let mut read_count = || -> u16 {
+        // SAFETY: latching and reading PIT channel 0 has no effect beyond the PIT.
+        unsafe {
+            command.write(0x00);
+            u16::from_le_bytes([channel0.read(), channel0.read()])
+        }
+    };
+    // SAFETY: channel 0, lobyte/hibyte, mode 2, reload 65536; nothing else uses the PIT now.
+    unsafe {
+        PortWriteOnly::<u8>::new(0x43).write(0x34);
+        Port::<u8>::new(0x40).write(0);
+        Port::<u8>::new(0x40).write(0);
+    }
+    let target = u64::from(ms) * TICKS_PER_MS;
+    let (mut elapsed, mut stuck, mut last) = (0u64, 0u32, read_count());
+    while elapsed < target && stuck < 100_000 {
+        let now = read_count();
+        let ticks = last.wrapping_sub(now);
+        stuck = if ticks == 0 { stuck + 1 } else { 0 };
+        elapsed += u64::from(ticks);
+        last = now;
+    }
+}

@@ -1,0 +1,73 @@
+//! pvhfw: boots a PVH Linux kernel under QEMU straight from the reset vector.
+//!
+//! `reset.s` takes the CPU from real mode to long mode and calls [`main`]; the boot logic is in
+//! the `pvhfw` library; `exit.s` drops back to 32-bit protected mode and enters the kernel.
+#![no_std]
+#![no_main]
+
+mod hw;
+mod paging;
+
+use core::arch::global_asm;
+use pvhfw::boot::{self, Boot};
+use pvhfw::console::Line;
+use pvhfw::layout;
+use pvhfw::start_info::HandoffArea;
+use pvhfw::Error;
+
+global_asm!(
+    include_str!("reset.s"),
+    main = sym main,
+    page_directories = sym paging::PAGE_DIRECTORIES,
+    pml4 = const layout::PML4,
+    pdpt = const layout::PDPT,
+    stack_top = const layout::STACK_TOP,
+    options(att_syntax),
+);
+global_asm!(include_str!("exit.s"), options(att_syntax));
+
+extern "sysv64" {
+    /// Leaves long mode and jumps to `entry` with `EBX = start_info` (exit.s).
+    fn pvh_exit(entry: u32, start_info: u32) -> !;
+}
+
+extern "sysv64" fn main() -> ! {
+    let mut con = hw::Console;
+    let Some(mut fw_cfg) = hw::FwCfg::probe() else { fail(&mut con, None, Error::NoFwCfg) };
+    // SAFETY: layout::HANDOFF is firmware-owned RAM (identity-mapped, below the stack, never
+    // aliased), and every bit pattern is a valid HandoffArea, so stale contents are harmless.
+    let area = unsafe { &mut *(layout::HANDOFF as *mut HandoffArea) };
+    match Boot::new(&mut fw_cfg, &mut con).prepare_pvh(area, layout::HANDOFF as u32) {
+        // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and
+        // everything it points to is in place, in RAM the memory map reserves.
+        Ok(pvh) => unsafe { pvh_exit(pvh.entry, pvh.start_info) },
+        Err(e) => fail(&mut con, Some(&mut fw_cfg), e),
+    }
+}
+
+/// Reports `error`, then halts or, if `-boot reboot-timeout=` asks for it, resets after a wait.
+fn fail(con: &mut hw::Console, fw_cfg: Option<&mut hw::FwCfg>, error: Error) -> ! {
+    error.report(con);
+    match fw_cfg.and_then(|f| boot::boot_fail_wait(f)) {
+        Some(ms) => {
+            Line::new(con).str("rebooting in ").dec(ms.into()).str(" ms").end();
+            hw::delay_ms(ms);
+            hw::reset()
+        }
+        None => {
+            Line::new(con).str("halted").end();
+            hw::halt()
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let mut con = hw::Console;
+    let mut line = Line::new(&mut con).str("internal error");
+    if let Some(loc) = info.location() {
+        line = line.str(" at ").str(loc.file()).str(":").dec(loc.line().into());
+    }
+    line.end();
+    hw::halt()
+}

@@ -1,0 +1,86 @@
+# Reset: real mode -> 32-bit flat protected mode -> long mode -> Rust.
+#
+# Operands from main.rs: {main} the Rust entry, {page_directories} the ROM page directories,
+# {pml4} {pdpt} {stack_top} fixed low-RAM addresses from pvhfw::layout.
+
+# Selectors of the GDT below.
+.set CODE32, 0x08
+.set DATA32, 0x10
+.set CODE64, 0x18
+.set ROM_BASE, 0xffff0000
+
+# The CPU's first instruction, at 0xFFFFFFF0 (CS.base 0xFFFF0000, IP 0xFFF0).
+.section .reset_vector, "ax", @progbits
+.code16
+.globl reset_vector
+reset_vector:
+    jmp reset16
+    .fill 16 - (. - reset_vector), 1, 0xcc
+
+.section .reset16, "ax", @progbits
+.code16
+reset16:
+    # The GDT is in ROM; CS.base is 0xFFFF0000 until the far jump, so address it CS-relative.
+    lgdtl %cs:gdt_pointer - ROM_BASE
+    # CR0 comes out of reset with CD and NW set (caches off): this write enables protected mode
+    # and caching in one go.
+    movl $0x11, %eax                # PE | ET
+    movl %eax, %cr0
+    ljmpl $CODE32, $start32
+
+.code32
+start32:
+    movw $DATA32, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movw %ax, %fs
+    movw %ax, %gs
+
+    # PML4[0] -> PDPT, PDPT[0..4] -> the four ROM page directories. Both tables are in RAM that
+    # may hold anything after a reboot, so the high halves are written too. 0x23 = present,
+    # writable, accessed (preset so the CPU has nothing to write back).
+    movl ${pdpt} + 0x23, {pml4}
+    movl $0, {pml4} + 4
+    movl ${page_directories} + 0x0023, {pdpt}
+    movl $0, {pdpt} + 4
+    movl ${page_directories} + 0x1023, {pdpt} + 8
+    movl $0, {pdpt} + 12
+    movl ${page_directories} + 0x2023, {pdpt} + 16
+    movl $0, {pdpt} + 20
+    movl ${page_directories} + 0x3023, {pdpt} + 24
+    movl $0, {pdpt} + 28
+
+    movl $0x20, %eax                # CR4.PAE
+    movl %eax, %cr4
+    movl ${pml4}, %eax
+    movl %eax, %cr3
+    movl $0xc0000080, %ecx          # EFER: at reset 0, so no read-modify-write
+    movl $0x100, %eax               # LME
+    xorl %edx, %edx
+    wrmsr
+    movl $0x80000011, %eax          # PG | ET | PE
+    movl %eax, %cr0
+    ljmpl $CODE64, $start64
+
+.code64
+start64:
+    movl ${stack_top}, %esp
+    call {main}
+    ud2
+
+# Flat segments with the Accessed bit preset: the CPU never writes to this ROM copy.
+.section .rodata.gdt, "a", @progbits
+.balign 8
+gdt:
+    .quad 0
+    .quad 0x00cf9b000000ffff        # CODE32: base 0, 4 GiB, 32-bit, execute/read
+    .quad 0x00cf93000000ffff        # DATA32: base 0, 4 GiB, read/write
+    .quad 0x00af9b000000ffff        # CODE64: long mode
+gdt_end:
+gdt_pointer:
+    .word gdt_end - gdt - 1
+    .long gdt
+
+.text
+.code64

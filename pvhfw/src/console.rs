@@ -1,0 +1,127 @@
+//! Text output without `core::fmt`: a few bytes of code instead of the formatting machinery.
+//!
+//! Every byte written is a port write and, under KVM, a VM exit, so the firmware writes only
+//! error messages unless the user asks for more (see [`LogLevel`]).
+
+/// Where `pvhfw:` lines go (COM1 and the debug console in the firmware, a buffer in tests).
+pub trait Console {
+    fn write(&mut self, bytes: &[u8]);
+}
+
+/// How chatty the firmware is, from `-fw_cfg name=opt/org.pvhfw/log,string=...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Default: errors only.
+    Quiet,
+    /// `string=info` (or anything unrecognised): one line per boot step.
+    Info,
+}
+
+impl LogLevel {
+    pub fn parse(value: &[u8]) -> LogLevel {
+        let value = trim_nul(value);
+        match value {
+            b"" | b"0" | b"off" | b"quiet" => LogLevel::Quiet,
+            _ => LogLevel::Info,
+        }
+    }
+}
+
+fn trim_nul(s: &[u8]) -> &[u8] {
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    &s[..end]
+}
+
+/// Writes `v` as `0x` followed by lowercase hex digits without leading zeros.
+pub fn write_hex(con: &mut dyn Console, v: u64) {
+    let mut buf = [0u8; 18];
+    buf[0] = b'0';
+    buf[1] = b'x';
+    let digits = (64 - (v | 1).leading_zeros()).div_ceil(4) as usize;
+    for i in 0..digits {
+        let nibble = (v >> (4 * (digits - 1 - i))) & 0xf;
+        buf[2 + i] = b"0123456789abcdef"[nibble as usize];
+    }
+    con.write(&buf[..2 + digits]);
+}
+
+/// Writes `v` in decimal.
+pub fn write_dec(con: &mut dyn Console, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    con.write(&buf[i..]);
+}
+
+/// A `pvhfw: ` line built piece by piece.
+pub struct Line<'a> {
+    con: &'a mut dyn Console,
+}
+
+impl<'a> Line<'a> {
+    pub fn new(con: &'a mut dyn Console) -> Self {
+        con.write(b"pvhfw: ");
+        Line { con }
+    }
+    pub fn str(self, s: &str) -> Self {
+        self.con.write(s.as_bytes());
+        self
+    }
+    pub fn hex(self, v: u64) -> Self {
+        write_hex(self.con, v);
+        self
+    }
+    pub fn dec(self, v: u64) -> Self {
+        write_dec(self.con, v);
+        self
+    }
+    pub fn end(self) {
+        self.con.write(b"\n");
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    use std::vec::Vec;
+    /// A console that keeps what was written.
+    #[derive(Default)]
+    pub struct Buffer(pub Vec<u8>);
+    impl super::Console for Buffer {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.extend_from_slice(bytes);
+        }
+    }
+    impl Buffer {
+        pub fn text(&self) -> &str {
+            core::str::from_utf8(&self.0).unwrap()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Buffer;
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        let mut b = Buffer::default();
+        Line::new(&mut b).hex(0).str(" ").hex(0x1f).str(" ").hex(u64::MAX).str(" ").dec(0).str(" ").dec(1234567890).end();
+        assert_eq!(b.text(), "pvhfw: 0x0 0x1f 0xffffffffffffffff 0 1234567890\n");
+    }
+
+    #[test]
+    fn log_levels() {
+        assert_eq!(LogLevel::parse(b""), LogLevel::Quiet);
+        assert_eq!(LogLevel::parse(b"off\0"), LogLevel::Quiet);
+        assert_eq!(LogLevel::parse(b"info"), LogLevel::Info);
+        assert_eq!(LogLevel::parse(b"yes please"), LogLevel::Info);
+    }
+}

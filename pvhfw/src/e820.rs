@@ -1,0 +1,215 @@
+//! The memory map: QEMU's `etc/e820` turned into what the kernel may trust.
+//!
+//! QEMU's table is unsorted, reports low RAM as one block straight across the VGA/ROM hole and
+//! knows nothing of the firmware's own memory. [`build`] applies the firmware's reservations on
+//! top, splits every overlap into pieces whose type is the highest type covering them (the rule
+//! Linux's own e820 sanitiser uses, so RAM never wins over anything), drops gaps, merges
+//! neighbours of one type and sorts the result. Types it does not know pass through unchanged.
+
+use crate::start_info::{MemmapEntry, MAX_MEMMAP};
+use crate::{Error, Range};
+
+pub const RAM: u32 = 1;
+pub const RESERVED: u32 = 2;
+pub const ACPI: u32 = 3;
+
+/// Size of one `etc/e820` entry: `u64 addr, u64 len, u32 type`, little-endian, packed.
+pub const RAW_ENTRY: usize = 20;
+/// Entries accepted from QEMU (it sends a handful).
+pub const MAX_INPUT: usize = 64;
+/// Reservations the firmware adds on top.
+pub const MAX_OVERLAYS: usize = 8;
+
+/// The legacy VGA / option ROM / BIOS hole, never RAM for the kernel.
+pub const LEGACY_HOLE: Range = Range { start: 0xa_0000, end: 0x10_0000 };
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Region {
+    pub range: Range,
+    pub kind: u32,
+}
+
+/// A fixed-capacity list of regions: QEMU's entries plus the firmware's reservations.
+pub struct Regions {
+    items: [Region; MAX_INPUT + MAX_OVERLAYS],
+    len: usize,
+}
+
+impl Default for Regions {
+    fn default() -> Self {
+        Regions { items: [Region::default(); MAX_INPUT + MAX_OVERLAYS], len: 0 }
+    }
+}
+
+impl Regions {
+    /// Parses `etc/e820`; a trailing partial entry is ignored, empty entries are skipped and an
+    /// entry reaching past 2^64 is clipped.
+    pub fn from_e820(raw: &[u8]) -> Result<Regions, Error> {
+        let count = raw.len() / RAW_ENTRY;
+        if count > MAX_INPUT {
+            let (size, max) = (raw.len() as u64, (MAX_INPUT * RAW_ENTRY) as u64);
+            return Err(Error::TooLarge { what: "etc/e820", size, max });
+        }
+        let mut regions = Regions::default();
+        for entry in raw.chunks_exact(RAW_ENTRY) {
+            let addr = u64::from_le_bytes(entry[0..8].try_into().unwrap_or_default());
+            let len = u64::from_le_bytes(entry[8..16].try_into().unwrap_or_default());
+            let kind = u32::from_le_bytes(entry[16..20].try_into().unwrap_or_default());
+            let end = addr.saturating_add(len);
+            regions.push(Region { range: Range { start: addr, end }, kind });
+        }
+        Ok(regions)
+    }
+
+    /// Adds a region; empty ones are dropped. Capacity is sized for QEMU's input plus the
+    /// firmware's fixed reservations, so overflowing it is a firmware bug: the region is dropped.
+    pub fn push(&mut self, region: Region) {
+        if !region.range.is_empty() {
+            if let Some(slot) = self.items.get_mut(self.len) {
+                *slot = region;
+                self.len += 1;
+            }
+        }
+    }
+
+    pub fn as_slice(&self) -> &[Region] {
+        &self.items[..self.len]
+    }
+}
+
+/// Resolves `regions` into a sorted, non-overlapping map written to `out`; returns its length.
+pub fn build(regions: &Regions, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Result<usize, Error> {
+    let regions = regions.as_slice();
+    let mut bounds = [0u64; 2 * (MAX_INPUT + MAX_OVERLAYS)];
+    let mut n = 0;
+    for r in regions {
+        for b in [r.range.start, r.range.end] {
+            insert_sorted_unique(&mut bounds, &mut n, b);
+        }
+    }
+    let mut len: usize = 0;
+    for w in bounds[..n].windows(2) {
+        let piece = Range { start: w[0], end: w[1] };
+        let kind = regions.iter().filter(|r| r.range.contains(&piece)).map(|r| r.kind).max();
+        let Some(kind) = kind else { continue };
+        // Extend the previous entry when it is the same type and touches this piece.
+        if let Some(prev) = len.checked_sub(1).and_then(|i| out.get_mut(i)) {
+            if prev.kind == kind && prev.addr + prev.size == piece.start {
+                prev.size += piece.end - piece.start;
+                continue;
+            }
+        }
+        let slot = out.get_mut(len).ok_or(Error::MemoryMapTooLarge)?;
+        *slot = MemmapEntry { addr: piece.start, size: piece.end - piece.start, kind, reserved: 0 };
+        len += 1;
+    }
+    if !out[..len].iter().any(|e| e.kind == RAM) {
+        return Err(Error::NoRam);
+    }
+    Ok(len)
+}
+
+fn insert_sorted_unique(bounds: &mut [u64], n: &mut usize, b: u64) {
+    let pos = bounds[..*n].partition_point(|&x| x < b);
+    if bounds[..*n].get(pos) == Some(&b) {
+        return;
+    }
+    bounds.copy_within(pos..*n, pos + 1);
+    bounds[pos] = b;
+    *n += 1;
+}
+
+/// Whether `range` lies entirely inside one RAM entry of a built map.
+pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
+    map.iter().any(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn raw(entries: &[(u64, u64, u32)]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for &(a, l, t) in entries {
+            v.extend_from_slice(&a.to_le_bytes());
+            v.extend_from_slice(&l.to_le_bytes());
+            v.extend_from_slice(&t.to_le_bytes());
+        }
+        v
+    }
+
+    fn run(entries: &[(u64, u64, u32)], overlays: &[(u64, u64, u32)]) -> Result<Vec<(u64, u64, u32)>, Error> {
+        let mut regions = Regions::from_e820(&raw(entries))?;
+        for &(start, end, kind) in overlays {
+            regions.push(Region { range: Range { start, end }, kind });
+        }
+        let mut out = [MemmapEntry::default(); MAX_MEMMAP];
+        let n = build(&regions, &mut out)?;
+        Ok(out[..n].iter().map(|e| (e.addr, e.size, e.kind)).collect())
+    }
+
+    const G: u64 = 1 << 30;
+
+    #[test]
+    fn qemu_pc_map_with_hole_and_firmware() {
+        // What QEMU pc under KVM sends for -m 5G: reserved first, unsorted, RAM across the hole.
+        let input = [(0xfeff_c000, 0x4000, 2), (0, 3 * G, 1), (4 * G, 2 * G, 1)];
+        let overlays = [(0xa_0000, 0x10_0000, 2), (0x1000, 0x2_0000, 2)];
+        assert_eq!(
+            run(&input, &overlays).unwrap(),
+            [
+                (0, 0x1000, 1),
+                (0x1000, 0x1f000, 2),
+                (0x2_0000, 0x8_0000, 1),
+                (0xa_0000, 0x6_0000, 2),
+                (0x10_0000, 3 * G - 0x10_0000, 1),
+                (0xfeff_c000, 0x4000, 2),
+                (4 * G, 2 * G, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn overlaps_take_the_highest_type_and_unknown_types_pass() {
+        let input = [(0, 0x1000, 1), (0x800, 0x1000, 3), (0x1000, 0x1000, 0xefff_ffff), (0x3000, 0x1000, 1)];
+        assert_eq!(
+            run(&input, &[]).unwrap(),
+            [(0, 0x800, 1), (0x800, 0x800, 3), (0x1000, 0x1000, 0xefff_ffff), (0x3000, 0x1000, 1)]
+        );
+    }
+
+    #[test]
+    fn adjacent_ram_merges_and_empty_entries_vanish() {
+        let input = [(0x2000, 0x1000, 1), (0, 0x2000, 1), (0x5000, 0, 2)];
+        assert_eq!(run(&input, &[]).unwrap(), [(0, 0x3000, 1)]);
+    }
+
+    #[test]
+    fn entries_past_the_top_are_clipped() {
+        let input = [(u64::MAX - 0xfff, 0x10000, 1)];
+        assert_eq!(run(&input, &[]).unwrap(), [(u64::MAX - 0xfff, 0xfff, 1)]);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(run(&[], &[]), Err(Error::NoRam));
+        assert_eq!(run(&[(0, 0x1000, 2)], &[]), Err(Error::NoRam));
+        let many: Vec<_> = (0..MAX_INPUT as u64 + 1).map(|i| (i * 0x2000, 0x1000, 1)).collect();
+        assert!(matches!(run(&many, &[]), Err(Error::TooLarge { .. })));
+        let alternating: Vec<_> = (0..MAX_INPUT as u64).map(|i| (i * 0x1000, 0x1000, 1 + (i as u32 % 2))).collect();
+        let overlays: Vec<_> = (0..MAX_OVERLAYS as u64).map(|i| (0x100_0000 + 0x2000 * i, 0x100_1000 + 0x2000 * i, 2)).collect();
+        assert_eq!(run(&alternating, &overlays).unwrap().len(), MAX_INPUT + MAX_OVERLAYS);
+    }
+
+    #[test]
+    fn is_ram_needs_one_entry() {
+        let map = [
+            MemmapEntry { addr: 0, size: 0x1000, kind: 1, reserved: 0 },
+            MemmapEntry { addr: 0x1000, size: 0x1000, kind: 2, reserved: 0 },
+        ];
+        assert!(is_ram(&map, Range { start: 0x10, end: 0x1000 }));
+        assert!(!is_ram(&map, Range { start: 0x10, end: 0x1001 }));
+        assert!(!is_ram(&map, Range { start: 0x1000, end: 0x1800 }));
+    }
+}

@@ -1,0 +1,64 @@
+//! Every way a boot can fail, each with the message the user sees.
+
+use crate::console::{Console, Line};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Neither the fw_cfg DMA registers nor the "QEMU" signature answered.
+    NoFwCfg,
+    /// A fw_cfg DMA transfer came back with its error bit set (or never finished).
+    DmaFailed { key: u16 },
+    /// QEMU was started without `-kernel`.
+    NoKernel,
+    /// The kernel is a bzImage (Linux boot protocol), which this build cannot boot.
+    BzImageUnsupported,
+    /// The kernel is neither a PVH ELF nor a bzImage.
+    UnknownKernelFormat,
+    /// A required fw_cfg file is absent.
+    MissingFile { name: &'static str },
+    /// A fw_cfg item is larger than the firmware is prepared to handle.
+    TooLarge { what: &'static str, size: u64, max: u64 },
+    /// `etc/e820` describes no usable RAM.
+    NoRam,
+    /// The sanitised memory map has more entries than Linux accepts.
+    MemoryMapTooLarge,
+    /// The kernel's loaded range collides with the firmware's own RAM.
+    KernelOverlapsFirmware { start: u64, end: u64 },
+    /// The initrd's target range is not free RAM below 4 GiB.
+    InitrdDoesNotFit { addr: u64, size: u64 },
+}
+
+impl Error {
+    /// Prints the error as one `pvhfw:` line.
+    pub fn report(&self, con: &mut dyn Console) {
+        let line = Line::new(con).str("error: ");
+        match *self {
+            Error::NoFwCfg => line.str("no QEMU fw_cfg interface found at ports 0x510-0x51b"),
+            Error::DmaFailed { key } => line.str("fw_cfg DMA transfer failed, key ").hex(key.into()),
+            Error::NoKernel => line.str("no kernel given; start QEMU with -kernel FILE"),
+            Error::BzImageUnsupported => {
+                line.str("kernel is a bzImage; this pvhfw boots PVH ELF kernels (vmlinux) only so far")
+            }
+            Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage"),
+            Error::MissingFile { name } => line.str("fw_cfg file missing: ").str(name),
+            Error::TooLarge { what, size, max } => {
+                line.str(what).str(" too large: ").dec(size).str(" bytes, limit ").dec(max)
+            }
+            Error::NoRam => line.str("memory map (etc/e820) has no RAM"),
+            Error::MemoryMapTooLarge => line.str("memory map has more than 127 entries"),
+            Error::KernelOverlapsFirmware { start, end } => line
+                .str("kernel at ")
+                .hex(start)
+                .str("-")
+                .hex(end)
+                .str(" overlaps firmware memory"),
+            Error::InitrdDoesNotFit { addr, size } => line
+                .str("initrd of ")
+                .dec(size)
+                .str(" bytes at ")
+                .hex(addr)
+                .str(" does not fit in free RAM below 4 GiB"),
+        }
+        .end();
+    }
+}

@@ -1,0 +1,46 @@
+//! The logic of pvhfw, free of hardware access so that it runs in host tests.
+//!
+//! The firmware binary (`firmware/`) owns the CPU, the ports and physical memory; it hands this
+//! library a [`fw_cfg::FwCfgIo`] transport, a [`console::Console`] and the RAM areas it reserved,
+//! and gets back what to jump to.
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod boot;
+pub mod console;
+pub mod e820;
+pub mod error;
+pub mod fw_cfg;
+pub mod kernel;
+pub mod layout;
+pub mod start_info;
+
+pub use error::Error;
+
+/// A half-open physical address range `[start, end)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Range {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Range {
+    /// `[start, start + len)`, or `None` if it wraps past the end of the address space.
+    pub fn from_len(start: u64, len: u64) -> Option<Range> {
+        Some(Range { start, end: start.checked_add(len)? })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
+    pub fn overlaps(&self, other: &Range) -> bool {
+        !self.is_empty() && !other.is_empty() && self.start < other.end && other.start < self.end
+    }
+
+    pub fn contains(&self, other: &Range) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+}
