@@ -1,0 +1,51 @@
+//! Builds the firmware ELF and flattens it into `target/pvhfw.bin`.
+
+use crate::{root, Result};
+use object::elf::PT_LOAD;
+use object::read::elf::{ElfFile64, ProgramHeader};
+use object::Endianness;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The image QEMU maps just below 4 GiB; its size must be a multiple of 64 KiB.
+pub const IMAGE_SIZE: u64 = 64 * 1024;
+const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
+
+pub struct Artifacts {
+    pub firmware: PathBuf,
+    pub testkernel: PathBuf,
+}
+
+pub fn build() -> Result<Artifacts> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root())
+        .args(["build", "--release", "--target", "x86_64-unknown-none", "-p", "pvhfw-firmware", "-p", "pvhtest"])
+        .status()?;
+    if !status.success() {
+        return Err("building the firmware failed".into());
+    }
+    let out = root().join("target/x86_64-unknown-none/release");
+    let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
+    let firmware = root().join("target/pvhfw.bin");
+    std::fs::write(&firmware, image)?;
+    Ok(Artifacts { firmware, testkernel: out.join("pvhtest") })
+}
+
+/// Places every loadable segment at its physical address inside the ROM image.
+fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
+    let file = ElfFile64::<Endianness>::parse(elf)?;
+    let endian = file.endian();
+    let mut image = vec![0u8; IMAGE_SIZE as usize];
+    for ph in file.elf_program_headers() {
+        if ph.p_type(endian) != PT_LOAD || ph.p_filesz(endian) == 0 {
+            continue;
+        }
+        let paddr = ph.p_paddr(endian);
+        let data = ph.data(endian, elf).map_err(|_| "bad segment")?;
+        let offset = paddr.checked_sub(IMAGE_BASE).ok_or("segment below the ROM")? as usize;
+        let dest = image.get_mut(offset..offset + data.len()).ok_or("segment beyond 4 GiB")?;
+        dest.copy_from_slice(data);
+    }
+    Ok(image)
+}

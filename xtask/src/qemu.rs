@@ -1,0 +1,130 @@
+//! Running QEMU: installing it, building command lines, capturing the serial console.
+
+use crate::{work_dir, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
+pub fn ensure_installed() -> Result<()> {
+    let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if have && Path::new("/usr/share/qemu/qboot.rom").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing QEMU through apt");
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "qemu-system-x86", "qemu-system-data", "seabios"])
+}
+
+pub fn apt(args: &[&str]) -> Result<()> {
+    let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
+    if !status.success() {
+        return Err(format!("apt-get {} failed (are you root?)", args.join(" ")).into());
+    }
+    Ok(())
+}
+
+/// One QEMU invocation with its serial console on stdout.
+pub struct Qemu {
+    name: String,
+    args: Vec<String>,
+    timeout: Duration,
+}
+
+/// How a run ended.
+pub struct Outcome {
+    /// QEMU's exit status; `None` if it was killed at the timeout.
+    pub status: Option<i32>,
+    pub serial: String,
+    pub log: PathBuf,
+}
+
+impl Qemu {
+    /// A headless machine without default devices, booting `bios`. A guest reset ends QEMU.
+    pub fn new(name: &str, machine: &str, bios: &Path) -> Qemu {
+        let args = ["-M", machine, "-bios"].iter().map(|s| s.to_string()).collect();
+        let mut q = Qemu { name: name.into(), args, timeout: Duration::from_secs(30) };
+        q.args.push(bios.display().to_string());
+        q.args(&["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot", "-monitor", "none"])
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn arg_path(mut self, flag: &str, path: &Path) -> Self {
+        self.args.push(flag.into());
+        self.args.push(path.display().to_string());
+        self
+    }
+
+    pub fn timeout(mut self, secs: u64) -> Self {
+        self.timeout = Duration::from_secs(secs);
+        self
+    }
+
+    pub fn command_line(&self) -> String {
+        format!("{QEMU} {}", self.args.join(" "))
+    }
+
+    /// Runs with the terminal attached: serial and QEMU's monitor multiplexed on stdio
+    /// (Ctrl-A X quits).
+    pub fn run_interactive(&self) -> Result<std::process::ExitStatus> {
+        let args: Vec<&str> = self.args.iter().map(|a| if a == "stdio" { "mon:stdio" } else { a.as_str() }).collect();
+        let monitor = args.iter().position(|a| *a == "-monitor").expect("set in new()");
+        let args: Vec<&str> = args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
+        Ok(Command::new(QEMU).args(args).status()?)
+    }
+
+    /// Runs to exit or timeout and keeps the console output in `target/xtask/logs/NAME.log`.
+    pub fn run(&self) -> Result<Outcome> {
+        let mut child =
+            Command::new(QEMU).args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stdout.read_to_end(&mut v);
+            v
+        });
+        let err = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stderr.read_to_end(&mut v);
+            v
+        });
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break s.code();
+            }
+            if start.elapsed() > self.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let serial = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        let log = work_dir().join("logs").join(format!("{}.log", self.name));
+        std::fs::create_dir_all(log.parent().expect("has parent"))?;
+        let text = format!("$ {}\n--- status {status:?}\n--- stderr\n{stderr}--- serial\n{serial}", self.command_line());
+        std::fs::write(&log, text)?;
+        Ok(Outcome { status, serial, log })
+    }
+}
+
+/// The host's TSC rate in kHz, for `tsc_early_khz=` on microvm (its guests cannot calibrate
+/// the TSC under TCG on a loaded machine).
+pub fn host_khz() -> u64 {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu MHz")?.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .map(|mhz| (mhz * 1000.0) as u64)
+        .unwrap_or(2_000_000)
+}
