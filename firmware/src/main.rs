@@ -9,7 +9,7 @@ mod hw;
 mod paging;
 
 use core::arch::global_asm;
-use pvhfw::boot::{self, Boot};
+use pvhfw::boot::{self, Boot, Scratch};
 use pvhfw::console::Line;
 use pvhfw::layout;
 use pvhfw::start_info::HandoffArea;
@@ -37,18 +37,20 @@ extern "sysv64" fn main() -> ! {
     // SAFETY: layout::HANDOFF is firmware-owned RAM (identity-mapped, below the stack, never
     // aliased), and every bit pattern is a valid HandoffArea, so stale contents are harmless.
     let area = unsafe { &mut *(layout::HANDOFF as *mut HandoffArea) };
-    match Boot::new(&mut fw_cfg, &mut con).prepare_pvh(area, layout::HANDOFF as u32) {
+    // SAFETY: as above, for the separate layout::SCRATCH window.
+    let scratch = unsafe { &mut *(layout::SCRATCH as *mut Scratch) };
+    match Boot::new(&mut fw_cfg, &mut con).prepare_pvh(area, layout::HANDOFF as u32, scratch) {
         // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and
         // everything it points to is in place, in RAM the memory map reserves.
         Ok(pvh) => unsafe { pvh_exit(pvh.entry, pvh.start_info) },
-        Err(e) => fail(&mut con, Some(&mut fw_cfg), e),
+        Err(e) => fail(&mut con, Some((&mut fw_cfg, scratch)), e),
     }
 }
 
 /// Reports `error`, then halts or, if `-boot reboot-timeout=` asks for it, resets after a wait.
-fn fail(con: &mut hw::Console, fw_cfg: Option<&mut hw::FwCfg>, error: Error) -> ! {
+fn fail(con: &mut hw::Console, fw_cfg: Option<(&mut hw::FwCfg, &mut Scratch)>, error: Error) -> ! {
     error.report(con);
-    match fw_cfg.and_then(|f| boot::boot_fail_wait(f)) {
+    match fw_cfg.and_then(|(f, scratch)| boot::boot_fail_wait(f, scratch)) {
         Some(ms) => {
             Line::new(con).str("rebooting in ").dec(ms.into()).str(" ms").end();
             hw::delay_ms(ms);

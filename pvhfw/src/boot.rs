@@ -10,6 +10,7 @@ use crate::kernel::{self, Format};
 use crate::layout::FIRMWARE_RAM;
 use crate::start_info::{HandoffAddrs, HandoffArea, MemmapEntry, ModlistEntry, StartInfo, CMDLINE_MAX, MAGIC, MAX_MEMMAP};
 use crate::{Error, Range};
+use zerocopy::{FromBytes, KnownLayout};
 
 /// fw_cfg file holding the user's logging choice (`-fw_cfg name=opt/org.pvhfw/log,string=info`).
 pub const LOG_FILE: &str = "opt/org.pvhfw/log";
@@ -30,6 +31,17 @@ pub struct Boot<'a> {
     pub log: LogLevel,
 }
 
+/// Firmware RAM for reading and resolving fw_cfg data. Any contents are valid, so the firmware
+/// hands over uninitialised RAM: clearing 12 KiB would cost more instructions than the rest of
+/// the boot.
+#[repr(C)]
+#[derive(FromBytes, KnownLayout)]
+pub struct Scratch {
+    pub dir: [u8; fw_cfg::DIR_BYTES],
+    pub e820: [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
+    pub regions: Regions,
+}
+
 /// The kernel as QEMU describes it.
 struct Kernel {
     entry: u32,
@@ -46,16 +58,16 @@ impl<'a> Boot<'a> {
     }
 
     /// Prepares a PVH boot in `area`, which the firmware placed at physical `area_paddr`.
-    pub fn prepare_pvh(&mut self, area: &mut HandoffArea, area_paddr: u32) -> Result<PvhEntry, Error> {
-        let mut dir_buf = [0u8; fw_cfg::DIR_BYTES];
-        let dir = fw_cfg::read_directory(self.io, &mut dir_buf)?;
+    pub fn prepare_pvh(&mut self, area: &mut HandoffArea, area_paddr: u32, scratch: &mut Scratch) -> Result<PvhEntry, Error> {
+        let Scratch { dir, e820: e820_buf, regions } = scratch;
+        let dir = fw_cfg::read_directory(self.io, dir)?;
         self.log = self.read_log_level(&dir)?;
         let kernel = self.read_kernel()?;
         if kernel.range.overlaps(&FIRMWARE_RAM) {
             return Err(Error::KernelOverlapsFirmware { start: kernel.range.start, end: kernel.range.end });
         }
         let addrs = HandoffAddrs::at(area_paddr.into());
-        let memmap_entries = self.memory_map(&dir, &mut area.memmap)?;
+        let memmap_entries = self.memory_map(&dir, e820_buf, regions, &mut area.memmap)?;
         let memmap = &area.memmap[..memmap_entries];
         let cmdline_paddr = self.command_line(&mut area.cmdline, addrs.cmdline)?;
         let initrd = self.initrd(memmap, &kernel.range)?;
@@ -106,18 +118,23 @@ impl<'a> Boot<'a> {
         Ok(Kernel { entry, range })
     }
 
-    fn memory_map(&mut self, dir: &Directory, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Result<usize, Error> {
+    fn memory_map(
+        &mut self,
+        dir: &Directory,
+        raw: &mut [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
+        regions: &mut Regions,
+        out: &mut [MemmapEntry; MAX_MEMMAP],
+    ) -> Result<usize, Error> {
         let file = dir.find("etc/e820").ok_or(Error::MissingFile { name: "etc/e820" })?;
-        let mut raw = [0u8; e820::MAX_INPUT * e820::RAW_ENTRY];
         let size = file.size as usize;
         if size > raw.len() {
             return Err(Error::TooLarge { what: "etc/e820", size: size as u64, max: raw.len() as u64 });
         }
         self.io.read(file.select, &mut raw[..size])?;
-        let mut regions = Regions::from_e820(&raw[..size])?;
-        regions.push(Region { range: e820::LEGACY_HOLE, kind: e820::RESERVED });
-        regions.push(Region { range: FIRMWARE_RAM, kind: e820::RESERVED });
-        let n = e820::build(&regions, out)?;
+        regions.from_e820(&raw[..size])?;
+        regions.push(Region::new(e820::LEGACY_HOLE, e820::RESERVED));
+        regions.push(Region::new(FIRMWARE_RAM, e820::RESERVED));
+        let n = e820::build(regions, out)?;
         if let Some(l) = self.info() {
             l.str("memory map: ").dec(n as u64).str(" entries").end();
         }
@@ -160,9 +177,8 @@ impl<'a> Boot<'a> {
 }
 
 /// `etc/boot-fail-wait` in milliseconds, or `None` to halt for good (absent, or -1).
-pub fn boot_fail_wait(io: &mut dyn FwCfgIo) -> Option<u32> {
-    let mut dir_buf = [0u8; fw_cfg::DIR_BYTES];
-    let dir = fw_cfg::read_directory(io, &mut dir_buf).ok()?;
+pub fn boot_fail_wait(io: &mut dyn FwCfgIo, scratch: &mut Scratch) -> Option<u32> {
+    let dir = fw_cfg::read_directory(io, &mut scratch.dir).ok()?;
     let file = dir.find(BOOT_FAIL_WAIT_FILE)?;
     let mut v = [0u8; 4];
     io.read(file.select, &mut v).ok()?;

@@ -8,6 +8,7 @@
 
 use crate::start_info::{MemmapEntry, MAX_MEMMAP};
 use crate::{Error, Range};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub const RAM: u32 = 1;
 pub const RESERVED: u32 = 2;
@@ -23,49 +24,58 @@ pub const MAX_OVERLAYS: usize = 8;
 /// The legacy VGA / option ROM / BIOS hole, never RAM for the kernel.
 pub const LEGACY_HOLE: Range = Range { start: 0xa_0000, end: 0x10_0000 };
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct Region {
     pub range: Range,
     pub kind: u32,
+    pub _pad: u32,
 }
 
-/// A fixed-capacity list of regions: QEMU's entries plus the firmware's reservations.
-pub struct Regions {
-    items: [Region; MAX_INPUT + MAX_OVERLAYS],
-    len: usize,
-}
-
-impl Default for Regions {
-    fn default() -> Self {
-        Regions { items: [Region::default(); MAX_INPUT + MAX_OVERLAYS], len: 0 }
+impl Region {
+    pub fn new(range: Range, kind: u32) -> Region {
+        Region { range, kind, _pad: 0 }
     }
 }
 
+const CAPACITY: usize = MAX_INPUT + MAX_OVERLAYS;
+
+/// A fixed-capacity list of regions (QEMU's entries plus the firmware's reservations) and the
+/// working space to resolve them. Any byte pattern is a valid value, so the firmware keeps it in
+/// scratch RAM without clearing it first: [`Regions::from_e820`] resets what it uses.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Regions {
+    items: [Region; CAPACITY],
+    bounds: [u64; 2 * CAPACITY],
+    len: u64,
+}
+
 impl Regions {
-    /// Parses `etc/e820`; a trailing partial entry is ignored, empty entries are skipped and an
-    /// entry reaching past 2^64 is clipped.
-    pub fn from_e820(raw: &[u8]) -> Result<Regions, Error> {
+    /// Replaces the contents with `etc/e820`'s entries; a trailing partial entry is ignored,
+    /// empty entries are skipped and an entry reaching past 2^64 is clipped.
+    pub fn from_e820(&mut self, raw: &[u8]) -> Result<(), Error> {
         let count = raw.len() / RAW_ENTRY;
         if count > MAX_INPUT {
             let (size, max) = (raw.len() as u64, (MAX_INPUT * RAW_ENTRY) as u64);
             return Err(Error::TooLarge { what: "etc/e820", size, max });
         }
-        let mut regions = Regions::default();
+        self.len = 0;
         for entry in raw.chunks_exact(RAW_ENTRY) {
             let addr = u64::from_le_bytes(entry[0..8].try_into().unwrap_or_default());
             let len = u64::from_le_bytes(entry[8..16].try_into().unwrap_or_default());
             let kind = u32::from_le_bytes(entry[16..20].try_into().unwrap_or_default());
             let end = addr.saturating_add(len);
-            regions.push(Region { range: Range { start: addr, end }, kind });
+            self.push(Region::new(Range { start: addr, end }, kind));
         }
-        Ok(regions)
+        Ok(())
     }
 
     /// Adds a region; empty ones are dropped. Capacity is sized for QEMU's input plus the
     /// firmware's fixed reservations, so overflowing it is a firmware bug: the region is dropped.
     pub fn push(&mut self, region: Region) {
         if !region.range.is_empty() {
-            if let Some(slot) = self.items.get_mut(self.len) {
+            if let Some(slot) = self.items.get_mut(self.len as usize) {
                 *slot = region;
                 self.len += 1;
             }
@@ -73,22 +83,33 @@ impl Regions {
     }
 
     pub fn as_slice(&self) -> &[Region] {
-        &self.items[..self.len]
+        &self.items[..(self.len as usize).min(CAPACITY)]
     }
 }
 
 /// Resolves `regions` into a sorted, non-overlapping map written to `out`; returns its length.
-pub fn build(regions: &Regions, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Result<usize, Error> {
-    let regions = regions.as_slice();
-    let mut bounds = [0u64; 2 * (MAX_INPUT + MAX_OVERLAYS)];
+pub fn build(regions: &mut Regions, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Result<usize, Error> {
+    let Regions { items, bounds, len } = regions;
+    let regions = &items[..(*len as usize).min(CAPACITY)];
+    // Every start and end, sorted. Insertion sort: QEMU sends a handful of entries, and an
+    // in-place shift beats calling memmove for each of them.
     let mut n = 0;
     for r in regions {
         for b in [r.range.start, r.range.end] {
-            insert_sorted_unique(&mut bounds, &mut n, b);
+            let mut i = n;
+            while i > 0 && bounds[i - 1] > b {
+                bounds[i] = bounds[i - 1];
+                i -= 1;
+            }
+            bounds[i] = b;
+            n += 1;
         }
     }
     let mut len: usize = 0;
     for w in bounds[..n].windows(2) {
+        if w[0] == w[1] {
+            continue;
+        }
         let piece = Range { start: w[0], end: w[1] };
         let kind = regions.iter().filter(|r| r.range.contains(&piece)).map(|r| r.kind).max();
         let Some(kind) = kind else { continue };
@@ -109,16 +130,6 @@ pub fn build(regions: &Regions, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Result<u
     Ok(len)
 }
 
-fn insert_sorted_unique(bounds: &mut [u64], n: &mut usize, b: u64) {
-    let pos = bounds[..*n].partition_point(|&x| x < b);
-    if bounds[..*n].get(pos) == Some(&b) {
-        return;
-    }
-    bounds.copy_within(pos..*n, pos + 1);
-    bounds[pos] = b;
-    *n += 1;
-}
-
 /// Whether `range` lies entirely inside one RAM entry of a built map.
 pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)
@@ -128,6 +139,7 @@ pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
 mod tests {
     use super::*;
     use std::vec::Vec;
+    use zerocopy::FromZeros;
 
     fn raw(entries: &[(u64, u64, u32)]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -140,12 +152,13 @@ mod tests {
     }
 
     fn run(entries: &[(u64, u64, u32)], overlays: &[(u64, u64, u32)]) -> Result<Vec<(u64, u64, u32)>, Error> {
-        let mut regions = Regions::from_e820(&raw(entries))?;
+        let mut regions = Regions::new_box_zeroed().unwrap();
+        regions.from_e820(&raw(entries))?;
         for &(start, end, kind) in overlays {
-            regions.push(Region { range: Range { start, end }, kind });
+            regions.push(Region::new(Range { start, end }, kind));
         }
         let mut out = [MemmapEntry::default(); MAX_MEMMAP];
-        let n = build(&regions, &mut out)?;
+        let n = build(&mut regions, &mut out)?;
         Ok(out[..n].iter().map(|e| (e.addr, e.size, e.kind)).collect())
     }
 

@@ -135,9 +135,21 @@ impl<'a> Directory<'a> {
     /// Looks a file up by its exact name.
     pub fn find(&self, name: &str) -> Option<File> {
         let name = name.as_bytes();
+        // Compare the first eight bytes of the name and its NUL as one word before the rest:
+        // most entries differ there, and a call to memcmp per entry costs more than the scan.
+        let head_len = (name.len() + 1).min(8);
+        let mut head = [0u8; 8];
+        head[..head_len.min(name.len())].copy_from_slice(&name[..head_len.min(name.len())]);
+        let mask = u64::MAX >> (64 - 8 * head_len);
+        let head = u64::from_le_bytes(head) & mask;
         self.entries
             .iter()
-            .find(|e| e.name.get(..name.len()) == Some(name) && e.name.get(name.len()).copied().unwrap_or(0) == 0)
+            .find(|e| {
+                let entry_head = u64::from_le_bytes(e.name[..8].try_into().unwrap_or_default());
+                entry_head & mask == head
+                    && e.name.get(..name.len()) == Some(name)
+                    && e.name.get(name.len()).copied().unwrap_or(0) == 0
+            })
             .map(|e| File { select: e.select.get(), size: e.size.get() })
     }
 
@@ -241,6 +253,8 @@ mod tests {
         assert_eq!(dir.find("etc/e82"), None);
         assert_eq!(dir.find(&"a".repeat(56)), Some(File { select: 0x22, size: 1 }));
         assert_eq!(dir.find(&"a".repeat(57)), None);
+        assert_eq!(dir.find(""), None);
+        assert_eq!(dir.find("etc"), None);
     }
 
     #[test]

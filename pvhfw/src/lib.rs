@@ -20,7 +20,8 @@ pub mod start_info;
 pub use error::Error;
 
 /// A half-open physical address range `[start, end)`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
 pub struct Range {
     pub start: u64,
     pub end: u64,

@@ -40,7 +40,8 @@ fn pvh_machine() -> FakeFwCfg {
 fn prepare(f: &mut FakeFwCfg) -> (Result<PvhEntry, Error>, Box<HandoffArea>, std::string::String) {
     let mut area = HandoffArea::new_box_zeroed().unwrap();
     let mut con = Buffer::default();
-    let r = Boot::new(f, &mut con).prepare_pvh(&mut area, AREA);
+    let mut scratch = Scratch::new_box_zeroed().unwrap();
+    let r = Boot::new(f, &mut con).prepare_pvh(&mut area, AREA, &mut scratch);
     (r, area, con.text().into())
 }
 
@@ -137,10 +138,11 @@ fn bad_inputs_end_in_errors() {
 
 #[test]
 fn boot_fail_wait_values() {
+    let mut scratch = Scratch::new_box_zeroed().unwrap();
     let mut f = pvh_machine();
-    assert_eq!(boot_fail_wait(&mut f), None);
+    assert_eq!(boot_fail_wait(&mut f, &mut scratch), None);
     let mut f = FakeFwCfg::default();
     f.add_file(BOOT_FAIL_WAIT_FILE, &1500i32.to_le_bytes());
-    assert_eq!(boot_fail_wait(&mut f), Some(1500));
-    assert_eq!(boot_fail_wait(&mut FakeFwCfg::default()), None);
+    assert_eq!(boot_fail_wait(&mut f, &mut scratch), Some(1500));
+    assert_eq!(boot_fail_wait(&mut FakeFwCfg::default(), &mut scratch), None);
 }
