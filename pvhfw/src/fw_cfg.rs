@@ -180,8 +180,10 @@ pub mod fake {
     pub struct FakeFwCfg {
         pub items: BTreeMap<u16, Vec<u8>>,
         pub files: Vec<(String, u16)>,
-        /// Physical memory writes done by `read_to_phys`: (address, bytes).
-        pub phys_writes: Vec<(u64, Vec<u8>)>,
+        /// Physical memory writes done by `read_to_phys`: the target range and the item's
+        /// bytes that landed there (QEMU zero-fills the rest of the range; not stored, so a
+        /// 4 GiB request costs nothing).
+        pub phys_writes: Vec<(crate::Range, Vec<u8>)>,
         /// Keys whose reads fail as a DMA error would.
         pub failing: Vec<u16>,
     }
@@ -217,9 +219,12 @@ pub mod fake {
             Ok(())
         }
         fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
-            let mut v = std::vec![0; len as usize];
-            self.read(key, &mut v)?;
-            self.phys_writes.push((paddr, v));
+            if self.failing.contains(&key) {
+                return Err(Error::DmaFailed { key });
+            }
+            let item = self.items.get(&key).map(|v| v.as_slice()).unwrap_or(&[]);
+            let data = item[..item.len().min(len as usize)].to_vec();
+            self.phys_writes.push((crate::Range { start: paddr, end: paddr + u64::from(len) }, data));
             Ok(())
         }
     }

@@ -19,6 +19,9 @@ pub mod start_info;
 
 pub use error::Error;
 
+#[cfg(test)]
+mod fuzz;
+
 /// A half-open physical address range `[start, end)`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
