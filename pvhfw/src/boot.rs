@@ -8,7 +8,9 @@ use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, Directory, FwCfgIo};
 use crate::kernel::{self, Format};
 use crate::layout::FIRMWARE_RAM;
-use crate::start_info::{HandoffAddrs, HandoffArea, MemmapEntry, ModlistEntry, StartInfo, CMDLINE_MAX, MAGIC, MAX_MEMMAP};
+use crate::start_info::{
+    HandoffAddrs, HandoffArea, MemmapEntry, ModlistEntry, StartInfo, CMDLINE_MAX, MAGIC, MAX_MEMMAP,
+};
 use crate::{Error, Range};
 use zerocopy::{FromBytes, KnownLayout};
 
@@ -58,7 +60,12 @@ impl<'a> Boot<'a> {
     }
 
     /// Prepares a PVH boot in `area`, which the firmware placed at physical `area_paddr`.
-    pub fn prepare_pvh(&mut self, area: &mut HandoffArea, area_paddr: u32, scratch: &mut Scratch) -> Result<PvhEntry, Error> {
+    pub fn prepare_pvh(
+        &mut self,
+        area: &mut HandoffArea,
+        area_paddr: u32,
+        scratch: &mut Scratch,
+    ) -> Result<PvhEntry, Error> {
         let Scratch { dir, e820: e820_buf, regions } = scratch;
         let dir = fw_cfg::read_directory(self.io, dir)?;
         self.log = self.read_log_level(&dir)?;
@@ -86,7 +93,11 @@ impl<'a> Boot<'a> {
         };
         let start_info = area_paddr; // the start info is the area's first field
         if let Some(l) = self.info() {
-            l.str("entering PVH kernel at ").hex(kernel.entry.into()).str(", start info at ").hex(start_info.into()).end();
+            l.str("entering PVH kernel at ")
+                .hex(kernel.entry.into())
+                .str(", start info at ")
+                .hex(start_info.into())
+                .end();
         }
         Ok(PvhEntry { entry: kernel.entry, start_info })
     }
@@ -113,7 +124,13 @@ impl<'a> Boot<'a> {
         }
         let range = Range { start: addr.into(), end: u64::from(addr) + u64::from(size) };
         if let Some(l) = self.info() {
-            l.str("PVH kernel loaded at ").hex(range.start).str("-").hex(range.end).str(", entry ").hex(entry.into()).end();
+            l.str("PVH kernel loaded at ")
+                .hex(range.start)
+                .str("-")
+                .hex(range.end)
+                .str(", entry ")
+                .hex(entry.into())
+                .end();
         }
         Ok(Kernel { entry, range })
     }

@@ -113,7 +113,17 @@ mod tests {
     #[test]
     fn numbers() {
         let mut b = Buffer::default();
-        Line::new(&mut b).hex(0).str(" ").hex(0x1f).str(" ").hex(u64::MAX).str(" ").dec(0).str(" ").dec(1234567890).end();
+        Line::new(&mut b)
+            .hex(0)
+            .str(" ")
+            .hex(0x1f)
+            .str(" ")
+            .hex(u64::MAX)
+            .str(" ")
+            .dec(0)
+            .str(" ")
+            .dec(1234567890)
+            .end();
         assert_eq!(b.text(), "pvhfw: 0x0 0x1f 0xffffffffffffffff 0 1234567890\n");
     }
 

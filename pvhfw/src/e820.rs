@@ -211,7 +211,8 @@ mod tests {
         let many: Vec<_> = (0..MAX_INPUT as u64 + 1).map(|i| (i * 0x2000, 0x1000, 1)).collect();
         assert!(matches!(run(&many, &[]), Err(Error::TooLarge { .. })));
         let alternating: Vec<_> = (0..MAX_INPUT as u64).map(|i| (i * 0x1000, 0x1000, 1 + (i as u32 % 2))).collect();
-        let overlays: Vec<_> = (0..MAX_OVERLAYS as u64).map(|i| (0x100_0000 + 0x2000 * i, 0x100_1000 + 0x2000 * i, 2)).collect();
+        let overlays: Vec<_> =
+            (0..MAX_OVERLAYS as u64).map(|i| (0x100_0000 + 0x2000 * i, 0x100_1000 + 0x2000 * i, 2)).collect();
         assert_eq!(run(&alternating, &overlays).unwrap().len(), MAX_INPUT + MAX_OVERLAYS);
     }
 

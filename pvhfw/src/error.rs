@@ -46,12 +46,9 @@ impl Error {
             }
             Error::NoRam => line.str("memory map (etc/e820) has no RAM"),
             Error::MemoryMapTooLarge => line.str("memory map has more than 127 entries"),
-            Error::KernelOverlapsFirmware { start, end } => line
-                .str("kernel at ")
-                .hex(start)
-                .str("-")
-                .hex(end)
-                .str(" overlaps firmware memory"),
+            Error::KernelOverlapsFirmware { start, end } => {
+                line.str("kernel at ").hex(start).str("-").hex(end).str(" overlaps firmware memory")
+            }
             Error::InitrdDoesNotFit { addr, size } => line
                 .str("initrd of ")
                 .dec(size)

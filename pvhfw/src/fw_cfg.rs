@@ -198,7 +198,8 @@ pub mod fake {
             self.items.insert(select, data.to_vec());
             let mut dir = (self.files.len() as u32).to_be_bytes().to_vec();
             for (name, sel) in &self.files {
-                let mut e = FileEntry { size: U32::new(0), select: U16::new(*sel), reserved: U16::new(0), name: [0; 56] };
+                let mut e =
+                    FileEntry { size: U32::new(0), select: U16::new(*sel), reserved: U16::new(0), name: [0; 56] };
                 e.size = U32::new(self.items[sel].len() as u32);
                 e.name[..name.len()].copy_from_slice(name.as_bytes());
                 dir.extend_from_slice(e.as_bytes());

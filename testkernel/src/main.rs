@@ -30,7 +30,7 @@ struct EntryState {
     cr4: u32,
     eflags: u32,
     selectors: [u16; 6], // cs ds es ss fs gs
-    gdtr: [u16; 3], // limit, base (low, high): what sgdt stores in 32-bit mode
+    gdtr: [u16; 3],      // limit, base (low, high): what sgdt stores in 32-bit mode
 }
 const _: () = assert!(core::mem::offset_of!(EntryState, selectors) == 24);
 const _: () = assert!(core::mem::offset_of!(EntryState, gdtr) == 36);

@@ -16,16 +16,35 @@ pub struct Artifacts {
     pub testkernel: PathBuf,
 }
 
+/// The built-in bare-metal target the firmware and pvhtest are built for.
+const TARGET: &str = "x86_64-unknown-none";
+
+/// rustup installs a toolchain file's targets only when it installs the toolchain itself; a
+/// machine that already had this Rust version lacks the bare-metal standard library.
+fn ensure_target() -> Result<()> {
+    let sysroot = Command::new("rustc").current_dir(root()).args(["--print", "sysroot"]).output()?;
+    let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding the {TARGET} target to the pinned toolchain");
+    if !Command::new("rustup").current_dir(root()).args(["target", "add", TARGET]).status()?.success() {
+        return Err(format!("rustup target add {TARGET} failed").into());
+    }
+    Ok(())
+}
+
 pub fn build() -> Result<Artifacts> {
+    ensure_target()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root())
-        .args(["build", "--release", "--target", "x86_64-unknown-none", "-p", "pvhfw-firmware", "-p", "pvhtest"])
+        .args(["build", "--release", "--target", TARGET, "-p", "pvhfw-firmware", "-p", "pvhtest"])
         .status()?;
     if !status.success() {
         return Err("building the firmware failed".into());
     }
-    let out = root().join("target/x86_64-unknown-none/release");
+    let out = root().join("target").join(TARGET).join("release");
     let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
     let firmware = root().join("target/pvhfw.bin");
     std::fs::write(&firmware, image)?;

@@ -1,118 +1,208 @@
-//! Debian's stock kernel and a busybox initramfs, fetched with `apt-get download`.
+//! Debian's stock kernels and a busybox initramfs, fetched with `apt-get download`.
+//!
+//! Each release gets its own apt configuration under `target/xtask/apt-<suite>`: the machine's
+//! own sources stay untouched, and Debian 13 is reachable from a Debian 12 host.
 
 use crate::cpio::Cpio;
 use crate::qemu::{self, Qemu};
-use crate::{build, work_dir, Result};
+use crate::{work_dir, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// A Debian release whose stock kernel the tests boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    Bookworm,
+    Trixie,
+}
+
+impl Release {
+    pub const ALL: [Release; 2] = [Release::Bookworm, Release::Trixie];
+
+    fn suite(self) -> &'static str {
+        match self {
+            Release::Bookworm => "bookworm",
+            Release::Trixie => "trixie",
+        }
+    }
+
+    /// Short name for test cases and logs.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Release::Bookworm => "deb12",
+            Release::Trixie => "deb13",
+        }
+    }
+}
+
 /// What a Debian boot needs.
 pub struct DebianKernel {
+    pub release: Release,
     /// The PVH ELF extracted from the bzImage.
     pub vmlinux: PathBuf,
     /// The bzImage as Debian ships it.
     pub bzimage: PathBuf,
-    /// busybox initramfs whose /init reports and ends the boot.
+    /// busybox initramfs with the virtio modules; its /init reports and powers off.
     pub initrd: PathBuf,
 }
 
 /// The initrd's /hello.txt, which /init prints and the tests look for.
 pub const HELLO_TEXT: &str = "hello from the initrd";
 
+/// Virtio modules in dependency order (from their `.modinfo` `depends=`); whichever the kernel
+/// has built in are simply absent.
+const MODULES: &[&str] = &[
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko",
+    "drivers/virtio/virtio_pci.ko",
+    "drivers/virtio/virtio_mmio.ko",
+    "drivers/block/virtio_blk.ko",
+    "net/core/failover.ko",
+    "drivers/net/net_failover.ko",
+    "drivers/net/virtio_net.ko",
+];
+
+/// /init: prints `pvhfw-init: KEY: VALUE` lines the tests parse, then powers off (or gives a
+/// shell with `pvhfw.shell` on the command line).
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "pvhfw-init: cmdline: $(cat /proc/cmdline)"
-echo "pvhfw-init: file: $(cat /hello.txt)"
-echo "pvhfw-init: cpus: $(grep -c ^processor /proc/cpuinfo)"
+for m in $(cat /modules.order); do insmod /$m 2>/dev/null; done
+say() { echo "pvhfw-init: $1: $2"; }
+say cmdline "$(cat /proc/cmdline)"
+say file "$(cat /hello.txt)"
+say cpus "$(cat /sys/devices/system/cpu/online)"
+say sys_vendor "$(cat /sys/class/dmi/id/sys_vendor 2>/dev/null)"
+say acpi_tables "$(ls /sys/firmware/acpi/tables 2>/dev/null | grep -v -e dynamic -e data | tr '\n' ' ')"
+say disk "$(head -c 32 /dev/vda 2>/dev/null)"
+say net "$(ls /sys/class/net | tr '\n' ' ')"
 if grep -q pvhfw.shell /proc/cmdline; then
     echo "pvhfw-init: busybox shell; 'poweroff -f' or Ctrl-A X leaves"
     exec setsid cttyhack sh
 fi
-echo "pvhfw-init: done"
-reboot -f
+say done yes
+poweroff -f
 "#;
 
-pub fn fetch() -> Result<DebianKernel> {
-    let dir = work_dir().join("debian");
+pub fn fetch(release: Release) -> Result<DebianKernel> {
+    let dir = work_dir().join(release.tag());
     std::fs::create_dir_all(&dir)?;
     let vmlinux = dir.join("vmlinux");
     let bzimage = dir.join("vmlinuz");
     let initrd = dir.join("initrd.cpio");
-    if !vmlinux.exists() || !bzimage.exists() {
-        let image_pkg = kernel_package(&dir)?;
-        let deb = download(&dir, &image_pkg)?;
-        let vmlinuz = extract_vmlinuz(&deb, &dir)?;
-        std::fs::write(&vmlinux, decompress_bzimage(&std::fs::read(&vmlinuz)?)?)?;
-        std::fs::rename(vmlinuz, &bzimage)?;
+    if [&vmlinux, &bzimage, &initrd].iter().all(|p| p.exists()) {
+        return Ok(DebianKernel { release, vmlinux, bzimage, initrd });
     }
-    if !initrd.exists() {
-        std::fs::write(&initrd, busybox_initrd(&dir)?)?;
-    }
-    Ok(DebianKernel { vmlinux, bzimage, initrd })
+    eprintln!("xtask: fetching Debian {}'s kernel", release.suite());
+    let apt = Apt::new(release)?;
+    let image_pkg = apt.kernel_package()?;
+    let tree = dir.join("tree");
+    let _ = std::fs::remove_dir_all(&tree);
+    apt.unpack(&image_pkg, &tree)?;
+    let vmlinuz = find_file(&tree.join("boot"), "vmlinuz-")?;
+    let bz = std::fs::read(&vmlinuz)?;
+    std::fs::write(&vmlinux, decompress_bzimage(&bz)?)?;
+    std::fs::write(&bzimage, &bz)?;
+    let busybox_tree = dir.join("busybox");
+    apt.unpack("busybox-static", &busybox_tree)?;
+    std::fs::write(&initrd, busybox_initrd(&busybox_tree, &tree)?)?;
+    let _ = std::fs::remove_dir_all(&tree);
+    Ok(DebianKernel { release, vmlinux, bzimage, initrd })
 }
 
-/// `linux-image-amd64` is a metapackage; its dependency names the real kernel package.
-fn kernel_package(dir: &Path) -> Result<String> {
-    let meta = download(dir, "linux-image-amd64")?;
-    let out = Command::new("dpkg-deb").arg("-f").arg(&meta).arg("Depends").output()?;
-    let depends = String::from_utf8(out.stdout)?;
-    let pkg = depends
-        .split(',')
-        .map(|d| d.split_whitespace().next().unwrap_or(""))
-        .find(|d| d.starts_with("linux-image-"))
-        .ok_or("linux-image-amd64 names no kernel package")?;
-    Ok(pkg.to_string())
+/// apt-get with a private source list, package lists and cache for one release.
+struct Apt {
+    dir: PathBuf,
+    options: Vec<String>,
 }
 
-/// `apt-get download PKG` into `dir`, refreshing the package lists once if apt does not know it.
-fn download(dir: &Path, pkg: &str) -> Result<PathBuf> {
-    if let Some(deb) = find_deb(dir, pkg)? {
-        return Ok(deb);
-    }
-    let get = || Command::new("apt-get").arg("download").arg(pkg).current_dir(dir).status();
-    if !get()?.success() {
-        qemu::apt(&["update", "-qq"])?;
-        if !get()?.success() {
-            return Err(format!("apt-get download {pkg} failed").into());
+impl Apt {
+    fn new(release: Release) -> Result<Apt> {
+        let dir = work_dir().join(format!("apt-{}", release.suite()));
+        for d in ["lists/partial", "cache/archives/partial", "debs"] {
+            std::fs::create_dir_all(dir.join(d))?;
         }
+        let suite = release.suite();
+        let key = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg";
+        let sources = format!(
+            "deb [{key}] http://deb.debian.org/debian {suite} main\n\
+             deb [{key}] http://deb.debian.org/debian-security {suite}-security main\n"
+        );
+        std::fs::write(dir.join("sources.list"), sources)?;
+        let d = dir.display();
+        let options = [
+            format!("Dir::Etc::SourceList={d}/sources.list"),
+            "Dir::Etc::SourceParts=/nonexistent".into(),
+            format!("Dir::State::Lists={d}/lists"),
+            format!("Dir::Cache={d}/cache"),
+            // Runs as root: keep apt from handing the download to its unprivileged user.
+            "APT::Sandbox::User=root".into(),
+        ]
+        .into_iter()
+        .flat_map(|o| ["-o".to_string(), o])
+        .collect();
+        let apt = Apt { dir, options };
+        apt.run("apt-get", &["-qq", "update"], &apt.dir)?;
+        Ok(apt)
     }
-    find_deb(dir, pkg)?.ok_or_else(|| format!("apt-get download {pkg} left no .deb").into())
+
+    fn run(&self, tool: &str, args: &[&str], cwd: &Path) -> Result<String> {
+        let out = Command::new(tool).args(&self.options).args(args).current_dir(cwd).output()?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("{tool} {} failed: {err}", args.join(" ")).into());
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// `linux-image-amd64` is a metapackage; its dependency names the real kernel package.
+    fn kernel_package(&self) -> Result<String> {
+        let depends = self.run("apt-cache", &["depends", "linux-image-amd64"], &self.dir)?;
+        depends
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends: "))
+            .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64"))
+            .map(str::to_string)
+            .ok_or_else(|| format!("linux-image-amd64 names no kernel package: {depends}").into())
+    }
+
+    /// Downloads `pkg` (once) and unpacks its files into `into`.
+    fn unpack(&self, pkg: &str, into: &Path) -> Result<()> {
+        let debs = self.dir.join("debs");
+        let deb = match find_file(&debs, &format!("{pkg}_")) {
+            Ok(deb) => deb,
+            Err(_) => {
+                self.run("apt-get", &["-qq", "download", pkg], &debs)?;
+                find_file(&debs, &format!("{pkg}_"))?
+            }
+        };
+        if !Command::new("dpkg-deb").arg("-x").arg(&deb).arg(into).status()?.success() {
+            return Err(format!("could not unpack {}", deb.display()).into());
+        }
+        Ok(())
+    }
 }
 
-fn find_deb(dir: &Path, pkg: &str) -> Result<Option<PathBuf>> {
+/// The one file in `dir` whose name starts with `prefix`.
+fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
     for e in std::fs::read_dir(dir)? {
         let path = e?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with(&format!("{pkg}_")) && name.ends_with(".deb") {
-            return Ok(Some(path));
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)) {
+            return Ok(path);
         }
     }
-    Ok(None)
+    Err(format!("no {prefix}* in {}", dir.display()).into())
 }
 
-fn extract_vmlinuz(deb: &Path, dir: &Path) -> Result<PathBuf> {
-    let tree = dir.join("tree");
-    std::fs::create_dir_all(&tree)?;
-    let script = format!(
-        "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './boot/vmlinuz-*'",
-        deb.display(),
-        tree.display()
-    );
-    if !Command::new("sh").arg("-c").arg(&script).status()?.success() {
-        return Err(format!("could not extract the kernel from {}", deb.display()).into());
-    }
-    let boot = tree.join("boot");
-    let vmlinuz = std::fs::read_dir(&boot)?.next().ok_or("no /boot/vmlinuz-* in the package")??.path();
-    Ok(vmlinuz)
-}
-
-/// The ELF inside a bzImage: the payload the setup header points at, xz-compressed on Debian.
+/// The ELF inside a bzImage: the payload the setup header points at (xz on Debian 12, zstd on
+/// Debian 13).
 pub fn decompress_bzimage(bz: &[u8]) -> Result<Vec<u8>> {
-    let le32 = |o: usize| bz.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+    let le32 = |o: usize| bz.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
     if bz.get(0x202..0x206) != Some(b"HdrS") {
         return Err("not a bzImage".into());
     }
@@ -122,40 +212,70 @@ pub fn decompress_bzimage(bz: &[u8]) -> Result<Vec<u8>> {
     };
     let start = (setup_sects + 1) * 512 + le32(0x248).ok_or("short header")?;
     let payload = bz.get(start..).ok_or("payload offset beyond the file")?;
-    if !payload.starts_with(b"\xfd7zXZ\0") {
-        return Err("kernel payload is not xz-compressed".into());
-    }
-    // The stream ends before the file does (the payload carries its size behind it).
+    // Each stream ends before the payload does (a size trailer follows), so read one stream.
     let mut out = Vec::new();
-    liblzma::read::XzDecoder::new(payload).read_to_end(&mut out)?;
+    if payload.starts_with(b"\xfd7zXZ\0") {
+        liblzma::read::XzDecoder::new(payload).read_to_end(&mut out)?;
+    } else if payload.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        ruzstd::decoding::StreamingDecoder::new(payload)?.read_to_end(&mut out)?;
+    } else {
+        return Err("kernel payload is neither xz nor zstd".into());
+    }
     if !out.starts_with(b"\x7fELF") {
         return Err("kernel payload is not an ELF".into());
     }
     Ok(out)
 }
 
-fn busybox_initrd(dir: &Path) -> Result<Vec<u8>> {
-    let deb = download(dir, "busybox-static")?;
-    let tree = dir.join("busybox");
-    if !Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tree).status()?.success() {
-        return Err("could not unpack busybox-static".into());
-    }
-    let busybox = std::fs::read(tree.join("bin/busybox"))?;
+/// The initramfs: busybox, /init, a file to print and the kernel's virtio modules
+/// (decompressed: busybox's insmod takes plain ELF objects).
+fn busybox_initrd(busybox: &Path, kernel_tree: &Path) -> Result<Vec<u8>> {
     let mut cpio = Cpio::new();
-    for d in ["bin", "dev", "proc", "sys", "tmp", "sbin", "usr", "usr/bin", "usr/sbin"] {
+    for d in ["bin", "dev", "proc", "sys", "tmp", "sbin", "usr", "usr/bin", "usr/sbin", "modules"] {
         cpio.dir(d);
     }
-    cpio.file("bin/busybox", 0o755, &busybox);
+    let busybox = ["bin/busybox", "usr/bin/busybox"]
+        .iter()
+        .map(|p| busybox.join(p))
+        .find(|p| p.exists())
+        .ok_or("busybox-static has no busybox binary")?;
+    cpio.file("bin/busybox", 0o755, &std::fs::read(busybox)?);
     cpio.file("init", 0o755, INIT.as_bytes());
     cpio.file("hello.txt", 0o644, format!("{HELLO_TEXT}\n").as_bytes());
+    let modules = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| kernel_tree.join(d))
+        .find(|d| d.is_dir())
+        .ok_or("the kernel package has no modules directory")?;
+    let modules = std::fs::read_dir(&modules)?.next().ok_or("no module tree")??.path().join("kernel");
+    let mut order = String::new();
+    for m in MODULES {
+        let name = Path::new(m).file_name().and_then(|n| n.to_str()).expect("static path");
+        let plain = modules.join(m);
+        let xz = modules.join(format!("{m}.xz"));
+        let data = if plain.exists() {
+            std::fs::read(plain)?
+        } else if xz.exists() {
+            let mut out = Vec::new();
+            liblzma::read::XzDecoder::new(std::fs::File::open(xz)?).read_to_end(&mut out)?;
+            out
+        } else {
+            continue; // built in
+        };
+        cpio.file(&format!("modules/{name}"), 0o644, &data);
+        order.push_str(&format!("modules/{name}\n"));
+    }
+    cpio.file("modules.order", 0o644, order.as_bytes());
     Ok(cpio.finish())
 }
 
 /// QEMU for a Debian boot on `machine` (TCG: the software KVM here cannot run full Linux).
-pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &Debian, append: &str) -> Qemu {
-    let (machine_arg, extra) = match machine {
-        "microvm" => ("microvm,pit=on,rtc=on".to_string(), format!(" tsc_early_khz={}", qemu::host_khz())),
-        m => (m.to_string(), String::new()),
+pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, append: &str) -> Qemu {
+    let microvm = machine.starts_with("microvm");
+    let (machine_arg, extra) = if microvm {
+        (format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz()))
+    } else {
+        (machine.to_string(), String::new())
     };
     let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
     Qemu::new(name, &machine_arg, firmware)
@@ -165,23 +285,11 @@ pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &Debian, append:
         .args(&["-append", cmdline.trim()])
 }
 
-type Debian = DebianKernel;
-
-/// `cargo xtask run`: boot to the busybox shell (or, without a terminal, to init's report).
-pub fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
-    qemu::ensure_installed()?;
-    let artifacts = build::build()?;
-    let mut debian = fetch()?;
-    if let Some(k) = kernel {
-        debian.vmlinux = k;
-    }
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let append = if interactive { format!("pvhfw.shell {append}") } else { append.to_string() };
-    let q = boot("run", machine, &artifacts.firmware, &debian, &append);
-    eprintln!("xtask: {}", q.command_line());
-    let status = q.run_interactive()?;
-    if !status.success() {
-        return Err(format!("QEMU exited with {status}").into());
-    }
-    Ok(())
+/// Parses init's `pvhfw-init: KEY: VALUE` lines.
+pub fn init_report(serial: &str) -> std::collections::BTreeMap<String, String> {
+    serial
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once("pvhfw-init: ")?.1.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
 }

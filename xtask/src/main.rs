@@ -1,7 +1,8 @@
 //! pvhfw's host tool: `cargo xtask build | run | test`.
 //!
 //! Everything a fresh machine needs is fetched here: QEMU and the reference firmwares through
-//! apt, Debian's kernel and busybox through `apt-get download`.
+//! apt, the bare-metal Rust target through rustup, Debian's kernels and busybox through
+//! `apt-get download`.
 
 mod build;
 mod cpio;
@@ -10,6 +11,7 @@ mod qemu;
 mod tests;
 
 use clap::{Parser, Subcommand};
+use debian::Release;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,12 +28,12 @@ struct Cli {
 enum Cmd {
     /// Build target/pvhfw.bin (and the pvhtest kernel).
     Build,
-    /// Build, then boot Debian's kernel with a busybox initrd (a shell if stdin is a terminal).
+    /// Build, then boot Debian 12's kernel with a busybox initrd (a shell if stdin is a terminal).
     Run {
-        /// QEMU machine: pc, q35 or microvm.
+        /// QEMU machine: pc, q35, microvm or microvm,acpi=off.
         #[arg(long, default_value = "pc")]
         machine: String,
-        /// Boot this PVH kernel instead of Debian's.
+        /// Boot this kernel instead of Debian's.
         #[arg(long)]
         kernel: Option<PathBuf>,
         /// Extra text for the kernel command line.
@@ -40,7 +42,7 @@ enum Cmd {
     },
     /// Run every test: host unit tests, pvhtest boots, Debian boots.
     Test {
-        /// Only tests whose name contains this.
+        /// Only QEMU tests whose name contains this.
         #[arg(long)]
         filter: Option<String>,
         /// Skip the Debian kernel boots.
@@ -59,10 +61,35 @@ pub fn work_dir() -> PathBuf {
     root().join("target/xtask")
 }
 
+/// `cargo xtask run`: boot to a busybox shell, or without a terminal to init's report.
+fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
+    qemu::ensure_installed()?;
+    let artifacts = build::build()?;
+    let mut debian = debian::fetch(Release::Bookworm)?;
+    if let Some(k) = kernel {
+        debian.vmlinux = k;
+    }
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let append = if interactive { format!("pvhfw.shell {append}") } else { append.to_string() };
+    let q = debian::boot("run", machine, &artifacts.firmware, &debian, &append);
+    eprintln!("xtask: {}", q.command_line());
+    if interactive {
+        let status = q.run_interactive()?;
+        return if status.success() { Ok(()) } else { Err(format!("QEMU exited with {status}").into()) };
+    }
+    // No terminal: show the boot and init's report, then stop.
+    let outcome = q.until("pvhfw-init: done").timeout(300).run()?;
+    print!("{}", outcome.serial);
+    if !outcome.serial.contains("pvhfw-init: done") {
+        return Err(format!("the guest did not reach init's report; log: {}", outcome.log.display()).into());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
         Cmd::Build => build::build().map(|a| println!("{}", a.firmware.display())),
-        Cmd::Run { machine, kernel, append } => debian::run(&machine, kernel, &append),
+        Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
         Cmd::Test { filter, no_debian } => tests::run(filter.as_deref(), !no_debian),
     };
     match result {

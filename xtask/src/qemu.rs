@@ -4,6 +4,7 @@ use crate::{work_dir, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -32,6 +33,8 @@ pub struct Qemu {
     name: String,
     args: Vec<String>,
     timeout: Duration,
+    /// Stop QEMU once the console shows this (for guests that halt rather than exit).
+    until: Option<String>,
 }
 
 /// How a run ended.
@@ -46,7 +49,7 @@ impl Qemu {
     /// A headless machine without default devices, booting `bios`. A guest reset ends QEMU.
     pub fn new(name: &str, machine: &str, bios: &Path) -> Qemu {
         let args = ["-M", machine, "-bios"].iter().map(|s| s.to_string()).collect();
-        let mut q = Qemu { name: name.into(), args, timeout: Duration::from_secs(30) };
+        let mut q = Qemu { name: name.into(), args, timeout: Duration::from_secs(30), until: None };
         q.args.push(bios.display().to_string());
         q.args(&["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot", "-monitor", "none"])
     }
@@ -67,6 +70,12 @@ impl Qemu {
         self
     }
 
+    /// Ends the run (as a timeout would, status `None`) as soon as the console shows `text`.
+    pub fn until(mut self, text: &str) -> Self {
+        self.until = Some(text.into());
+        self
+    }
+
     pub fn command_line(&self) -> String {
         format!("{QEMU} {}", self.args.join(" "))
     }
@@ -76,46 +85,57 @@ impl Qemu {
     pub fn run_interactive(&self) -> Result<std::process::ExitStatus> {
         let args: Vec<&str> = self.args.iter().map(|a| if a == "stdio" { "mon:stdio" } else { a.as_str() }).collect();
         let monitor = args.iter().position(|a| *a == "-monitor").expect("set in new()");
-        let args: Vec<&str> = args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
+        let args: Vec<&str> =
+            args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
         Ok(Command::new(QEMU).args(args).status()?)
     }
 
-    /// Runs to exit or timeout and keeps the console output in `target/xtask/logs/NAME.log`.
+    /// Runs to exit, timeout or the `until` text, and keeps the console output in
+    /// `target/xtask/logs/NAME.log`.
     pub fn run(&self) -> Result<Outcome> {
-        let mut child =
-            Command::new(QEMU).args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
-        let out = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = stdout.read_to_end(&mut v);
-            v
-        });
-        let err = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = stderr.read_to_end(&mut v);
-            v
-        });
+        let mut child = Command::new(QEMU)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let serial = Arc::new(Mutex::new(Vec::new()));
+        let out = collect(child.stdout.take().expect("piped"), serial.clone());
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let err = collect(child.stderr.take().expect("piped"), stderr.clone());
         let start = Instant::now();
+        let seen = |text: &str| serial.lock().expect("no poisoning").windows(text.len()).any(|w| w == text.as_bytes());
         let status = loop {
             if let Some(s) = child.try_wait()? {
                 break s.code();
             }
-            if start.elapsed() > self.timeout {
+            if start.elapsed() > self.timeout || self.until.as_deref().is_some_and(seen) {
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         };
-        let serial = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        let _ = (out.join(), err.join());
+        let serial = String::from_utf8_lossy(&serial.lock().expect("no poisoning")).into_owned();
+        let stderr = String::from_utf8_lossy(&stderr.lock().expect("no poisoning")).into_owned();
         let log = work_dir().join("logs").join(format!("{}.log", self.name));
         std::fs::create_dir_all(log.parent().expect("has parent"))?;
-        let text = format!("$ {}\n--- status {status:?}\n--- stderr\n{stderr}--- serial\n{serial}", self.command_line());
+        let text =
+            format!("$ {}\n--- status {status:?}\n--- stderr\n{stderr}--- serial\n{serial}", self.command_line());
         std::fs::write(&log, text)?;
         Ok(Outcome { status, serial, log })
     }
+}
+
+/// Copies everything `from` produces into `into` as it arrives.
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            into.lock().expect("no poisoning").extend_from_slice(&buf[..n]);
+        }
+    })
 }
 
 /// The host's TSC rate in kHz, for `tsc_early_khz=` on microvm (its guests cannot calibrate

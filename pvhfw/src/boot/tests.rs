@@ -61,7 +61,10 @@ fn pvh_boot_fills_start_info() {
     assert_eq!(&area.cmdline[..13], b"console=tty\0\0");
     assert_eq!(si.memmap_paddr, addrs.memmap);
     let map: Vec<_> = area.memmap[..si.memmap_entries as usize].iter().map(|e| (e.addr, e.size, e.kind)).collect();
-    assert_eq!(map, [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x80000, 1), (0xa0000, 0x60000, 2), (M, 127 * M, 1)]);
+    assert_eq!(
+        map,
+        [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x80000, 1), (0xa0000, 0x60000, 2), (M, 127 * M, 1)]
+    );
     assert_eq!(f.phys_writes, [(Range { start: 0x7f0_0000, end: 0x7f0_0005 }, b"hello".to_vec())]);
 }
 
