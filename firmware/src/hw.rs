@@ -7,7 +7,9 @@
 use core::arch::asm;
 use core::sync::atomic::{compiler_fence, Ordering};
 use pvhfw::fw_cfg::{self, key, DmaAccess, FwCfgIo};
-use pvhfw::Error;
+use pvhfw::layout;
+use pvhfw::platform::PciFn;
+use pvhfw::{Error, Range};
 use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
 
 const COM1: u16 = 0x3f8;
@@ -64,14 +66,13 @@ impl FwCfg {
 }
 
 /// One DMA transfer, synchronous: QEMU completes it before the port write returns.
-fn dma_read(key: u16, address: u64, length: u32) -> Result<(), Error> {
-    let mut desc = DmaAccess::select_read(key, length, address);
+fn dma(mut desc: DmaAccess, key: u16) -> Result<(), Error> {
     let desc_addr = core::ptr::addr_of_mut!(desc) as u64;
     compiler_fence(Ordering::SeqCst);
     // SAFETY: the descriptor is on the stack, in identity-mapped RAM below 4 GiB (so writing
-    // only the low address half is enough), and lives until QEMU has finished. The destination
-    // is either a buffer we own or a range the caller checked to be free RAM. The asm is not
-    // `nomem` (unlike x86_64's Port), so the compiler assumes memory changed behind it.
+    // only the low address half is enough), and lives until QEMU has finished. Its buffer is
+    // one the caller owns (a Rust buffer, or a range the library checked to be free RAM). The
+    // asm is not `nomem` (unlike x86_64's Port), so the compiler assumes memory changed.
     unsafe {
         asm!("out dx, eax", in("dx") fw_cfg::PORT_DMA_LOW, in("eax") (desc_addr as u32).swap_bytes(),
              options(nostack, preserves_flags));
@@ -80,6 +81,10 @@ fn dma_read(key: u16, address: u64, length: u32) -> Result<(), Error> {
     // SAFETY: `desc` is a live local; the volatile read sees what QEMU wrote back.
     let control = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(desc.control)) };
     DmaAccess::check(control.get(), key)
+}
+
+fn dma_read(key: u16, address: u64, length: u32) -> Result<(), Error> {
+    dma(DmaAccess::select_read(key, length, address), key)
 }
 
 impl FwCfgIo for FwCfg {
@@ -92,6 +97,16 @@ impl FwCfgIo for FwCfg {
                 Ok(())
             }
         }
+    }
+
+    fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error> {
+        let FwCfg::Dma = self else { return Err(Error::FwCfgWriteNeedsDma { key }) };
+        let (address, len) = (data.as_ptr() as u64, data.len() as u32);
+        if offset == 0 {
+            return dma(DmaAccess::write(Some(key), len, address), key);
+        }
+        dma(DmaAccess::select_skip(key, offset), key)?;
+        dma(DmaAccess::write(None, len, address), key)
     }
 
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
@@ -107,6 +122,62 @@ impl FwCfgIo for FwCfg {
                 Ok(())
             }
         }
+    }
+}
+
+/// PCI configuration space (ports 0xCF8/0xCFC), physical memory, CPUID and the TSC.
+pub struct Platform;
+
+const PCI_ADDRESS: u16 = 0xcf8;
+const PCI_DATA: u16 = 0xcfc;
+
+impl pvhfw::platform::Platform for Platform {
+    fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32 {
+        // SAFETY: selecting a configuration register and reading it has no side effect on any
+        // device QEMU emulates on bus 0; without PCI (microvm) the ports read all ones.
+        unsafe {
+            PortWriteOnly::<u32>::new(PCI_ADDRESS).write(function.config_address(offset));
+            PortReadOnly::<u32>::new(PCI_DATA).read()
+        }
+    }
+
+    fn pci_write32(&mut self, function: PciFn, offset: u8, value: u32) {
+        // SAFETY: the library writes only chipset registers (PM base, interrupt routing,
+        // MMCONFIG, PAM) whose effects it accounts for in the memory map.
+        unsafe {
+            PortWriteOnly::<u32>::new(PCI_ADDRESS).write(function.config_address(offset));
+            PortWriteOnly::<u32>::new(PCI_DATA).write(value);
+        }
+    }
+
+    fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
+        // SAFETY: as for pci_write32; the byte lane within the dword is chosen by the port.
+        unsafe {
+            PortWriteOnly::<u32>::new(PCI_ADDRESS).write(function.config_address(offset));
+            PortWriteOnly::<u8>::new(PCI_DATA + u16::from(offset & 3)).write(value);
+        }
+    }
+
+    fn phys(&mut self, range: Range) -> &mut [u8] {
+        // Defence in depth: tables must never land on the firmware's RAM or its ROM image
+        // (writable on microvm), and everything below 4 GiB is identity-mapped.
+        let rom = Range { start: layout::IMAGE_BASE, end: 1 << 32 };
+        let valid = range.start <= range.end && range.end <= rom.start;
+        assert!(valid && !range.overlaps(&layout::FIRMWARE_RAM), "table memory over the firmware");
+        // SAFETY: the range is identity-mapped RAM (checked above to be neither the firmware's
+        // RAM nor its image) that the library reserved for tables; the slice borrows `self`
+        // mutably, so no second slice of physical memory can exist at the same time.
+        unsafe { core::slice::from_raw_parts_mut(range.start as *mut u8, (range.end - range.start) as usize) }
+    }
+
+    fn cpuid(&mut self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    }
+
+    fn tsc(&mut self) -> u64 {
+        // SAFETY: RDTSC only reads the time-stamp counter.
+        unsafe { core::arch::x86_64::_rdtsc() }
     }
 }
 

@@ -39,7 +39,8 @@ extern "sysv64" fn main() -> ! {
     let area = unsafe { &mut *(layout::HANDOFF as *mut HandoffArea) };
     // SAFETY: as above, for the separate layout::SCRATCH window.
     let scratch = unsafe { &mut *(layout::SCRATCH as *mut Scratch) };
-    match Boot::new(&mut fw_cfg, &mut con).prepare_pvh(area, layout::HANDOFF as u32, scratch) {
+    let mut platform = hw::Platform;
+    match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare_pvh(area, layout::HANDOFF as u32, scratch) {
         // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and
         // everything it points to is in place, in RAM the memory map reserves.
         Ok(pvh) => unsafe { pvh_exit(pvh.entry, pvh.start_info) },

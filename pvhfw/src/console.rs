@@ -1,29 +1,34 @@
 //! Text output without `core::fmt`: a few bytes of code instead of the formatting machinery.
 //!
 //! Every byte written is a port write and, under KVM, a VM exit, so the firmware writes only
-//! error messages unless the user asks for more (see [`LogLevel`]).
+//! error messages unless the user asks for more (see [`Log`]).
 
 /// Where `pvhfw:` lines go (COM1 and the debug console in the firmware, a buffer in tests).
 pub trait Console {
     fn write(&mut self, bytes: &[u8]);
 }
 
-/// How chatty the firmware is, from `-fw_cfg name=opt/org.pvhfw/log,string=...`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Default: errors only.
-    Quiet,
-    /// `string=info` (or anything unrecognised): one line per boot step.
-    Info,
+/// What the firmware prints besides errors, from `-fw_cfg name=opt/org.pvhfw/log,string=...`:
+/// words separated by commas or spaces. Off by default: each byte printed is a VM exit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Log {
+    /// `info` (or any word not known here): one line per boot step.
+    pub info: bool,
+    /// `timeline`: the time-stamp counter at each phase, to see where the time goes.
+    pub timeline: bool,
 }
 
-impl LogLevel {
-    pub fn parse(value: &[u8]) -> LogLevel {
-        let value = trim_nul(value);
-        match value {
-            b"" | b"0" | b"off" | b"quiet" => LogLevel::Quiet,
-            _ => LogLevel::Info,
+impl Log {
+    pub fn parse(value: &[u8]) -> Log {
+        let mut log = Log::default();
+        for word in trim_nul(value).split(|&b| b == b',' || b == b' ' || b == b'\n').filter(|w| !w.is_empty()) {
+            match word {
+                b"0" | b"off" | b"quiet" => {}
+                b"timeline" => log.timeline = true,
+                _ => log.info = true,
+            }
         }
+        log
     }
 }
 
@@ -128,10 +133,13 @@ mod tests {
     }
 
     #[test]
-    fn log_levels() {
-        assert_eq!(LogLevel::parse(b""), LogLevel::Quiet);
-        assert_eq!(LogLevel::parse(b"off\0"), LogLevel::Quiet);
-        assert_eq!(LogLevel::parse(b"info"), LogLevel::Info);
-        assert_eq!(LogLevel::parse(b"yes please"), LogLevel::Info);
+    fn log_words() {
+        let (quiet, info) = (Log::default(), Log { info: true, timeline: false });
+        assert_eq!(Log::parse(b""), quiet);
+        assert_eq!(Log::parse(b"off\0"), quiet);
+        assert_eq!(Log::parse(b"info"), info);
+        assert_eq!(Log::parse(b"yes please"), info);
+        assert_eq!(Log::parse(b"timeline"), Log { info: false, timeline: true });
+        assert_eq!(Log::parse(b"timeline,info\0junk"), Log { info: true, timeline: true });
     }
 }

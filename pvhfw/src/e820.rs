@@ -130,6 +130,35 @@ pub fn build(regions: &mut Regions, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Resu
     Ok(len)
 }
 
+/// Marks `range`, which must lie inside one RAM entry of the built map `out[..len]`, as `kind`
+/// by splitting that entry; returns the new length.
+pub fn carve(out: &mut [MemmapEntry; MAX_MEMMAP], len: usize, range: Range, kind: u32) -> Result<usize, Error> {
+    if range.is_empty() {
+        return Ok(len);
+    }
+    let i = out[..len]
+        .iter()
+        .position(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)
+        .ok_or(Error::NoRoomForTables { size: range.end - range.start })?;
+    let e = out[i];
+    let pieces = [
+        MemmapEntry { addr: e.addr, size: range.start - e.addr, kind: RAM, reserved: 0 },
+        MemmapEntry { addr: range.start, size: range.end - range.start, kind, reserved: 0 },
+        MemmapEntry { addr: range.end, size: e.addr + e.size - range.end, kind: RAM, reserved: 0 },
+    ];
+    let pieces = pieces.iter().filter(|p| p.size > 0);
+    let count = pieces.clone().count();
+    let new_len = len + count - 1;
+    if new_len > MAX_MEMMAP {
+        return Err(Error::MemoryMapTooLarge);
+    }
+    out.copy_within(i + 1..len, i + count);
+    for (slot, piece) in out[i..i + count].iter_mut().zip(pieces) {
+        *slot = *piece;
+    }
+    Ok(new_len)
+}
+
 /// Whether `range` lies entirely inside one RAM entry of a built map.
 pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)
@@ -214,6 +243,32 @@ mod tests {
         let overlays: Vec<_> =
             (0..MAX_OVERLAYS as u64).map(|i| (0x100_0000 + 0x2000 * i, 0x100_1000 + 0x2000 * i, 2)).collect();
         assert_eq!(run(&alternating, &overlays).unwrap().len(), MAX_INPUT + MAX_OVERLAYS);
+    }
+
+    #[test]
+    fn carve_splits_one_ram_entry() {
+        let mut out = [MemmapEntry::default(); MAX_MEMMAP];
+        let map = [(0, 0x9_f000, 1), (0x10_0000, 0x100_0000, 1), (0xfeff_c000, 0x4000, 2)];
+        for (i, &(addr, size, kind)) in map.iter().enumerate() {
+            out[i] = MemmapEntry { addr, size, kind, reserved: 0 };
+        }
+        let entries = |out: &[MemmapEntry], n| out[..n].iter().map(|e| (e.addr, e.size, e.kind)).collect::<Vec<_>>();
+        let n = carve(&mut out, 3, Range { start: 0x100_0000, end: 0x110_0000 }, 2).unwrap();
+        assert_eq!(
+            entries(&out, n),
+            [(0, 0x9_f000, 1), (0x10_0000, 0xf0_0000, 1), (0x100_0000, 0x10_0000, 2), (0xfeff_c000, 0x4000, 2)]
+        );
+        let n = carve(&mut out, n, Range { start: 0x1000, end: 0x2000 }, 3).unwrap();
+        assert_eq!(entries(&out, n)[..3], [(0, 0x1000, 1), (0x1000, 0x1000, 3), (0x2000, 0x9_d000, 1)]);
+        assert_eq!(
+            carve(&mut out, n, Range { start: 0x9_f000, end: 0xa_0000 }, 2),
+            Err(Error::NoRoomForTables { size: 0x1000 })
+        );
+        assert_eq!(carve(&mut out, n, Range::default(), 2), Ok(n));
+        assert_eq!(
+            carve(&mut out, MAX_MEMMAP, Range { start: 0x1000, end: 0x2000 }, 2),
+            Err(Error::NoRoomForTables { size: 0x1000 })
+        );
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub enum Error {
     KernelOverlapsFirmware { start: u64, end: u64 },
     /// The initrd's target range is not free RAM below 4 GiB.
     InitrdDoesNotFit { addr: u64, size: u64 },
+    /// A table-loader command breaks the rules (`problem` says how).
+    TableLoader { index: u16, problem: &'static str },
+    /// No free RAM below 4 GiB is large enough for the ACPI and SMBIOS tables.
+    NoRoomForTables { size: u64 },
+    /// The table loader wants to write a fw_cfg file, which needs the DMA interface.
+    FwCfgWriteNeedsDma { key: u16 },
+    /// The SMBIOS entry point from QEMU is not one pvhfw understands.
+    BadSmbiosAnchor,
 }
 
 impl Error {
@@ -55,6 +63,16 @@ impl Error {
                 .str(" bytes at ")
                 .hex(addr)
                 .str(" does not fit in free RAM below 4 GiB"),
+            Error::TableLoader { index, problem } => {
+                line.str("etc/table-loader command ").dec(index.into()).str(": ").str(problem)
+            }
+            Error::NoRoomForTables { size } => {
+                line.str("no free RAM below 4 GiB for ").dec(size).str(" bytes of ACPI/SMBIOS tables")
+            }
+            Error::FwCfgWriteNeedsDma { key } => {
+                line.str("fw_cfg file ").hex(key.into()).str(" must be written, which needs fw_cfg DMA")
+            }
+            Error::BadSmbiosAnchor => line.str("etc/smbios/smbios-anchor is not an SMBIOS 2.1 or 3.0 entry point"),
         }
         .end();
     }

@@ -6,6 +6,7 @@ use crate::boot::{Boot, Scratch};
 use crate::console::testing::Buffer;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{fake::FakeFwCfg, key, Directory};
+use crate::platform::fake::FakePlatform;
 use crate::start_info::{HandoffArea, MemmapEntry, MAX_MEMMAP};
 use crate::Range;
 use std::vec::Vec;
@@ -130,7 +131,8 @@ fn pvh_boot_survives_random_fw_cfg() {
         f.set(key::CMDLINE_DATA, &rng.bytes(cmdline_len));
         f.set(key::INITRD_DATA, &[]);
         let mut con = Buffer::default();
-        let result = Boot::new(&mut f, &mut con).prepare_pvh(&mut area, 0x3000, &mut scratch);
+        let mut p = FakePlatform::default().with_bank(crate::mptable::AREA.start, 0x2000);
+        let result = Boot::new(&mut f, &mut con, &mut p).prepare_pvh(&mut area, 0x3000, &mut scratch);
         let Ok(_) = result else { continue };
         let si = area.start_info;
         let map = &area.memmap[..si.memmap_entries as usize];

@@ -43,6 +43,9 @@ pub trait FwCfgIo {
     /// Selects `key` and copies its first `len` bytes to physical memory at `paddr`.
     /// Callers check that the target is free RAM first.
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error>;
+    /// Selects `key` and overwrites `data.len()` bytes at `offset` (only items QEMU made
+    /// writable accept this; it needs DMA).
+    fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error>;
 }
 
 /// Reads a little-endian `u32` item.
@@ -80,6 +83,22 @@ impl DmaAccess {
             length: U32::new(length),
             address: U64::new(address),
         }
+    }
+
+    /// Select `key` and skip `length` bytes, to position a following write.
+    pub fn select_skip(key: u16, length: u32) -> DmaAccess {
+        DmaAccess {
+            control: U32::new((u32::from(key) << 16) | dma::SELECT | dma::SKIP),
+            length: U32::new(length),
+            address: U64::new(0),
+        }
+    }
+
+    /// Write `length` bytes from `address` at the current position; selects `key` first when
+    /// given.
+    pub fn write(key: Option<u16>, length: u32, address: u64) -> DmaAccess {
+        let select = key.map_or(0, |k| (u32::from(k) << 16) | dma::SELECT);
+        DmaAccess { control: U32::new(select | dma::WRITE), length: U32::new(length), address: U64::new(address) }
     }
 
     /// Interprets the control word QEMU wrote back: 0 means done, anything else failed
@@ -134,7 +153,11 @@ impl<'a> Directory<'a> {
 
     /// Looks a file up by its exact name.
     pub fn find(&self, name: &str) -> Option<File> {
-        let name = name.as_bytes();
+        self.find_bytes(name.as_bytes())
+    }
+
+    /// Looks a file up by its exact name, given as bytes (as table-loader scripts hold them).
+    pub fn find_bytes(&self, name: &[u8]) -> Option<File> {
         // Compare the first eight bytes of the name and its NUL as one word before the rest:
         // most entries differ there, and a call to memcmp per entry costs more than the scan.
         let head_len = (name.len() + 1).min(8);
@@ -186,15 +209,24 @@ pub mod fake {
         pub phys_writes: Vec<(crate::Range, Vec<u8>)>,
         /// Keys whose reads fail as a DMA error would.
         pub failing: Vec<u16>,
+        /// Writes: (key, offset, bytes).
+        pub writes: Vec<(u16, u32, Vec<u8>)>,
     }
 
     impl FakeFwCfg {
         pub fn set(&mut self, key: u16, data: &[u8]) {
             self.items.insert(key, data.to_vec());
         }
+        /// Adds a file, or replaces the contents of one with that name.
         pub fn add_file(&mut self, name: &str, data: &[u8]) {
-            let select = 0x20 + self.files.len() as u16;
-            self.files.push((name.into(), select));
+            let select = match self.files.iter().find(|(n, _)| n == name) {
+                Some(&(_, select)) => select,
+                None => {
+                    let select = 0x20 + self.files.len() as u16;
+                    self.files.push((name.into(), select));
+                    select
+                }
+            };
             self.items.insert(select, data.to_vec());
             let mut dir = (self.files.len() as u32).to_be_bytes().to_vec();
             for (name, sel) in &self.files {
@@ -226,6 +258,13 @@ pub mod fake {
             let item = self.items.get(&key).map(|v| v.as_slice()).unwrap_or(&[]);
             let data = item[..item.len().min(len as usize)].to_vec();
             self.phys_writes.push((crate::Range { start: paddr, end: paddr + u64::from(len) }, data));
+            Ok(())
+        }
+        fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error> {
+            if self.failing.contains(&key) {
+                return Err(Error::DmaFailed { key });
+            }
+            self.writes.push((key, offset, data.to_vec()));
             Ok(())
         }
     }

@@ -24,8 +24,22 @@ pub const STACK_TOP: u64 = 0x20000;
 /// Lowest address the stack may reach.
 pub const STACK_BOTTOM: u64 = 0x1c000;
 
-/// Everything the firmware writes before the kernel runs.
+/// Everything the firmware writes before the kernel runs, besides tables.
 pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
+
+/// The firmware image is 64 KiB at 4 GiB - 64 KiB, and QEMU shows the same bytes at 0xF0000.
+pub const IMAGE_BASE: u64 = 0xffff_0000;
+pub const IMAGE_ALIAS: u64 = 0xf_0000;
+/// Offset in the image of a zero-filled, never-executed window (`.f_segment` in `linker.ld`).
+pub const F_SEGMENT_WINDOW_OFFSET: u64 = 0x4000;
+pub const F_SEGMENT_WINDOW_SIZE: u64 = 0x200;
+/// Where the RSDP and the SMBIOS entry point go: the alias of that window in the F segment.
+/// On `microvm` the F segment *is* the image (a writable alias), so only a window the image
+/// leaves empty may be written; on `pc`/`q35` it becomes RAM with one PAM write.
+pub const F_SEGMENT_WINDOW: Range = Range {
+    start: IMAGE_ALIAS + F_SEGMENT_WINDOW_OFFSET,
+    end: IMAGE_ALIAS + F_SEGMENT_WINDOW_OFFSET + F_SEGMENT_WINDOW_SIZE,
+};
 
 const _: () = assert!(PDPT == PML4 + 0x1000);
 const _: () = assert!(HANDOFF >= PDPT + 0x1000);
@@ -34,3 +48,6 @@ const _: () = assert!(SCRATCH + core::mem::size_of::<Scratch>() as u64 <= STACK_
 const _: () = assert!(STACK_TOP - STACK_BOTTOM >= 16 * 1024);
 // Below the EBDA / VGA hole, so it is plain RAM on every machine type.
 const _: () = assert!(FIRMWARE_RAM.end <= 0x9_f000);
+// The MP table area sits above the firmware's RAM, below the hole.
+const _: () = assert!(FIRMWARE_RAM.end <= crate::mptable::AREA.start);
+const _: () = assert!(F_SEGMENT_WINDOW.start >= 0xf_0000 && F_SEGMENT_WINDOW.end <= 0x10_0000);

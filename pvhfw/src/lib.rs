@@ -9,18 +9,27 @@
 extern crate std;
 
 pub mod boot;
+pub mod checksum;
+pub mod chipset;
 pub mod console;
 pub mod e820;
 pub mod error;
 pub mod fw_cfg;
 pub mod kernel;
 pub mod layout;
+pub mod mptable;
+pub mod platform;
+pub mod smbios;
 pub mod start_info;
+pub mod table_loader;
+pub mod table_memory;
 
 pub use error::Error;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod testdata;
 
 /// A half-open physical address range `[start, end)`.
 #[repr(C)]

@@ -9,6 +9,9 @@
 
 use core::arch::{asm, global_asm};
 
+mod fw_cfg;
+mod tables;
+
 global_asm!(
     include_str!("entry.s"),
     record = sym RECORD,
@@ -50,14 +53,14 @@ const MAGIC: u32 = 0x336e_c578;
 const RAM: u32 = 1;
 const KERNEL_START: u64 = 0x10_0000;
 
-fn out(bytes: &[u8]) {
+pub(crate) fn out(bytes: &[u8]) {
     for &b in bytes {
         // SAFETY: COM1's transmit register.
         unsafe { asm!("out dx, al", in("dx") 0x3f8u16, in("al") b, options(nomem, nostack)) }
     }
 }
 
-fn hex(v: u64) {
+pub(crate) fn hex(v: u64) {
     let mut buf = [0u8; 16];
     for (i, b) in buf.iter_mut().enumerate() {
         *b = b"0123456789abcdef"[((v >> (60 - 4 * i)) & 0xf) as usize];
@@ -67,7 +70,7 @@ fn hex(v: u64) {
     out(&buf[first..]);
 }
 
-fn dec(mut v: u64) {
+pub(crate) fn dec(mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = 20;
     loop {
@@ -82,18 +85,18 @@ fn dec(mut v: u64) {
 }
 
 /// Reads physical memory (identity-mapped by entry.s).
-fn peek<T: Copy>(addr: u64) -> T {
+pub(crate) fn peek<T: Copy>(addr: u64) -> T {
     // SAFETY: the test kernel maps all of the low 4 GiB and only reads what the start info
     // points at; a bad pointer there is exactly what this kernel exists to catch (as a fault).
     unsafe { core::ptr::read_unaligned(addr as *const T) }
 }
 
-struct Checker {
+pub(crate) struct Checker {
     failures: u32,
 }
 
 impl Checker {
-    fn check(&mut self, ok: bool, what: &str, value: u64) {
+    pub(crate) fn check(&mut self, ok: bool, what: &str, value: u64) {
         if !ok {
             self.failures += 1;
             out(b"pvhtest: FAIL ");
@@ -106,7 +109,7 @@ impl Checker {
 }
 
 #[derive(Clone, Copy)]
-struct Entry {
+pub(crate) struct Entry {
     addr: u64,
     size: u64,
     kind: u32,
@@ -116,7 +119,7 @@ fn in_ram(map: &[Entry], start: u64, end: u64) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr <= start && end <= e.addr + e.size)
 }
 
-fn touches_ram(map: &[Entry], start: u64, end: u64) -> bool {
+pub(crate) fn touches_ram(map: &[Entry], start: u64, end: u64) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr < end && start < e.addr + e.size)
 }
 
@@ -277,6 +280,10 @@ extern "sysv64" fn kmain(state: &EntryState) -> ! {
     c.check(in_ram(map, KERNEL_START, kernel_end), "kernel-not-in-ram", KERNEL_START);
     check_cmdline(&mut c, si, map);
     check_initrd(&mut c, si, map, kernel_end);
+    tables::check_acpi(&mut c, si, map);
+    tables::check_smbios(&mut c, map);
+    tables::check_mptable(&mut c, map);
+    tables::check_vmgenid(&mut c, map);
     out(if c.failures == 0 { b"pvhtest: PASS\n" } else { b"pvhtest: FAILED\n" });
     exit(c.failures.min(1))
 }

@@ -5,9 +5,11 @@
 //! `apt-get download`.
 
 mod build;
+mod capture;
 mod cpio;
 mod debian;
 mod qemu;
+mod qtest;
 mod tests;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +41,18 @@ enum Cmd {
         /// Extra text for the kernel command line.
         #[arg(long, default_value = "")]
         append: String,
+    },
+    /// Developer tool: list what QEMU publishes through fw_cfg on MACHINE (extra QEMU
+    /// arguments after `--`), or with --fixtures rewrite pvhfw/testdata from it.
+    Capture {
+        #[arg(long, default_value = "pc")]
+        machine: String,
+        /// Regenerate the library's captured test fixtures.
+        #[arg(long)]
+        fixtures: bool,
+        /// Extra QEMU arguments.
+        #[arg(last = true)]
+        qemu_args: Vec<String>,
     },
     /// Run every test: host unit tests, pvhtest boots, Debian boots.
     Test {
@@ -90,6 +104,8 @@ fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
         Cmd::Build => build::build().map(|a| println!("{}", a.firmware.display())),
         Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
+        Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(&machine, &qemu_args),
+        Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
         Cmd::Test { filter, no_debian } => tests::run(filter.as_deref(), !no_debian),
     };
     match result {

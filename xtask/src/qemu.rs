@@ -9,10 +9,24 @@ use std::time::{Duration, Instant};
 
 pub const QEMU: &str = "qemu-system-x86_64";
 
+/// Where Debian's packages put the firmware pvhfw is measured against (`seabios`,
+/// `qemu-system-data`).
+const ANCHOR_DIRS: [&str; 2] = ["/usr/share/seabios", "/usr/share/qemu"];
+
+/// The path of a reference firmware image: `qboot.rom`, `bios-256k.bin`, `bios-microvm.bin`.
+pub fn anchor_firmware(image: &str) -> Result<PathBuf> {
+    ANCHOR_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(image))
+        .find(|p| p.exists())
+        .ok_or_else(|| format!("{image} not found in {ANCHOR_DIRS:?}; is the seabios package installed?").into())
+}
+
 /// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
 pub fn ensure_installed() -> Result<()> {
     let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    if have && Path::new("/usr/share/qemu/qboot.rom").exists() {
+    let anchors = ["qboot.rom", "bios-256k.bin", "bios-microvm.bin"].iter().all(|i| anchor_firmware(i).is_ok());
+    if have && anchors {
         return Ok(());
     }
     eprintln!("xtask: installing QEMU through apt");

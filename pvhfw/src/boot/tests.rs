@@ -1,6 +1,9 @@
 use super::*;
 use crate::console::testing::Buffer;
 use crate::fw_cfg::fake::FakeFwCfg;
+use crate::platform::fake::FakePlatform;
+use crate::platform::PciFn;
+use crate::testdata;
 use std::boxed::Box;
 use std::vec::Vec;
 use zerocopy::FromZeros;
@@ -37,12 +40,32 @@ fn pvh_machine() -> FakeFwCfg {
     f
 }
 
-fn prepare(f: &mut FakeFwCfg) -> (Result<PvhEntry, Error>, Box<HandoffArea>, std::string::String) {
+/// RAM the library may touch in a 128 MiB machine: the MP table area, the F-segment window,
+/// and the top MiB for tables.
+fn platform() -> FakePlatform {
+    FakePlatform::default()
+        .with_bank(mptable::AREA.start, 0x2000)
+        .with_bank(F_SEGMENT_WINDOW.start, 0x200)
+        .with_bank(127 * M, M as usize)
+}
+
+fn prepare_on(
+    f: &mut FakeFwCfg,
+    p: &mut FakePlatform,
+) -> (Result<PvhEntry, Error>, Box<HandoffArea>, std::string::String) {
     let mut area = HandoffArea::new_box_zeroed().unwrap();
     let mut con = Buffer::default();
     let mut scratch = Scratch::new_box_zeroed().unwrap();
-    let r = Boot::new(f, &mut con).prepare_pvh(&mut area, AREA, &mut scratch);
+    let r = Boot::new(f, &mut con, p).prepare_pvh(&mut area, AREA, &mut scratch);
     (r, area, con.text().into())
+}
+
+fn prepare(f: &mut FakeFwCfg) -> (Result<PvhEntry, Error>, Box<HandoffArea>, std::string::String) {
+    prepare_on(f, &mut platform())
+}
+
+fn memmap(area: &HandoffArea) -> Vec<(u64, u64, u32)> {
+    area.memmap[..area.start_info.memmap_entries as usize].iter().map(|e| (e.addr, e.size, e.kind)).collect()
 }
 
 #[test]
@@ -60,10 +83,10 @@ fn pvh_boot_fills_start_info() {
     assert_eq!(si.cmdline_paddr, addrs.cmdline);
     assert_eq!(&area.cmdline[..13], b"console=tty\0\0");
     assert_eq!(si.memmap_paddr, addrs.memmap);
-    let map: Vec<_> = area.memmap[..si.memmap_entries as usize].iter().map(|e| (e.addr, e.size, e.kind)).collect();
+    // No table loader: an MP table at 0x9e000-0xa0000, reserved with the legacy hole.
     assert_eq!(
-        map,
-        [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x80000, 1), (0xa0000, 0x60000, 2), (M, 127 * M, 1)]
+        memmap(&area),
+        [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
     );
     assert_eq!(f.phys_writes, [(Range { start: 0x7f0_0000, end: 0x7f0_0005 }, b"hello".to_vec())]);
 }
@@ -86,7 +109,18 @@ fn log_file_turns_on_info_lines() {
     let (r, _, out) = prepare(&mut f);
     assert!(r.is_ok());
     assert!(out.starts_with("pvhfw: PVH kernel loaded at 0x100000-0x120000, entry 0x100040\n"), "{out}");
+    assert!(!out.contains("tsc"), "{out}");
     assert!(out.contains("pvhfw: initrd: 5 bytes at 0x7f00000\n"), "{out}");
+}
+
+#[test]
+fn timeline_prints_each_phase() {
+    let mut f = pvh_machine();
+    f.add_file(LOG_FILE, b"timeline");
+    let (r, _, out) = prepare(&mut f);
+    assert!(r.is_ok());
+    let phases: Vec<&str> = out.lines().map(|l| l.rsplit_once(' ').unwrap().1).collect();
+    assert_eq!(phases, ["fw_cfg", "chipset", "map", "initrd", "table", "jump"], "{out}");
 }
 
 #[test]
@@ -105,10 +139,13 @@ fn kernel_formats() {
 }
 
 #[test]
-fn kernel_over_firmware_ram_is_refused() {
-    let mut f = pvh_machine();
-    f.set(key::KERNEL_ADDR, &0x1_0000u32.to_le_bytes());
-    assert_eq!(prepare(&mut f).0, Err(Error::KernelOverlapsFirmware { start: 0x1_0000, end: 0x3_0000 }));
+fn kernel_over_firmware_memory_is_refused() {
+    for start in [0x1_0000u32, 0x9_0000, 0xe_0000] {
+        let mut f = pvh_machine();
+        f.set(key::KERNEL_ADDR, &start.to_le_bytes());
+        let end = u64::from(start) + 0x2_0000;
+        assert_eq!(prepare(&mut f).0, Err(Error::KernelOverlapsFirmware { start: start.into(), end }));
+    }
 }
 
 #[test]
@@ -148,4 +185,78 @@ fn boot_fail_wait_values() {
     f.add_file(BOOT_FAIL_WAIT_FILE, &1500i32.to_le_bytes());
     assert_eq!(boot_fail_wait(&mut f, &mut scratch), Some(1500));
     assert_eq!(boot_fail_wait(&mut FakeFwCfg::default(), &mut scratch), None);
+}
+
+/// A 128 MiB machine publishing what QEMU's `variant` publishes (ACPI, SMBIOS), plus the kernel
+/// items of [`pvh_machine`].
+fn qemu_machine(variant: &str) -> FakeFwCfg {
+    let mut f = testdata::fw_cfg(variant);
+    let base = pvh_machine();
+    for (k, v) in base.items.iter().filter(|(k, _)| **k < 0x20) {
+        f.set(*k, v);
+    }
+    f.add_file("etc/e820", &e820(&[(0, 128 * M, 1)]));
+    f
+}
+
+fn host_bridge(id: u32) -> FakePlatform {
+    platform().with_device(PciFn::new(0, 0), id)
+}
+
+#[test]
+fn pc_gets_acpi_smbios_and_a_reserved_table_block() {
+    let mut f = qemu_machine("pc");
+    let mut p = host_bridge(0x1237_8086);
+    let (r, area, _) = prepare_on(&mut f, &mut p);
+    assert!(r.is_ok(), "{r:?}");
+    let rsdp = area.start_info.rsdp_paddr;
+    assert!((F_SEGMENT_WINDOW.start..F_SEGMENT_WINDOW.end).contains(&rsdp));
+    assert_eq!(&p.read(Range { start: rsdp, end: rsdp + 8 })[..], b"RSD PTR ");
+    // The SMBIOS entry point follows the RSDP in the window, 16-byte aligned.
+    let anchor = (rsdp + 20 + 15) & !15;
+    assert_eq!(&p.read(Range { start: anchor, end: anchor + 4 })[..], b"_SM_");
+    // Tables fill the top of RAM (the initrd sits far below), reserved; no MP table.
+    let map = memmap(&area);
+    let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
+    assert_eq!(top.0 + top.1, 128 * M);
+    assert!(top.1 >= 128 * 1024 && top.1 % 4096 == 0);
+    assert!(!map.iter().any(|e| e.0 <= 0x9e000 && 0x9e000 < e.0 + e.1 && e.2 != e820::RAM));
+    // PM base, interrupt routing, and the one PAM write for the F segment.
+    assert_eq!(p.config_writes.len(), 4);
+    assert_eq!(p.config_writes[3], (0, 0x59, 0x30, 1));
+}
+
+#[test]
+fn q35_reserves_mmconfig() {
+    let mut f = qemu_machine("q35-smbios3");
+    let mut p = host_bridge(0x29c0_8086);
+    let (r, area, _) = prepare_on(&mut f, &mut p);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(memmap(&area).contains(&(0xb000_0000, 0x1000_0000, e820::RESERVED)));
+    let rsdp = area.start_info.rsdp_paddr;
+    let anchor = (rsdp + 20 + 15) & !15;
+    assert_eq!(&p.read(Range { start: anchor, end: anchor + 5 })[..], b"_SM3_");
+}
+
+#[test]
+fn microvm_gets_acpi_without_pci_or_smbios() {
+    let mut f = qemu_machine("microvm");
+    let mut p = platform();
+    let (r, area, _) = prepare_on(&mut f, &mut p);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(p.config_writes.is_empty());
+    assert_ne!(area.start_info.rsdp_paddr, 0);
+}
+
+#[test]
+fn tables_without_room_are_refused() {
+    // All RAM above 1 MiB is taken by the initrd: the 128 KiB table blob cannot go anywhere.
+    let mut f = qemu_machine("pc");
+    f.add_file("etc/e820", &e820(&[(M, 8 * M, 1)]));
+    f.set(key::KERNEL_ADDR, &(8 * M as u32).to_le_bytes());
+    f.set(key::KERNEL_SIZE, &(M as u32).to_le_bytes());
+    f.set(key::INITRD_ADDR, &(M as u32).to_le_bytes());
+    f.set(key::INITRD_SIZE, &(7 * M as u32).to_le_bytes());
+    let (r, _, _) = prepare_on(&mut f, &mut host_bridge(0x1237_8086));
+    assert!(matches!(r, Err(Error::NoRoomForTables { .. })), "{r:?}");
 }

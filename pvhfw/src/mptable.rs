@@ -1,0 +1,309 @@
+//! The Intel MultiProcessor table, for machines without ACPI (`-M microvm,acpi=off`): without it
+//! Linux finds neither the other CPUs nor the IOAPIC.
+//!
+//! Linux looks for the floating pointer in the last KiB of conventional memory (among other
+//! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
+//! [`AREA`], which the memory map then reserves. No PAM change is needed for that.
+
+use crate::checksum;
+use crate::platform::Platform;
+use crate::Range;
+use zerocopy::little_endian::{U16, U32};
+use zerocopy::{Immutable, IntoBytes, KnownLayout};
+
+/// Configuration table at the start, floating pointer at [`POINTER`].
+pub const AREA: Range = Range { start: 0x9_e000, end: 0xa_0000 };
+/// 639 KiB: the last KiB of conventional memory, which Linux scans.
+pub const POINTER: u64 = 0x9_fc00;
+/// APIC IDs an MP table can name (0xff is the broadcast ID).
+const MAX_APIC_ID: u32 = 0xfe;
+const LOCAL_APIC: u32 = 0xfee0_0000;
+const IOAPIC: u32 = 0xfec0_0000;
+/// QEMU's IOAPIC ID and version (its own ACPI tables say the same).
+const IOAPIC_ID: u8 = 0;
+const IOAPIC_VERSION: u8 = 0x20;
+const LAPIC_VERSION: u8 = 0x14;
+
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct FloatingPointer {
+    signature: [u8; 4],
+    config: U32,
+    length: u8,
+    spec_rev: u8,
+    checksum: u8,
+    features: [u8; 5],
+}
+const _: () = assert!(size_of::<FloatingPointer>() == 16);
+
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct Header {
+    signature: [u8; 4],
+    length: U16,
+    spec_rev: u8,
+    checksum: u8,
+    oem: [u8; 8],
+    product: [u8; 12],
+    oem_table: U32,
+    oem_table_size: U16,
+    entries: U16,
+    local_apic: U32,
+    extended_length: U16,
+    extended_checksum: u8,
+    reserved: u8,
+}
+const _: () = assert!(size_of::<Header>() == 44);
+
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct Processor {
+    kind: u8,
+    apic_id: u8,
+    apic_version: u8,
+    flags: u8,
+    signature: U32,
+    features: U32,
+    reserved: [u8; 8],
+}
+const _: () = assert!(size_of::<Processor>() == 20);
+
+/// The 8-byte entries: bus (type 1), IOAPIC (2), I/O (3) and local (4) interrupt assignment.
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct Entry8([u8; 8]);
+
+const CPU_ENABLED: u8 = 1;
+const CPU_BOOT: u8 = 2;
+const INT: u8 = 0;
+const NMI: u8 = 1;
+const EXTINT: u8 = 3;
+
+/// How QEMU numbers APIC IDs: from the CPUID topology leaves (0x1F, else 0xB), each level a
+/// bit field; CPU `i` is `i` counted in that mixed radix. Without those leaves, IDs are
+/// `0..n`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Topology {
+    /// (bit shift to the next level, logical CPUs up to this level), lowest level first.
+    levels: [(u32, u32); 4],
+    len: usize,
+}
+
+impl Topology {
+    pub fn from_cpuid(p: &mut dyn Platform) -> Topology {
+        let max_leaf = p.cpuid(0, 0)[0];
+        let leaf = match max_leaf {
+            0x1f.. => 0x1f,
+            0xb.. => 0xb,
+            _ => return Topology::default(),
+        };
+        let mut t = Topology::default();
+        for subleaf in 0..4 {
+            let [eax, ebx, ecx, _] = p.cpuid(leaf, subleaf);
+            if (ecx >> 8) & 0xff == 0 {
+                break;
+            }
+            t.levels[t.len] = (eax & 0x1f, ebx & 0xffff);
+            t.len += 1;
+        }
+        t
+    }
+
+    pub fn apic_id(&self, index: u32) -> u32 {
+        let (mut id, mut below, mut shift) = (0, 1, 0);
+        for &(next_shift, count) in &self.levels[..self.len] {
+            if count < below || count % below != 0 || next_shift < shift || next_shift >= 32 {
+                return index; // not a topology QEMU would report
+            }
+            id |= ((index / below) % (count / below)) << shift;
+            (below, shift) = (count, next_shift);
+        }
+        id | (index / below).checked_shl(shift).unwrap_or(0)
+    }
+}
+
+/// What goes into the table.
+pub struct Machine {
+    /// `NB_CPUS`: the CPUs running at boot.
+    pub cpus: u32,
+    pub topology: Topology,
+    /// CPUID 1 EAX and EDX of the boot CPU (every CPU is the same model in QEMU).
+    pub signature: u32,
+    pub features: u32,
+    /// QEMU's `IRQ0_OVERRIDE`: the timer's ISA IRQ 0 arrives at IOAPIC pin 2.
+    pub irq0_to_pin2: bool,
+}
+
+/// Writes the table into `area` (physical [`AREA`]); returns how many CPUs it names (fewer than
+/// `cpus` when APIC IDs run past what the format holds).
+pub fn build(area: &mut [u8], m: &Machine) -> u32 {
+    let pointer_at = (POINTER - AREA.start) as usize;
+    let (config_area, pointer_area) = area.split_at_mut(pointer_at);
+    let mut config = Writer { buf: config_area, len: size_of::<Header>(), entries: 0 };
+    let mut named = 0;
+    for index in 0..m.cpus {
+        let apic_id = m.topology.apic_id(index);
+        if apic_id > MAX_APIC_ID {
+            continue;
+        }
+        let flags = CPU_ENABLED | if index == 0 { CPU_BOOT } else { 0 };
+        config.push(
+            Processor {
+                kind: 0,
+                apic_id: apic_id as u8,
+                apic_version: LAPIC_VERSION,
+                flags,
+                signature: U32::new(m.signature),
+                features: U32::new(m.features),
+                reserved: [0; 8],
+            }
+            .as_bytes(),
+        );
+        named += 1;
+    }
+    config.push(Entry8([1, 0, b'I', b'S', b'A', b' ', b' ', b' ']).as_bytes());
+    let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
+    config.push(Entry8([2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3]).as_bytes());
+    for irq in (0..16u8).filter(|&irq| irq != 2) {
+        let pin = if irq == 0 && m.irq0_to_pin2 { 2 } else { irq };
+        config.push(Entry8([3, INT, 0, 0, 0, irq, IOAPIC_ID, pin]).as_bytes());
+    }
+    config.push(Entry8([4, EXTINT, 0, 0, 0, 0, 0xff, 0]).as_bytes());
+    config.push(Entry8([4, NMI, 0, 0, 0, 0, 0xff, 1]).as_bytes());
+    let (len, entries) = (config.len, config.entries);
+    let header = Header {
+        signature: *b"PCMP",
+        length: U16::new(len as u16),
+        spec_rev: 4,
+        checksum: 0,
+        oem: *b"PVHFW   ",
+        product: *b"QEMU        ",
+        oem_table: U32::new(0),
+        oem_table_size: U16::new(0),
+        entries: U16::new(entries),
+        local_apic: U32::new(LOCAL_APIC),
+        extended_length: U16::new(0),
+        extended_checksum: 0,
+        reserved: 0,
+    };
+    config_area[..size_of::<Header>()].copy_from_slice(header.as_bytes());
+    checksum::fix(&mut config_area[..len], 7);
+    let pointer = FloatingPointer {
+        signature: *b"_MP_",
+        config: U32::new(AREA.start as u32),
+        length: 1,
+        spec_rev: 4,
+        checksum: 0,
+        features: [0; 5],
+    };
+    let slot = &mut pointer_area[..size_of::<FloatingPointer>()];
+    slot.copy_from_slice(pointer.as_bytes());
+    checksum::fix(slot, 10);
+    named
+}
+
+/// Appends entries after the header, never past the end of `buf` (sized so that 255 CPUs fit,
+/// checked below).
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    entries: u16,
+}
+
+impl Writer<'_> {
+    fn push(&mut self, entry: &[u8]) {
+        if let Some(slot) = self.buf.get_mut(self.len..self.len + entry.len()) {
+            slot.copy_from_slice(entry);
+            self.len += entry.len();
+            self.entries += 1;
+        }
+    }
+}
+
+/// The largest configuration table: 255 CPUs, one bus, one IOAPIC, 15 + 2 interrupt entries.
+const MAX_CONFIG: u64 = (size_of::<Header>() + 255 * size_of::<Processor>() + 19 * 8) as u64;
+const _: () = assert!(AREA.start + MAX_CONFIG <= POINTER);
+const _: () = assert!(POINTER + 16 <= AREA.end);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::fake::FakePlatform;
+
+    /// QEMU's CPUID 0xB for `-smp` with `threads` per core and `cores` per socket.
+    fn qemu_topology(threads: u32, cores: u32) -> Topology {
+        let width = |n: u32| 32 - (n - 1).leading_zeros();
+        let mut p = FakePlatform::default();
+        p.cpuid.insert((0, 0), [0xd, 0, 0, 0]);
+        p.cpuid.insert((0xb, 0), [width(threads), threads, 1 << 8, 0]);
+        p.cpuid.insert((0xb, 1), [width(threads) + width(cores), threads * cores, 2 << 8 | 1, 0]);
+        Topology::from_cpuid(&mut p)
+    }
+
+    fn ids(t: Topology, n: u32) -> std::vec::Vec<u32> {
+        (0..n).map(|i| t.apic_id(i)).collect()
+    }
+
+    #[test]
+    fn apic_ids_follow_qemu_topology() {
+        assert_eq!(ids(qemu_topology(1, 1), 4), [0, 1, 2, 3]);
+        assert_eq!(ids(qemu_topology(1, 3), 6), [0, 1, 2, 4, 5, 6]); // -smp 6,sockets=2,cores=3
+        assert_eq!(ids(qemu_topology(2, 3), 8), [0, 1, 2, 3, 4, 5, 8, 9]);
+        assert_eq!(ids(Topology::default(), 3), [0, 1, 2]);
+        let mut no_leaf = FakePlatform::default();
+        no_leaf.cpuid.insert((0, 0), [4, 0, 0, 0]);
+        assert_eq!(Topology::from_cpuid(&mut no_leaf), Topology::default());
+    }
+
+    fn machine(cpus: u32, topology: Topology) -> Machine {
+        Machine { cpus, topology, signature: 0x663, features: 0x078b_fbff, irq0_to_pin2: true }
+    }
+
+    fn parse(area: &[u8]) -> (std::vec::Vec<(u8, u8)>, std::vec::Vec<[u8; 8]>) {
+        let p = (POINTER - AREA.start) as usize;
+        assert_eq!(&area[p..p + 4], b"_MP_");
+        assert_eq!(checksum::sum(&area[p..p + 16]), 0);
+        assert_eq!(u32::from_le_bytes(area[p + 4..p + 8].try_into().unwrap()), AREA.start as u32);
+        let len = u16::from_le_bytes([area[4], area[5]]) as usize;
+        assert_eq!(&area[..4], b"PCMP");
+        assert_eq!(checksum::sum(&area[..len]), 0);
+        let (mut cpus, mut rest, mut at) = (std::vec::Vec::new(), std::vec::Vec::new(), 44);
+        for _ in 0..u16::from_le_bytes([area[34], area[35]]) {
+            if area[at] == 0 {
+                cpus.push((area[at + 1], area[at + 3]));
+                at += 20;
+            } else {
+                rest.push(area[at..at + 8].try_into().unwrap());
+                at += 8;
+            }
+        }
+        assert_eq!(at, len);
+        (cpus, rest)
+    }
+
+    #[test]
+    fn table_names_every_cpu_the_ioapic_and_isa_irqs() {
+        let mut area = [0u8; 0x2000];
+        assert_eq!(build(&mut area, &machine(6, qemu_topology(1, 3))), 6);
+        let (cpus, rest) = parse(&area);
+        assert_eq!(cpus, [(0, 3), (1, 1), (2, 1), (4, 1), (5, 1), (6, 1)]);
+        assert_eq!(rest[0], [1, 0, b'I', b'S', b'A', b' ', b' ', b' ']);
+        assert_eq!(rest[1], [2, 0, 0x20, 1, 0, 0, 0xc0, 0xfe]);
+        let irqs: std::vec::Vec<(u8, u8)> = rest.iter().filter(|e| e[0] == 3).map(|e| (e[5], e[7])).collect();
+        assert_eq!(irqs.len(), 15);
+        assert_eq!(irqs[0], (0, 2));
+        assert!(irqs[1..].iter().all(|&(irq, pin)| irq == pin && irq != 2));
+        assert_eq!(rest.iter().filter(|e| e[0] == 4).count(), 2);
+    }
+
+    #[test]
+    fn up_to_255_cpus_fit_and_more_are_left_out() {
+        let mut area = [0u8; 0x2000];
+        assert_eq!(build(&mut area, &machine(255, Topology::default())), 255);
+        assert_eq!(parse(&area).0.len(), 255);
+        let mut area = [0u8; 0x2000];
+        assert_eq!(build(&mut area, &machine(300, Topology::default())), 255);
+        let (cpus, _) = parse(&area);
+        assert_eq!(cpus.last(), Some(&(0xfe, 1)));
+    }
+}

@@ -1,0 +1,152 @@
+//! Bad inputs under the real QEMU: each must end in one `pvhfw: error:` line on COM1 and the
+//! debug console, then `pvhfw: halted` (or a reset when `-boot reboot-timeout` asks for one).
+
+use super::{tag, Case, MACHINES};
+use crate::build::Artifacts;
+use crate::debian::DebianKernel;
+use crate::qemu::{Outcome, Qemu};
+use crate::{work_dir, Result};
+use std::path::{Path, PathBuf};
+
+const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
+
+/// A boot of `machine` with `args` that must fail with `message`, then halt.
+fn failure(name: &str, machine: &str, firmware: &Path, args: &[&str], message: &'static str) -> Result<Case> {
+    let debugcon = work_dir().join("logs").join(format!("{name}.debugcon"));
+    std::fs::create_dir_all(debugcon.parent().expect("has parent"))?;
+    let _ = std::fs::remove_file(&debugcon);
+    let q = Qemu::new(name, machine, firmware)
+        .args(&["-accel", "tcg", "-debugcon", &format!("file:{}", debugcon.display())])
+        .args(args)
+        .until("pvhfw: halted\n")
+        .timeout(20);
+    let check = move |o: &Outcome| {
+        let console = std::fs::read_to_string(&debugcon).unwrap_or_default();
+        for (what, text) in [("COM1", &o.serial), ("debug console", &console)] {
+            if !text.contains(message) || !text.contains("pvhfw: halted") {
+                return Err(format!("{what} lacks {message:?} and 'pvhfw: halted': {text:?}"));
+            }
+        }
+        match o.status {
+            None => Ok(()),
+            Some(s) => Err(format!("QEMU exited ({s}) instead of halting")),
+        }
+    };
+    Ok(Case { name: name.into(), qemu: q, check: Box::new(check) })
+}
+
+pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<Case>> {
+    let fw = &a.firmware;
+    let kernel = a.testkernel.display().to_string();
+    let mut cases = Vec::new();
+    for m in MACHINES {
+        cases.push(failure(&format!("fail-{}-no-kernel", tag(m)), m, fw, &[], NO_KERNEL)?);
+    }
+    // A multiboot kernel: QEMU loads it for its own option ROM, pvhfw must refuse it by name.
+    let multiboot = multiboot_kernel()?.display().to_string();
+    cases.push(failure(
+        "fail-pc-multiboot",
+        "pc",
+        fw,
+        &["-kernel", &multiboot],
+        "pvhfw: error: unsupported kernel format",
+    )?);
+    if let Some(d) = debian {
+        let bz = d.bzimage.display().to_string();
+        cases.push(failure("fail-pc-bzimage", "pc", fw, &["-kernel", &bz], "pvhfw: error: kernel is a bzImage")?);
+    }
+    // microvm without ACPI has no loader script of QEMU's, so one given with -fw_cfg is the
+    // only one: broken scripts reach the firmware unchanged.
+    let bad_pointer =
+        loader_script("bad-pointer", &[allocate("etc/e820", 16, 1), add_pointer("etc/e820", "etc/e820", 100, 4)])?;
+    cases.push(failure(
+        "fail-microvm-noacpi-loader-pointer",
+        "microvm,acpi=off",
+        fw,
+        &["-kernel", &kernel, "-fw_cfg", &format!("name=etc/table-loader,file={bad_pointer}")],
+        "pvhfw: error: etc/table-loader command 1: pointer lies outside its file",
+    )?);
+    // A file larger than the machine's RAM, which the script asks to place.
+    let big = work_dir().join("big-table.bin");
+    std::fs::File::create(&big)?.set_len(96 << 20)?;
+    let too_big = loader_script("too-big", &[allocate("opt/big", 64, 1)])?;
+    cases.push(failure(
+        "fail-microvm-noacpi-loader-no-room",
+        "microvm,acpi=off",
+        fw,
+        &[
+            "-m",
+            "64M",
+            "-kernel",
+            &kernel,
+            "-fw_cfg",
+            &format!("name=etc/table-loader,file={too_big}"),
+            "-fw_cfg",
+            &format!("name=opt/big,file={}", big.display()),
+        ],
+        "pvhfw: error: no free RAM below 4 GiB for ",
+    )?);
+    cases.push(reboot_timeout(fw));
+    Ok(cases)
+}
+
+/// `-boot reboot-timeout` asks for a reset after the message; `-no-reboot` turns it into an
+/// exit with status 0.
+fn reboot_timeout(firmware: &Path) -> Case {
+    let q = Qemu::new("fail-pc-reboot-timeout", "pc", firmware)
+        .args(&["-accel", "tcg", "-boot", "reboot-timeout=200"])
+        .timeout(20);
+    let check = |o: &Outcome| {
+        if !o.serial.contains(NO_KERNEL) || !o.serial.contains("pvhfw: rebooting in 200 ms") {
+            return Err(format!("missing messages: {:?}", o.serial));
+        }
+        if o.status != Some(0) {
+            return Err(format!("QEMU status {:?}, want a reset (0 with -no-reboot)", o.status));
+        }
+        Ok(())
+    };
+    Case { name: "fail-pc-reboot-timeout".into(), qemu: q, check: Box::new(check) }
+}
+
+/// The smallest multiboot kernel QEMU accepts: a header with load addresses, then `hlt`.
+fn multiboot_kernel() -> Result<PathBuf> {
+    const MAGIC: u32 = 0x1bad_b002;
+    const FLAGS: u32 = 1 << 16; // the address fields below are valid
+    let load = 0x10_0000u32;
+    let header = [MAGIC, FLAGS, MAGIC.wrapping_add(FLAGS).wrapping_neg(), load, load, 0, 0, load + 32];
+    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    image.resize(32, 0);
+    image.extend_from_slice(&[0xfa, 0xf4, 0xeb, 0xfd]); // cli; hlt; jmp back to hlt
+    image.resize(8192, 0);
+    let path = work_dir().join("multiboot.bin");
+    std::fs::write(&path, image)?;
+    Ok(path)
+}
+
+/// A table-loader script file of 128-byte commands.
+fn loader_script(name: &str, commands: &[Vec<u8>]) -> Result<String> {
+    let path = work_dir().join(format!("loader-{name}.bin"));
+    std::fs::write(&path, commands.concat())?;
+    Ok(path.display().to_string())
+}
+
+fn file_name(name: &str) -> [u8; 56] {
+    let mut n = [0u8; 56];
+    n[..name.len()].copy_from_slice(name.as_bytes());
+    n
+}
+
+fn command(kind: u32, body: &[&[u8]]) -> Vec<u8> {
+    let mut c = kind.to_le_bytes().to_vec();
+    body.iter().for_each(|part| c.extend_from_slice(part));
+    c.resize(128, 0);
+    c
+}
+
+fn allocate(file: &str, align: u32, zone: u8) -> Vec<u8> {
+    command(1, &[&file_name(file), &align.to_le_bytes(), &[zone]])
+}
+
+fn add_pointer(dest: &str, src: &str, offset: u32, size: u8) -> Vec<u8> {
+    command(2, &[&file_name(dest), &file_name(src), &offset.to_le_bytes(), &[size]])
+}

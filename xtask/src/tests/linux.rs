@@ -1,0 +1,215 @@
+//! Debian's stock kernels booted by pvhfw under TCG to a busybox init that reports what Linux
+//! found (`pvhfw-init: KEY: VALUE`): CPUs online, DMI vendor, ACPI tables, a virtio disk's first
+//! bytes and the network interfaces; then `poweroff -f` must end QEMU with status 0.
+
+use super::{Case, Verdict};
+use crate::debian::{self, DebianKernel, HELLO_TEXT};
+use crate::qemu::{self, Outcome, Qemu};
+use crate::{work_dir, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the first 32 bytes of the test disk say.
+const DISK_SIGNATURE: &str = "pvhfw-disk-signature-0123456789a";
+
+/// Where the virtio devices sit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Devices {
+    None,
+    /// virtio-blk-pci and virtio-net-pci on the root bus.
+    Pci,
+    /// The same, each behind its own pcie-root-port (q35).
+    PcieRootPorts,
+    /// virtio-mmio devices, which Linux finds through microvm's ACPI DSDT.
+    Mmio,
+}
+
+struct Scenario {
+    name: &'static str,
+    machine: &'static str,
+    smp: &'static str,
+    /// `/sys/devices/system/cpu/online` as Linux must report it.
+    cpus: &'static str,
+    devices: Devices,
+    vmgenid: bool,
+    /// `/sys/class/dmi/id/sys_vendor`.
+    vendor: &'static str,
+    /// SeaBIOS image to boot the same way and compare the ACPI tables with.
+    compare_with: Option<&'static str>,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "pc",
+        machine: "pc",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::Pci,
+        vmgenid: true,
+        vendor: "QEMU",
+        compare_with: Some("bios-256k.bin"),
+    },
+    Scenario {
+        name: "pc-smbios3",
+        machine: "pc,smbios-entry-point-type=64",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::None,
+        vmgenid: false,
+        vendor: "QEMU",
+        compare_with: None,
+    },
+    Scenario {
+        name: "q35-smbios3",
+        machine: "q35,smbios-entry-point-type=64",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::PcieRootPorts,
+        vmgenid: true,
+        vendor: "QEMU",
+        compare_with: Some("bios-256k.bin"),
+    },
+    Scenario {
+        name: "q35",
+        machine: "q35",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::Pci,
+        vmgenid: false,
+        vendor: "QEMU",
+        compare_with: None,
+    },
+    Scenario {
+        name: "microvm",
+        machine: "microvm",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::Mmio,
+        vmgenid: false,
+        vendor: "",
+        compare_with: Some("bios-microvm.bin"),
+    },
+    // No ACPI: CPUs from the MP table, and no way to power off. (pvhtest checks the MP
+    // table's APIC IDs for sparse topologies; two sockets under TCG make Linux crawl.)
+    Scenario {
+        name: "microvm-noacpi",
+        machine: "microvm,acpi=off",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::None,
+        vmgenid: false,
+        vendor: "",
+        compare_with: None,
+    },
+];
+
+impl Scenario {
+    fn powers_off(&self) -> bool {
+        !self.machine.contains("acpi=off")
+    }
+
+    fn qemu(&self, name: &str, firmware: &Path, k: &DebianKernel, append: &str, disk: &Path) -> Qemu {
+        let mut q = debian::boot(name, self.machine, firmware, k, append).args(&["-smp", self.smp]).timeout(240);
+        let drive = format!("file={},format=raw,if=none,id=d0,readonly=on", disk.display());
+        let (blk, net) = match self.devices {
+            Devices::None => return self.finish(q),
+            Devices::Pci => ("virtio-blk-pci,drive=d0", "virtio-net-pci,netdev=n0"),
+            Devices::PcieRootPorts => {
+                q = q.args(&[
+                    "-device",
+                    "pcie-root-port,id=rp1,chassis=1",
+                    "-device",
+                    "pcie-root-port,id=rp2,chassis=2",
+                ]);
+                ("virtio-blk-pci,drive=d0,bus=rp1", "virtio-net-pci,netdev=n0,bus=rp2")
+            }
+            Devices::Mmio => ("virtio-blk-device,drive=d0", "virtio-net-device,netdev=n0"),
+        };
+        q = q.args(&["-drive", &drive, "-device", blk, "-netdev", "user,id=n0", "-device", net]);
+        self.finish(q)
+    }
+
+    fn finish(&self, mut q: Qemu) -> Qemu {
+        if self.vmgenid {
+            q = q.args(&["-device", "vmgenid"]);
+        }
+        // Without ACPI nothing can power the machine off: init's last line ends the run.
+        if self.powers_off() {
+            q
+        } else {
+            q.until("pvhfw-init: done")
+        }
+    }
+
+    fn check(&self, o: &Outcome, append: &str, seabios: Option<&Qemu>) -> Verdict {
+        let report = debian::init_report(&o.serial);
+        let get = |k: &str| report.get(k).map(String::as_str).unwrap_or_default();
+        if !get("cmdline").split(' ').any(|w| w == append) {
+            return Err(format!("init saw command line {:?}, want it to hold {append:?}", get("cmdline")));
+        }
+        let mut want = vec![("file", HELLO_TEXT), ("cpus", self.cpus), ("sys_vendor", self.vendor), ("done", "yes")];
+        if self.devices != Devices::None {
+            want.push(("disk", DISK_SIGNATURE));
+        }
+        for (key, value) in want {
+            if get(key) != value {
+                return Err(format!("init reported {key}: {:?}, want {value:?}", get(key)));
+            }
+        }
+        if self.devices != Devices::None && !get("net").split(' ').any(|i| i == "eth0") {
+            return Err(format!("no eth0 among the interfaces: {:?}", get("net")));
+        }
+        if self.powers_off() && o.status != Some(0) {
+            return Err(format!("QEMU status {:?}; init's poweroff -f should end it with 0", o.status));
+        }
+        match seabios {
+            Some(q) => same_acpi_tables(&report, q),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Boots SeaBIOS the same way and compares the ACPI tables each guest lists.
+fn same_acpi_tables(ours: &BTreeMap<String, String>, seabios: &Qemu) -> Verdict {
+    let theirs = seabios.run().map_err(|e| e.to_string())?;
+    let theirs = debian::init_report(&theirs.serial);
+    let tables = |r: &BTreeMap<String, String>| {
+        let mut t: Vec<String> =
+            r.get("acpi_tables").map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        t.sort();
+        t
+    };
+    let (ours, theirs) = (tables(ours), tables(&theirs));
+    if ours.is_empty() || ours != theirs {
+        return Err(format!("ACPI tables {ours:?}, SeaBIOS gives {theirs:?}"));
+    }
+    Ok(())
+}
+
+/// 1 MiB whose first bytes are [`DISK_SIGNATURE`].
+fn test_disk() -> Result<PathBuf> {
+    let path = work_dir().join("disk.img");
+    let mut data = DISK_SIGNATURE.as_bytes().to_vec();
+    data.resize(1 << 20, 0);
+    std::fs::write(&path, data)?;
+    Ok(path)
+}
+
+/// Every scenario with kernel `k`; the SeaBIOS comparisons only when `compare` (once per run
+/// is enough: they describe QEMU's machine, not the kernel).
+pub(super) fn cases(firmware: &Path, k: &DebianKernel, compare: bool) -> Result<Vec<Case>> {
+    let disk = test_disk()?;
+    let mut cases = Vec::new();
+    for s in SCENARIOS {
+        let name = format!("{}-{}", k.release.tag(), s.name);
+        let append = format!("pvhfw.token={name}-{}", std::process::id());
+        let q = s.qemu(&name, firmware, k, &append, &disk);
+        let seabios = match s.compare_with.filter(|_| compare) {
+            Some(image) => Some(s.qemu(&format!("{name}-seabios"), &qemu::anchor_firmware(image)?, k, &append, &disk)),
+            None => None,
+        };
+        let check = move |o: &Outcome| s.check(o, &append, seabios.as_ref());
+        cases.push(Case { name, qemu: q, check: Box::new(check) });
+    }
+    Ok(cases)
+}

@@ -1,0 +1,116 @@
+//! `cargo xtask test`: host unit tests, then every boot under QEMU, two at a time.
+//!
+//! - `pvhtest`: the project's test kernel reports exactly what the firmware handed over, and
+//!   the checks compare it with what QEMU was given;
+//! - `failure`: bad inputs end in a `pvhfw:` message and a halt;
+//! - `linux`: Debian's stock kernels boot to a busybox init that reports what Linux found.
+
+mod failure;
+mod linux;
+mod pvhtest;
+
+use crate::debian::{self, Release};
+use crate::qemu::{self, Outcome, Qemu};
+use crate::{build, root, work_dir, Result};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+type Verdict = std::result::Result<(), String>;
+type Check = Box<dyn Fn(&Outcome) -> Verdict + Send + Sync>;
+
+/// One QEMU run and what its outcome must show.
+struct Case {
+    name: String,
+    qemu: Qemu,
+    check: Check,
+}
+
+/// The machine types every feature is tested on.
+const MACHINES: [&str; 4] = ["pc", "q35", "microvm", "microvm,acpi=off"];
+
+/// `microvm,acpi=off` -> `microvm-noacpi`, for case names.
+fn tag(machine: &str) -> String {
+    machine.replace(",acpi=off", "-noacpi").replace(",smbios-entry-point-type=64", "-smbios3")
+}
+
+pub fn run(filter: Option<&str>, with_debian: bool) -> Result<()> {
+    qemu::ensure_installed()?;
+    unit_tests()?;
+    let artifacts = build::build()?;
+    let kernels = if with_debian {
+        Release::ALL.iter().map(|&r| debian::fetch(r)).collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let mut cases = pvhtest::cases(&artifacts)?;
+    cases.extend(failure::cases(&artifacts, kernels.first())?);
+    for k in &kernels {
+        cases.extend(linux::cases(&artifacts.firmware, k, k.release == Release::Bookworm)?);
+    }
+    cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
+    let failed = run_cases(cases);
+    if failed > 0 {
+        return Err(format!("{failed} QEMU test(s) failed").into());
+    }
+    Ok(())
+}
+
+fn unit_tests() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo).current_dir(root()).args(["test", "-p", "pvhfw", "-p", "xtask"]).status()?;
+    if !status.success() {
+        return Err("host unit tests failed".into());
+    }
+    Ok(())
+}
+
+/// Runs the cases two at a time (CI has two cores) and prints one line each.
+fn run_cases(cases: Vec<Case>) -> usize {
+    let total = cases.len();
+    let queue = Mutex::new(cases.into_iter().collect::<VecDeque<_>>());
+    let failed = Mutex::new(0usize);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some(case) = queue.lock().expect("no poisoning").pop_front() else { break };
+                let start = Instant::now();
+                let verdict = case
+                    .qemu
+                    .run()
+                    .map_err(|e| e.to_string())
+                    .and_then(|o| (case.check)(&o).map_err(|e| format!("{e}\n      log: {}", o.log.display())));
+                let secs = start.elapsed().as_secs_f32();
+                match verdict {
+                    Ok(()) => println!("ok   {} ({secs:.1}s)", case.name),
+                    Err(e) => {
+                        println!("FAIL {} ({secs:.1}s): {e}", case.name);
+                        *failed.lock().expect("no poisoning") += 1;
+                    }
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().expect("no poisoning");
+    println!("qemu: {} passed, {failed} failed", total - failed);
+    failed
+}
+
+/// A deterministic file of `size` pseudo-random bytes under target/xtask (initrds, disks).
+fn test_file(name: &str, size: usize) -> Result<PathBuf> {
+    let path = work_dir().join(name);
+    std::fs::create_dir_all(work_dir())?;
+    let mut x: u32 = 0x1234_5678;
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&path, data)?;
+    Ok(path)
+}

@@ -1,0 +1,251 @@
+//! Boots of `pvhtest`, the project's PVH test kernel, which prints everything it received and
+//! checks the ABI itself. Here the printed values are compared with what QEMU was given.
+
+use super::{tag, test_file, Case, Verdict, MACHINES};
+use crate::build::Artifacts;
+use crate::qemu::{Outcome, Qemu};
+use crate::Result;
+use std::path::PathBuf;
+
+const MIB: u64 = 1 << 20;
+/// The GUID given to `-device vmgenid`, and the 16 bytes QEMU stores for it in guest memory
+/// (the first three fields little-endian).
+const VMGENID: &str = "324e6eaf-d1d1-4bf6-bf41-b9bb6c91fb87";
+const VMGENID_BYTES: &str = "af6e4e32d1d1f64bbf41b9bb6c91fb87";
+
+/// One pvhtest boot and what it must report.
+#[derive(Clone)]
+struct Boot {
+    machine: &'static str,
+    accel: &'static str,
+    mem: u64,
+    /// `-smp` and the APIC IDs of the CPUs running at boot, as the MP table must list them.
+    smp: (&'static str, &'static str),
+    cmdline: String,
+    initrd: Option<PathBuf>,
+    /// The `opt/org.pvhfw/log` string, if any.
+    log: Option<&'static str>,
+    vmgenid: bool,
+    extra: Vec<&'static str>,
+}
+
+impl Boot {
+    fn on(machine: &'static str) -> Boot {
+        Boot {
+            machine,
+            accel: "tcg",
+            mem: 128 * MIB,
+            smp: ("1", "0"),
+            cmdline: String::new(),
+            initrd: None,
+            log: None,
+            vmgenid: false,
+            extra: Vec::new(),
+        }
+    }
+
+    fn case(self, name: &str, a: &Artifacts) -> Case {
+        let mut q = Qemu::new(name, self.machine, &a.firmware)
+            .args(&["-accel", self.accel, "-m", &format!("{}M", self.mem / MIB), "-smp", self.smp.0])
+            .args(&["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+            .arg_path("-kernel", &a.testkernel)
+            .args(&self.extra)
+            .timeout(30);
+        if !self.cmdline.is_empty() {
+            q = q.args(&["-append", &self.cmdline]);
+        }
+        if let Some(i) = &self.initrd {
+            q = q.arg_path("-initrd", i);
+        }
+        if let Some(log) = self.log {
+            q = q.args(&["-fw_cfg", &format!("name=opt/org.pvhfw/log,string={log}")]);
+        }
+        if self.vmgenid {
+            q = q.args(&["-device", &format!("vmgenid,guid={VMGENID}")]);
+        }
+        Case { name: name.into(), qemu: q, check: Box::new(move |o| self.check(o)) }
+    }
+
+    /// Largest RAM QEMU keeps entirely below 4 GiB (pc splits at 3.5 GiB, q35 at 2.75 GiB,
+    /// microvm at 3 GiB).
+    fn low_ram_limit(&self) -> u64 {
+        match self.base() {
+            "pc" => 0xe000_0000 - 1,
+            "q35" => 0xb000_0000 - 1,
+            _ => 0xc000_0000,
+        }
+    }
+
+    fn base(&self) -> &str {
+        self.machine.split(',').next().unwrap_or_default()
+    }
+
+    fn check(&self, o: &Outcome) -> Verdict {
+        let line =
+            |key: &str| o.serial.lines().find_map(|l| l.strip_prefix(&format!("pvhtest: {key} "))).map(str::to_string);
+        if let Some(fail) = o.serial.lines().find(|l| l.starts_with("pvhtest: FAIL")) {
+            return Err(fail.into());
+        }
+        if o.status != Some(1) || !o.serial.contains("pvhtest: PASS") {
+            return Err(format!("no PASS from pvhtest (QEMU status {:?})", o.status));
+        }
+        let want: String = self.cmdline.bytes().map(|b| format!("{b:02x}")).collect();
+        // Without -append QEMU still passes an empty string, so the line is empty, not "none".
+        expect("command line", line("cmdline"), want)?;
+        let want_initrd = match &self.initrd {
+            None => "none".to_string(),
+            Some(p) => {
+                let data = std::fs::read(p).map_err(|e| e.to_string())?;
+                format!("{} {:#x}", data.len(), fnv1a(&data))
+            }
+        };
+        expect("initrd", line("initrd"), want_initrd)?;
+        self.check_memory(o, &line)?;
+        self.check_platform(&line)?;
+        self.check_log(o)
+    }
+
+    fn check_memory(&self, o: &Outcome, line: &dyn Fn(&str) -> Option<String>) -> Verdict {
+        let ram: u64 = line("ram").and_then(|r| r.parse().ok()).ok_or("no ram line")?;
+        // The legacy hole, firmware RAM and tables (well under 1 MiB together) are not RAM.
+        if ram > self.mem || ram < self.mem - MIB {
+            return Err(format!("memory map has {ram} bytes of RAM for -m {}M", self.mem / MIB));
+        }
+        let high_ram = o.serial.lines().filter_map(|l| l.strip_prefix("pvhtest: e820 ")).any(|l| {
+            let f: Vec<_> = l.split(' ').collect();
+            f.len() == 3
+                && f[2] == "1"
+                && u64::from_str_radix(f[0].trim_start_matches("0x"), 16).is_ok_and(|a| a >= 1 << 32)
+        });
+        if high_ram != (self.mem > self.low_ram_limit()) {
+            return Err(format!("RAM above 4 GiB: {high_ram}, with -m {}M", self.mem / MIB));
+        }
+        Ok(())
+    }
+
+    /// ACPI, SMBIOS, MP table and vmgenid as QEMU 7.2 describes each machine.
+    fn check_platform(&self, line: &dyn Fn(&str) -> Option<String>) -> Verdict {
+        let acpi_off = self.machine.contains("acpi=off");
+        let mut acpi: Vec<&str> = match self.base() {
+            _ if acpi_off => vec![],
+            "pc" => vec!["RSDT", "FACP", "DSDT", "FACS", "APIC", "HPET", "WAET"],
+            "q35" => vec!["RSDT", "FACP", "DSDT", "FACS", "APIC", "HPET", "MCFG", "WAET"],
+            _ => vec!["XSDT", "FACP", "DSDT", "APIC"],
+        };
+        if self.vmgenid {
+            acpi.push("SSDT");
+        }
+        let mut got: Vec<String> = line("acpi").unwrap_or_default().split(' ').map(str::to_string).collect();
+        got.sort();
+        acpi.sort();
+        if acpi.is_empty() {
+            expect("acpi", line("acpi"), "none".into())
+        } else {
+            expect("acpi", Some(got.join(" ")), acpi.join(" "))
+        }?;
+        let smbios = match self.base() {
+            "pc" | "q35" if self.machine.contains("smbios-entry-point-type=64") => "3.0 QEMU",
+            "pc" | "q35" => "2.1 QEMU",
+            _ => "none",
+        };
+        expect("smbios", line("smbios"), smbios.into())?;
+        let mp = if acpi_off { format!("cpus {} ioapics 1 irqs 15", self.smp.1) } else { "none".into() };
+        expect("mp", line("mp"), mp)?;
+        let vmgenid = line("vmgenid").unwrap_or_default();
+        match self.vmgenid {
+            true if vmgenid.starts_with("0x") && vmgenid.ends_with(&format!(" {VMGENID_BYTES}")) => Ok(()),
+            false if vmgenid == "none" => Ok(()),
+            _ => Err(format!("vmgenid: got {vmgenid:?}, want {}", if self.vmgenid { VMGENID_BYTES } else { "none" })),
+        }
+    }
+
+    /// Quiet without a log option; with `timeline`, a TSC line per phase, in order.
+    fn check_log(&self, o: &Outcome) -> Verdict {
+        let firmware: Vec<&str> = o.serial.lines().filter(|l| l.starts_with("pvhfw:")).collect();
+        if firmware.is_empty() != self.log.is_none() {
+            return Err(format!("firmware output {firmware:?} with log option {:?}", self.log));
+        }
+        if self.log == Some("timeline") {
+            let stamps: Vec<u64> = firmware
+                .iter()
+                .filter_map(|l| l.strip_prefix("pvhfw: tsc ")?.split(' ').next()?.parse().ok())
+                .collect();
+            if stamps.len() != firmware.len() || stamps.len() < 5 || !stamps.is_sorted() {
+                return Err(format!("timeline is not one rising TSC line per phase: {firmware:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn expect(what: &str, got: Option<String>, want: String) -> Verdict {
+    match got {
+        Some(g) if g == want => Ok(()),
+        got => Err(format!("{what}: got {got:?}, want {want:?}")),
+    }
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+pub(super) fn cases(a: &Artifacts) -> Result<Vec<Case>> {
+    let initrd = test_file("initrd-3m.bin", 3 * 1024 * 1024 + 123)?;
+    let small = test_file("initrd-64k.bin", 64 * 1024 + 5)?;
+    let long_cmdline = format!("console=ttyS0 {}", "x".repeat(3000));
+    let quoted = "console=ttyS0 pvhfw.test=\"quoted value\" tab=\tend".to_string();
+    let mut cases = Vec::new();
+    for m in MACHINES {
+        let t = tag(m);
+        cases.push(Boot::on(m).case(&format!("pvhtest-{t}-128M-bare"), a));
+        let mid = Boot {
+            mem: 1024 * MIB,
+            smp: ("2", "0,1"),
+            cmdline: quoted.clone(),
+            initrd: Some(initrd.clone()),
+            ..Boot::on(m)
+        };
+        cases.push(mid.case(&format!("pvhtest-{t}-1G-smp2-initrd-cmdline"), a));
+        let big = Boot { mem: 5120 * MIB, cmdline: long_cmdline.clone(), initrd: Some(initrd.clone()), ..Boot::on(m) };
+        cases.push(big.case(&format!("pvhtest-{t}-5G-initrd-longcmdline"), a));
+        let kvm =
+            Boot { accel: "kvm", mem: 512 * MIB, cmdline: quoted.clone(), initrd: Some(small.clone()), ..Boot::on(m) };
+        cases.push(kvm.case(&format!("pvhtest-{t}-kvm"), a));
+    }
+    let split = Boot { mem: 3072 * MIB, cmdline: "a".into(), initrd: Some(small.clone()), ..Boot::on("q35") };
+    cases.push(split.case("pvhtest-q35-3G-split", a));
+    for (name, log) in [("pvhtest-q35-log-info", "info"), ("pvhtest-pc-log-timeline", "timeline")] {
+        let machine = if log == "info" { "q35" } else { "pc" };
+        let b = Boot {
+            mem: 256 * MIB,
+            cmdline: "x".into(),
+            initrd: Some(small.clone()),
+            log: Some(log),
+            ..Boot::on(machine)
+        };
+        cases.push(b.case(name, a));
+    }
+    for m in ["pc", "microvm"] {
+        let b = Boot {
+            cmdline: quoted.clone(),
+            initrd: Some(small.clone()),
+            extra: vec!["-global", "fw_cfg_io.dma_enabled=off"],
+            ..Boot::on(m)
+        };
+        cases.push(b.case(&format!("pvhtest-{m}-port-io"), a));
+    }
+    cases.push(Boot { vmgenid: true, smp: ("2", "0,1"), ..Boot::on("pc") }.case("pvhtest-pc-vmgenid", a));
+    let q35_v = Boot { vmgenid: true, smp: ("3", "0,1,2"), ..Boot::on("q35,smbios-entry-point-type=64") };
+    cases.push(q35_v.case("pvhtest-q35-smbios3-vmgenid", a));
+    let q35_kvm = Boot { vmgenid: true, accel: "kvm", ..Boot::on("q35") };
+    cases.push(q35_kvm.case("pvhtest-q35-vmgenid-kvm", a));
+    cases.push(Boot::on("pc,smbios-entry-point-type=64").case("pvhtest-pc-smbios3", a));
+    // Three cores per socket leave a gap in the APIC IDs; two threads per core, another.
+    let gap = Boot { smp: ("4,maxcpus=6,sockets=2,cores=3", "0,1,2,4"), ..Boot::on("microvm,acpi=off") };
+    cases.push(gap.case("pvhtest-microvm-noacpi-apic-id-gap", a));
+    let threads = Boot { smp: ("6,sockets=1,cores=3,threads=2", "0,1,2,3,4,5"), ..Boot::on("microvm,acpi=off") };
+    cases.push(threads.case("pvhtest-microvm-noacpi-threads", a));
+    let odd = Boot { smp: ("6,sockets=2,cores=1,threads=3", "0,1,2,4,5,6"), ..Boot::on("microvm,acpi=off") };
+    cases.push(odd.case("pvhtest-microvm-noacpi-odd-threads", a));
+    Ok(cases)
+}
