@@ -7,9 +7,9 @@
 use crate::chipset::Chipset;
 use crate::console::{Console, Line, Log};
 use crate::e820::{self, Region, Regions};
-use crate::fw_cfg::{self, key, Directory, FwCfgIo};
+use crate::fw_cfg::{self, key, Directory, File, FileName, FwCfgIo, NameKey};
 use crate::kernel::{self, Format};
-use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW};
+use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LOW_TABLES};
 use crate::mptable::{self, Topology};
 use crate::platform::Platform;
 use crate::smbios::{self, Smbios};
@@ -25,6 +25,10 @@ use zerocopy::{FromBytes, KnownLayout};
 pub const LOG_FILE: &str = "opt/org.pvhfw/log";
 /// fw_cfg file with `-boot reboot-timeout=` (LE32 milliseconds, -1 = wait forever).
 pub const BOOT_FAIL_WAIT_FILE: &str = "etc/boot-fail-wait";
+const E820_FILE: &str = "etc/e820";
+const LOG: NameKey = NameKey::new_const(&FileName::new(LOG_FILE));
+const BOOT_FAIL_WAIT: NameKey = NameKey::new_const(&FileName::new(BOOT_FAIL_WAIT_FILE));
+const E820: NameKey = NameKey::new_const(&FileName::new(E820_FILE));
 /// fw_cfg key: the timer's ISA IRQ 0 is wired to IOAPIC pin 2.
 const IRQ0_OVERRIDE: u16 = 0x8002;
 const PAGE: u64 = 4096;
@@ -37,10 +41,12 @@ pub struct PvhEntry {
 }
 
 /// The boot's context: fw_cfg, the console, the rest of the hardware and the user's log choice.
-pub struct Boot<'a> {
-    pub io: &'a mut dyn FwCfgIo,
+/// Generic over the hardware (not `dyn`): the firmware has one implementation of each, and
+/// inlining it into the table loader's inner loops saves a third of the boot's instructions.
+pub struct Boot<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> {
+    pub io: &'a mut F,
     pub con: &'a mut dyn Console,
-    pub platform: &'a mut dyn Platform,
+    pub platform: &'a mut P,
     pub log: Log,
 }
 
@@ -51,9 +57,33 @@ pub struct Boot<'a> {
 #[derive(FromBytes, KnownLayout)]
 pub struct Scratch {
     pub dir: [u8; fw_cfg::DIR_BYTES],
+    pub kernel_head: [u8; kernel::HEAD_BYTES],
     pub e820: [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
     pub regions: Regions,
     pub loader: [u8; table_loader::MAX_SCRIPT],
+}
+
+/// What decides where the ACPI and SMBIOS tables go.
+struct Tables<'d> {
+    dir: &'d Directory<'d>,
+    script: Option<&'d [u8]>,
+    smbios: Option<Smbios>,
+    chipset: Chipset,
+    /// The kernel and the initrd.
+    avoid: [Range; 2],
+}
+
+impl Tables<'_> {
+    fn any(&self) -> bool {
+        self.script.is_some() || self.smbios.is_some()
+    }
+}
+
+/// Tables placed: the RSDP's address and the memory to reserve for them.
+#[derive(Clone, Copy)]
+struct Placed {
+    rsdp: Option<u64>,
+    reserved: Range,
 }
 
 /// The kernel as QEMU describes it.
@@ -65,8 +95,8 @@ struct Kernel {
 /// Memory the firmware itself owns below 1 MiB; no kernel may be loaded there.
 const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, mptable::AREA, F_SEGMENT_WINDOW];
 
-impl<'a> Boot<'a> {
-    pub fn new(io: &'a mut dyn FwCfgIo, con: &'a mut dyn Console, platform: &'a mut dyn Platform) -> Self {
+impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
+    pub fn new(io: &'a mut F, con: &'a mut dyn Console, platform: &'a mut P) -> Self {
         Boot { io, con, platform, log: Log::default() }
     }
 
@@ -90,11 +120,12 @@ impl<'a> Boot<'a> {
         area_paddr: u32,
         scratch: &mut Scratch,
     ) -> Result<PvhEntry, Error> {
-        let Scratch { dir, e820: raw_e820, regions, loader } = scratch;
+        let Scratch { dir, kernel_head, e820: raw_e820, regions, loader } = scratch;
         let dir = fw_cfg::read_directory(self.io, dir)?;
-        self.log = self.read_log(&dir)?;
+        let [log, loader_file, e820, anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
+        self.log = self.read_log(log)?;
         self.phase("fw_cfg");
-        let kernel = self.read_kernel()?;
+        let kernel = self.read_kernel(kernel_head)?;
         if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&kernel.range)) {
             return Err(Error::KernelOverlapsFirmware { start: kernel.range.start, end: kernel.range.end });
         }
@@ -102,16 +133,21 @@ impl<'a> Boot<'a> {
         let chipset = Chipset::detect(self.platform);
         chipset.setup(self.platform);
         self.phase("chipset");
-        let script = self.read_loader_script(&dir, loader)?;
-        let with_mptable = script.is_none();
-        let mut map_len = self.memory_map(&dir, raw_e820, regions, chipset, with_mptable, &mut area.memmap)?;
+        let script = self.read_loader_script(loader_file, loader)?;
+        let smbios = anchor.and_then(|anchor| Smbios::new(Some(anchor), dir.find(&smbios::TABLES)));
+        let initrd = self.initrd_range()?;
+        self.read_e820(e820, raw_e820, regions)?;
+        let tables = Tables { dir: &dir, script, smbios, chipset, avoid: [kernel.range, initrd.unwrap_or_default()] };
+        let low = self.tables_below_640k(&tables, regions)?;
+        let mut map_len = self.memory_map(regions, &tables, low, &mut area.memmap)?;
         self.phase("memory map");
-        let initrd = self.initrd(&area.memmap[..map_len], &kernel.range)?;
+        let rsdp = match low {
+            Some(placed) => placed.rsdp,
+            None => self.tables_at_top(&tables, &mut area.memmap, &mut map_len)?,
+        };
+        let initrd = self.load_initrd(initrd, &area.memmap[..map_len], &kernel.range)?;
         self.phase("initrd");
-        let avoid =
-            [kernel.range, initrd.map_or(Range::default(), |m| Range { start: m.paddr, end: m.paddr + m.size })];
-        let rsdp = self.tables(&dir, script, chipset, &avoid, &mut area.memmap, &mut map_len)?;
-        if with_mptable {
+        if script.is_none() {
             self.mptable()?;
         }
         let addrs = HandoffAddrs::at(area_paddr.into());
@@ -141,21 +177,21 @@ impl<'a> Boot<'a> {
         Ok(PvhEntry { entry: kernel.entry, start_info })
     }
 
-    fn read_log(&mut self, dir: &Directory) -> Result<Log, Error> {
-        let Some(file) = dir.find(LOG_FILE) else { return Ok(Log::default()) };
+    fn read_log(&mut self, file: Option<File>) -> Result<Log, Error> {
+        let Some(file) = file else { return Ok(Log::default()) };
         let mut value = [0u8; 32];
         self.io.read(file.select, &mut value)?;
         let len = (file.size as usize).min(value.len());
         Ok(Log::parse(&value[..len]))
     }
 
-    fn read_kernel(&mut self) -> Result<Kernel, Error> {
-        let mut head = [0u8; kernel::HEAD_BYTES];
-        self.io.read(key::SETUP_DATA, &mut head)?;
+    /// `head` may hold anything: the read fills all of it (fw_cfg zero-fills past an item's end).
+    fn read_kernel(&mut self, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<Kernel, Error> {
+        self.io.read(key::SETUP_DATA, head)?;
         let entry = fw_cfg::read_u32(self.io, key::KERNEL_ENTRY)?;
         let addr = fw_cfg::read_u32(self.io, key::KERNEL_ADDR)?;
         let size = fw_cfg::read_u32(self.io, key::KERNEL_SIZE)?;
-        match kernel::detect(&head, entry) {
+        match kernel::detect(head, entry) {
             Format::Pvh => {}
             Format::BzImage => return Err(Error::BzImageUnsupported),
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
@@ -177,10 +213,10 @@ impl<'a> Boot<'a> {
     /// Reads `etc/table-loader`, if QEMU has ACPI tables for this machine.
     fn read_loader_script<'s>(
         &mut self,
-        dir: &Directory,
+        file: Option<File>,
         buf: &'s mut [u8; table_loader::MAX_SCRIPT],
     ) -> Result<Option<&'s [u8]>, Error> {
-        let Some(file) = dir.find(table_loader::LOADER_FILE) else { return Ok(None) };
+        let Some(file) = file else { return Ok(None) };
         let script = buf.get_mut(..file.size as usize).ok_or(Error::TooLarge {
             what: table_loader::LOADER_FILE,
             size: file.size.into(),
@@ -190,28 +226,39 @@ impl<'a> Boot<'a> {
         Ok(Some(script))
     }
 
-    fn memory_map(
+    /// Reads QEMU's `etc/e820` into `regions`.
+    fn read_e820(
         &mut self,
-        dir: &Directory,
+        file: Option<File>,
         raw: &mut [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
         regions: &mut Regions,
-        chipset: Chipset,
-        with_mptable: bool,
-        out: &mut [MemmapEntry; MAX_MEMMAP],
-    ) -> Result<usize, Error> {
-        let file = dir.find("etc/e820").ok_or(Error::MissingFile { name: "etc/e820" })?;
+    ) -> Result<(), Error> {
+        let file = file.ok_or(Error::MissingFile { name: E820_FILE })?;
         let size = file.size as usize;
         let max = raw.len() as u64;
-        let raw = raw.get_mut(..size).ok_or(Error::TooLarge { what: "etc/e820", size: size as u64, max })?;
+        let raw = raw.get_mut(..size).ok_or(Error::TooLarge { what: E820_FILE, size: size as u64, max })?;
         self.io.read(file.select, raw)?;
-        regions.from_e820(raw)?;
-        regions.push(Region::new(e820::LEGACY_HOLE, e820::RESERVED));
-        regions.push(Region::new(FIRMWARE_RAM, e820::RESERVED));
-        if let Some(window) = chipset.reserved() {
+        regions.from_e820(raw)
+    }
+
+    /// The memory map: QEMU's entries with the legacy hole, the firmware's own memory, what the
+    /// chipset now decodes, the MP table and the tables placed below 640 KiB reserved.
+    fn memory_map(
+        &mut self,
+        regions: &mut Regions,
+        tables: &Tables,
+        low: Option<Placed>,
+        out: &mut [MemmapEntry; MAX_MEMMAP],
+    ) -> Result<usize, Error> {
+        // Adjacent reservations go in as one region each: every region costs e820::build a
+        // pass over the pieces. Firmware RAM, then the tables right above it; the MP table
+        // area, then the legacy hole right above it.
+        let firmware_end = low.map_or(FIRMWARE_RAM.end, |placed| placed.reserved.end.max(FIRMWARE_RAM.end));
+        regions.push(Region::new(Range { start: FIRMWARE_RAM.start, end: firmware_end }, e820::RESERVED));
+        let hole_start = if tables.script.is_none() { mptable::AREA.start } else { e820::LEGACY_HOLE.start };
+        regions.push(Region::new(Range { start: hole_start, end: e820::LEGACY_HOLE.end }, e820::RESERVED));
+        if let Some(window) = tables.chipset.reserved() {
             regions.push(Region::new(window, e820::RESERVED));
-        }
-        if with_mptable {
-            regions.push(Region::new(mptable::AREA, e820::RESERVED));
         }
         let n = e820::build(regions, out)?;
         if let Some(l) = self.info() {
@@ -220,59 +267,88 @@ impl<'a> Boot<'a> {
         Ok(n)
     }
 
-    /// Loads the initrd straight to where QEMU proposes, once that is known to be free RAM.
-    fn initrd(&mut self, memmap: &[MemmapEntry], kernel: &Range) -> Result<Option<ModlistEntry>, Error> {
+    /// Where QEMU wants the initrd (nothing is loaded yet).
+    fn initrd_range(&mut self) -> Result<Option<Range>, Error> {
         let size = fw_cfg::read_u32(self.io, key::INITRD_SIZE)?;
         if size == 0 {
             return Ok(None);
         }
         let addr = fw_cfg::read_u32(self.io, key::INITRD_ADDR)?;
-        let range = Range { start: addr.into(), end: u64::from(addr) + u64::from(size) };
-        let fits = range.end <= 1 << 32 && e820::is_ram(memmap, range) && !range.overlaps(kernel);
-        if !fits {
-            return Err(Error::InitrdDoesNotFit { addr: addr.into(), size: size.into() });
-        }
-        self.io.read_to_phys(key::INITRD_DATA, addr.into(), size)?;
-        if let Some(l) = self.info() {
-            l.str("initrd: ").dec(size.into()).str(" bytes at ").hex(addr.into()).end();
-        }
-        Ok(Some(ModlistEntry { paddr: addr.into(), size: size.into(), cmdline_paddr: 0, reserved: 0 }))
+        Ok(Some(Range { start: addr.into(), end: u64::from(addr) + u64::from(size) }))
     }
 
-    /// ACPI (through the table loader) and SMBIOS: one block of high memory for both, carved
-    /// out of the memory map, and the F segment for the RSDP and the SMBIOS entry point.
-    /// Returns the RSDP's address.
-    fn tables(
+    /// Loads the initrd straight to where QEMU proposes, once that is known to be free RAM.
+    fn load_initrd(
         &mut self,
-        dir: &Directory,
-        script: Option<&[u8]>,
-        chipset: Chipset,
-        avoid: &[Range],
+        initrd: Option<Range>,
+        memmap: &[MemmapEntry],
+        kernel: &Range,
+    ) -> Result<Option<ModlistEntry>, Error> {
+        let Some(range) = initrd else { return Ok(None) };
+        let size = range.end - range.start;
+        let fits = range.end <= 1 << 32 && e820::is_ram(memmap, range) && !range.overlaps(kernel);
+        if !fits {
+            return Err(Error::InitrdDoesNotFit { addr: range.start, size });
+        }
+        self.io.read_to_phys(key::INITRD_DATA, range.start, size as u32)?;
+        if let Some(l) = self.info() {
+            l.str("initrd: ").dec(size).str(" bytes at ").hex(range.start).end();
+        }
+        Ok(Some(ModlistEntry { paddr: range.start, size, cmdline_paddr: 0, reserved: 0 }))
+    }
+
+    /// ACPI and SMBIOS in the window below 640 KiB, before the memory map exists: the common
+    /// case, one pass over the script. `None` when the window is not free RAM or the tables do
+    /// not fit; [`Self::tables_at_top`] then places them once the map is known.
+    fn tables_below_640k(&mut self, t: &Tables, regions: &Regions) -> Result<Option<Placed>, Error> {
+        let usable =
+            !t.avoid.iter().any(|a| a.overlaps(&LOW_TABLES)) && e820::is_free_ram(regions.as_slice(), LOW_TABLES);
+        if !t.any() || !usable {
+            return Ok(None);
+        }
+        match self.place_tables(t, LOW_TABLES) {
+            Ok(placed) => Ok(Some(placed)),
+            Err(Error::NoRoomForTables { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// ACPI and SMBIOS in one block carved from the top of free RAM below 4 GiB, sized from a
+    /// pass over the script. Returns the RSDP's address.
+    fn tables_at_top(
+        &mut self,
+        t: &Tables,
         memmap: &mut [MemmapEntry; MAX_MEMMAP],
         map_len: &mut usize,
     ) -> Result<Option<u64>, Error> {
-        let smbios = Smbios::find(dir);
-        let needs = script.map_or(Ok(Needs::default()), |s| table_loader::needs(s, dir))?;
-        if script.is_none() && smbios.is_none() {
+        if !t.any() {
             return Ok(None);
         }
-        let smbios_bytes =
-            smbios.as_ref().map_or(0, |s| table_memory::worst_case(s.tables_size(), smbios::TABLES_ALIGN));
-        let size = needs.high.saturating_add(smbios_bytes).saturating_add(PAGE - 1) & !(PAGE - 1);
-        let block = table_memory::find_high(&memmap[..*map_len], size, needs.high_align.max(PAGE), avoid)?;
-        if needs.f_segment > 0 || smbios.is_some() {
-            chipset.enable_f_segment_ram(self.platform);
-        }
-        let (mut high, mut f_segment) = (Area::new(block), Area::new(F_SEGMENT_WINDOW));
-        let rsdp = match script {
+        let needs = match t.script {
+            Some(s) => table_loader::needs(s, t.dir)?,
+            None => Needs::default(),
+        };
+        let smbios = t.smbios.as_ref().map_or(0, |s| table_memory::worst_case(s.tables_size(), smbios::TABLES_ALIGN));
+        let size = needs.high.saturating_add(smbios).saturating_add(PAGE - 1) & !(PAGE - 1);
+        let block = table_memory::find_high(&memmap[..*map_len], size, needs.high_align.max(PAGE), &t.avoid)?;
+        let placed = self.place_tables(t, block)?;
+        *map_len = e820::carve(memmap, *map_len, placed.reserved, e820::RESERVED)?;
+        Ok(placed.rsdp)
+    }
+
+    /// Runs the table loader and installs SMBIOS, with high-zone allocations in `high`.
+    fn place_tables(&mut self, t: &Tables, high: Range) -> Result<Placed, Error> {
+        t.chipset.enable_f_segment_ram(self.platform);
+        let (mut high, mut f_segment) = (Area::new(high), Area::new(F_SEGMENT_WINDOW));
+        let rsdp = match t.script {
             Some(s) => {
                 let areas = Areas { high: &mut high, f_segment: &mut f_segment };
-                table_loader::run(s, dir, self.io, self.platform, areas)?.rsdp()
+                table_loader::run(s, t.dir, self.io, self.platform, areas)?
             }
             None => None,
         };
         self.phase("ACPI");
-        if let Some(s) = &smbios {
+        if let Some(s) = &t.smbios {
             let anchor = s.install(self.io, self.platform, &mut high, &mut f_segment)?;
             if let Some(l) = self.info() {
                 l.str("SMBIOS entry point at ").hex(anchor).end();
@@ -281,7 +357,6 @@ impl<'a> Boot<'a> {
         self.phase("SMBIOS");
         let used = high.used();
         let reserved = Range { start: used.start, end: (used.end + PAGE - 1) & !(PAGE - 1) };
-        *map_len = e820::carve(memmap, *map_len, reserved, e820::RESERVED)?;
         if let Some(l) = self.info() {
             l.str("tables at ")
                 .hex(reserved.start)
@@ -291,7 +366,7 @@ impl<'a> Boot<'a> {
                 .hex(rsdp.unwrap_or(0))
                 .end();
         }
-        Ok(rsdp)
+        Ok(Placed { rsdp, reserved })
     }
 
     /// Without ACPI: an MP table naming every boot CPU, the IOAPIC and the ISA interrupts.
@@ -303,11 +378,12 @@ impl<'a> Boot<'a> {
         let topology = Topology::from_cpuid(self.platform);
         let [signature, _, _, features] = self.platform.cpuid(1, 0);
         let machine = mptable::Machine { cpus, topology, signature, features, irq0_to_pin2 };
-        let named = mptable::build(self.platform.phys(mptable::AREA), &machine);
-        if named < cpus {
+        let built = mptable::build(self.platform.phys(mptable::AREA), &machine);
+        mptable::finish(self.platform, built);
+        if built.cpus < cpus {
             Line::new(self.con)
                 .str("warning: MP table names ")
-                .dec(named.into())
+                .dec(built.cpus.into())
                 .str(" of ")
                 .dec(cpus.into())
                 .str(" CPUs")
@@ -334,9 +410,9 @@ impl<'a> Boot<'a> {
 }
 
 /// `etc/boot-fail-wait` in milliseconds, or `None` to halt for good (absent, or -1).
-pub fn boot_fail_wait(io: &mut dyn FwCfgIo, scratch: &mut Scratch) -> Option<u32> {
+pub fn boot_fail_wait(io: &mut (impl FwCfgIo + ?Sized), scratch: &mut Scratch) -> Option<u32> {
     let dir = fw_cfg::read_directory(io, &mut scratch.dir).ok()?;
-    let file = dir.find(BOOT_FAIL_WAIT_FILE)?;
+    let file = dir.find(&BOOT_FAIL_WAIT)?;
     let mut v = [0u8; 4];
     io.read(file.select, &mut v).ok()?;
     let ms = i32::from_le_bytes(v);

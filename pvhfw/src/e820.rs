@@ -111,8 +111,14 @@ pub fn build(regions: &mut Regions, out: &mut [MemmapEntry; MAX_MEMMAP]) -> Resu
             continue;
         }
         let piece = Range { start: w[0], end: w[1] };
-        let kind = regions.iter().filter(|r| r.range.contains(&piece)).map(|r| r.kind).max();
-        let Some(kind) = kind else { continue };
+        // The highest type covering the piece, plus one (0: no region covers it).
+        let mut best = 0u64;
+        for r in regions {
+            if r.range.contains(&piece) {
+                best = best.max(u64::from(r.kind) + 1);
+            }
+        }
+        let Some(kind) = best.checked_sub(1).map(|k| k as u32) else { continue };
         // Extend the previous entry when it is the same type and touches this piece.
         if let Some(prev) = len.checked_sub(1).and_then(|i| out.get_mut(i)) {
             if prev.kind == kind && prev.addr + prev.size == piece.start {
@@ -136,27 +142,38 @@ pub fn carve(out: &mut [MemmapEntry; MAX_MEMMAP], len: usize, range: Range, kind
     if range.is_empty() {
         return Ok(len);
     }
+    let no_room = Error::NoRoomForTables { size: range.end - range.start };
     let i = out[..len]
         .iter()
         .position(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)
-        .ok_or(Error::NoRoomForTables { size: range.end - range.start })?;
+        .ok_or(no_room)?;
     let e = out[i];
-    let pieces = [
-        MemmapEntry { addr: e.addr, size: range.start - e.addr, kind: RAM, reserved: 0 },
-        MemmapEntry { addr: range.start, size: range.end - range.start, kind, reserved: 0 },
-        MemmapEntry { addr: range.end, size: e.addr + e.size - range.end, kind: RAM, reserved: 0 },
-    ];
-    let pieces = pieces.iter().filter(|p| p.size > 0);
-    let count = pieces.clone().count();
-    let new_len = len + count - 1;
-    if new_len > MAX_MEMMAP {
+    let (before, after) = (range.start - e.addr, e.addr + e.size - range.end);
+    let added = usize::from(before > 0) + usize::from(after > 0);
+    if len + added > MAX_MEMMAP {
         return Err(Error::MemoryMapTooLarge);
     }
-    out.copy_within(i + 1..len, i + count);
-    for (slot, piece) in out[i..i + count].iter_mut().zip(pieces) {
-        *slot = *piece;
+    // Make room after entry i (a handful of entries: a loop, not a memmove call).
+    for j in (i + 1..len).rev() {
+        out[j + added] = out[j];
     }
-    Ok(new_len)
+    let mut at = i;
+    for (addr, size, kind) in
+        [(e.addr, before, RAM), (range.start, range.end - range.start, kind), (range.end, after, RAM)]
+    {
+        if size > 0 {
+            out[at] = MemmapEntry { addr, size, kind, reserved: 0 };
+            at += 1;
+        }
+    }
+    Ok(len + added)
+}
+
+/// Whether `range` is RAM according to the raw entries `regions` (unsorted, possibly
+/// overlapping): inside a RAM entry and touching no other kind.
+pub fn is_free_ram(regions: &[Region], range: Range) -> bool {
+    regions.iter().any(|r| r.kind == RAM && r.range.contains(&range))
+        && !regions.iter().any(|r| r.kind != RAM && r.range.overlaps(&range))
 }
 
 /// Whether `range` lies entirely inside one RAM entry of a built map.

@@ -97,7 +97,7 @@ fn directory_parse_never_panics() {
         let dir = Directory::parse(&raw);
         assert!(dir.len() * 64 + 4 <= raw.len().max(4));
         for name in ["etc/e820", "", "x", "opt/org.pvhfw/log"] {
-            let _ = dir.find(name);
+            let _ = dir.find(&crate::fw_cfg::NameKey::new(&crate::fw_cfg::FileName::new(name)));
         }
     }
 }

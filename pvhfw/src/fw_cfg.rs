@@ -49,7 +49,7 @@ pub trait FwCfgIo {
 }
 
 /// Reads a little-endian `u32` item.
-pub fn read_u32(io: &mut dyn FwCfgIo, key: u16) -> Result<u32, Error> {
+pub fn read_u32(io: &mut (impl FwCfgIo + ?Sized), key: u16) -> Result<u32, Error> {
     let mut b = [0u8; 4];
     io.read(key, &mut b)?;
     Ok(u32::from_le_bytes(b))
@@ -112,6 +112,134 @@ impl DmaAccess {
     }
 }
 
+/// A fw_cfg file name as the directory and table-loader scripts hold it: 56 bytes,
+/// NUL-terminated unless all 56 are used. Two names are equal when they are equal as C strings
+/// (bytes after the NUL do not count).
+#[repr(transparent)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Clone, Copy, Debug)]
+pub struct FileName(pub [u8; 56]);
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+impl FileName {
+    /// `name` padded with NULs; for constants, so lookups cost no conversion at run time.
+    pub const fn new(name: &str) -> FileName {
+        let bytes = name.as_bytes();
+        assert!(bytes.len() <= 56, "fw_cfg file names have at most 56 bytes");
+        let mut raw = [0u8; 56];
+        let mut i = 0;
+        while i < bytes.len() {
+            raw[i] = bytes[i];
+            i += 1;
+        }
+        FileName(raw)
+    }
+
+    /// Bytes `8 * i .. 8 * i + 8` as one load.
+    #[inline]
+    fn word(&self, i: usize) -> u64 {
+        u64::from_le_bytes(self.0.as_chunks::<8>().0[i])
+    }
+
+    /// The same for constant evaluation, where slices of arrays cannot be indexed by chunks.
+    const fn const_word(&self, i: usize) -> u64 {
+        let (b, o) = (&self.0, 8 * i);
+        u64::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7]])
+    }
+
+    /// The first 16 bytes as they are (no NUL handling).
+    #[inline]
+    pub fn raw_head(&self) -> [u64; 2] {
+        [self.word(0), self.word(1)]
+    }
+
+    /// Whether the name ends (has its NUL) within its first 16 bytes.
+    #[inline]
+    pub fn is_short(&self) -> bool {
+        let nul = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+        nul(self.word(0)) | nul(self.word(1)) != 0
+    }
+}
+
+/// A name prepared for comparing against many others: its words up to the one holding its NUL,
+/// with the bytes after the NUL cleared. Another name is equal (as a C string) exactly when its
+/// words agree up to there, the last one under the mask — no NUL search on the other side, and
+/// one compare rejects most names. Constants are prepared at compile time.
+#[derive(Clone, Copy, Debug)]
+pub struct NameKey {
+    words: [u64; 7],
+    /// Index of the word holding the NUL (6 if the name has none).
+    last: usize,
+    /// The bytes of `words[last]` up to and including the NUL.
+    mask: u64,
+}
+
+impl NameKey {
+    /// For names known at run time (from table-loader scripts).
+    #[inline]
+    pub fn new(name: &FileName) -> NameKey {
+        let w = |i| name.word(i);
+        NameKey::from_words([w(0), w(1), w(2), w(3), w(4), w(5), w(6)])
+    }
+
+    /// For constants: evaluated by the compiler.
+    pub const fn new_const(name: &FileName) -> NameKey {
+        let mut words = [0u64; 7];
+        let mut i = 0;
+        while i < 7 {
+            words[i] = name.const_word(i);
+            i += 1;
+        }
+        NameKey::from_words(words)
+    }
+
+    /// Finds the word holding the NUL and clears the bytes after it; later words are never
+    /// compared.
+    const fn from_words(mut words: [u64; 7]) -> NameKey {
+        let mut last = 0;
+        while last < 7 {
+            let w = words[last];
+            // Bytes of `w` that are NUL: the lowest flagged byte is exactly the first NUL.
+            let nul = w.wrapping_sub(ONES) & !w & HIGHS;
+            if nul != 0 {
+                let mask = (nul & nul.wrapping_neg()).wrapping_shl(1).wrapping_sub(1);
+                words[last] = w & mask;
+                return NameKey { words, last, mask };
+            }
+            last += 1;
+        }
+        NameKey { words, last: 6, mask: u64::MAX }
+    }
+
+    #[inline]
+    pub fn matches(&self, other: &FileName) -> bool {
+        for i in 0..self.last {
+            if other.word(i) != self.words[i] {
+                return false;
+            }
+        }
+        other.word(self.last) & self.mask == self.words[self.last]
+    }
+}
+
+impl PartialEq for FileName {
+    /// Equal as C strings: bytes after the NUL do not count.
+    fn eq(&self, other: &FileName) -> bool {
+        NameKey::new(self).matches(other)
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn const_and_run_time_keys_agree() {
+    for n in ["", "a", "etc/e820", "etc/acpi/tables", "etc/table-loader", &"z".repeat(56)] {
+        let name = FileName::new(n);
+        let (k, c) = (NameKey::new(&name), NameKey::new_const(&name));
+        assert_eq!((k.words, k.last, k.mask), (c.words, c.last, c.mask), "{n}");
+    }
+}
+
 /// One entry of the file directory (key 0x19), after its big-endian count.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Clone, Copy)]
@@ -119,9 +247,15 @@ pub struct FileEntry {
     pub size: U32,
     pub select: U16,
     pub reserved: U16,
-    pub name: [u8; 56],
+    pub name: FileName,
 }
 const _: () = assert!(core::mem::size_of::<FileEntry>() == 64);
+
+impl FileEntry {
+    fn file(&self) -> File {
+        File { select: self.select.get(), size: self.size.get() }
+    }
+}
 
 /// Enough entries for every QEMU machine type (QEMU's default is 32 file slots).
 pub const MAX_FILES: usize = 128;
@@ -129,7 +263,7 @@ pub const MAX_FILES: usize = 128;
 pub const DIR_BYTES: usize = 4 + MAX_FILES * 64;
 
 /// A file found in the directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct File {
     pub select: u16,
     pub size: u32,
@@ -151,29 +285,33 @@ impl<'a> Directory<'a> {
         Directory { entries }
     }
 
-    /// Looks a file up by its exact name.
-    pub fn find(&self, name: &str) -> Option<File> {
-        self.find_bytes(name.as_bytes())
+    /// Looks a file up by name.
+    pub fn find(&self, name: &NameKey) -> Option<File> {
+        self.entries.iter().find(|e| name.matches(&e.name)).map(FileEntry::file)
     }
 
-    /// Looks a file up by its exact name, given as bytes (as table-loader scripts hold them).
-    pub fn find_bytes(&self, name: &[u8]) -> Option<File> {
-        // Compare the first eight bytes of the name and its NUL as one word before the rest:
-        // most entries differ there, and a call to memcmp per entry costs more than the scan.
-        let head_len = (name.len() + 1).min(8);
-        let mut head = [0u8; 8];
-        head[..head_len.min(name.len())].copy_from_slice(&name[..head_len.min(name.len())]);
-        let mask = u64::MAX >> (64 - 8 * head_len);
-        let head = u64::from_le_bytes(head) & mask;
-        self.entries
-            .iter()
-            .find(|e| {
-                let entry_head = u64::from_le_bytes(e.name[..8].try_into().unwrap_or_default());
-                entry_head & mask == head
-                    && e.name.get(..name.len()) == Some(name)
-                    && e.name.get(name.len()).copied().unwrap_or(0) == 0
-            })
-            .map(|e| File { select: e.select.get(), size: e.size.get() })
+    /// Looks several files up in one pass: the boot needs the same few every time.
+    pub fn find_all<const N: usize>(&self, names: [&NameKey; N]) -> [Option<File>; N] {
+        let mut found = [None; N];
+        for e in self.entries {
+            let first = e.name.word(0);
+            for (name, slot) in names.iter().zip(found.iter_mut()) {
+                // Rejects on the first word alone unless the name is that short.
+                if (name.last == 0 || name.words[0] == first) && slot.is_none() && name.matches(&e.name) {
+                    *slot = Some(e.file());
+                }
+            }
+        }
+        found
+    }
+
+    /// Looks up a name taken from a table-loader script. QEMU pads names with NULs, so a name
+    /// that ends within its first 16 bytes matches the entry whose first 16 bytes are the
+    /// same, byte for byte: two compares per entry. Anything else takes the exact comparison.
+    pub fn find_name(&self, name: &FileName) -> Option<File> {
+        let raw = name.raw_head();
+        let quick = name.is_short().then(|| self.entries.iter().find(|e| e.name.raw_head() == raw)).flatten();
+        quick.map(FileEntry::file).or_else(|| self.find(&NameKey::new(name)))
     }
 
     pub fn len(&self) -> usize {
@@ -186,7 +324,10 @@ impl<'a> Directory<'a> {
 }
 
 /// Reads the directory into `buf` and parses it.
-pub fn read_directory<'a>(io: &mut dyn FwCfgIo, buf: &'a mut [u8; DIR_BYTES]) -> Result<Directory<'a>, Error> {
+pub fn read_directory<'a>(
+    io: &mut (impl FwCfgIo + ?Sized),
+    buf: &'a mut [u8; DIR_BYTES],
+) -> Result<Directory<'a>, Error> {
     io.read(key::FILE_DIR, buf)?;
     Ok(Directory::parse(buf))
 }
@@ -230,10 +371,8 @@ pub mod fake {
             self.items.insert(select, data.to_vec());
             let mut dir = (self.files.len() as u32).to_be_bytes().to_vec();
             for (name, sel) in &self.files {
-                let mut e =
-                    FileEntry { size: U32::new(0), select: U16::new(*sel), reserved: U16::new(0), name: [0; 56] };
-                e.size = U32::new(self.items[sel].len() as u32);
-                e.name[..name.len()].copy_from_slice(name.as_bytes());
+                let size = U32::new(self.items[sel].len() as u32);
+                let e = FileEntry { size, select: U16::new(*sel), reserved: U16::new(0), name: FileName::new(name) };
                 dir.extend_from_slice(e.as_bytes());
             }
             self.items.insert(key::FILE_DIR, dir);
@@ -292,14 +431,76 @@ mod tests {
         f.add_file(&"a".repeat(56), &[1]); // no NUL terminator at all
         let mut buf = [0; DIR_BYTES];
         let dir = read_directory(&mut f, &mut buf).unwrap();
+        let find = |n: &str| dir.find(&NameKey::new(&FileName::new(n)));
         assert_eq!(dir.len(), 3);
-        assert_eq!(dir.find("etc/e820"), Some(File { select: 0x20, size: 40 }));
-        assert_eq!(dir.find("etc/e820x"), Some(File { select: 0x21, size: 3 }));
-        assert_eq!(dir.find("etc/e82"), None);
-        assert_eq!(dir.find(&"a".repeat(56)), Some(File { select: 0x22, size: 1 }));
-        assert_eq!(dir.find(&"a".repeat(57)), None);
-        assert_eq!(dir.find(""), None);
-        assert_eq!(dir.find("etc"), None);
+        assert_eq!(find("etc/e820"), Some(File { select: 0x20, size: 40 }));
+        assert_eq!(find("etc/e820x"), Some(File { select: 0x21, size: 3 }));
+        assert_eq!(find("etc/e82"), None);
+        assert_eq!(find(&"a".repeat(56)), Some(File { select: 0x22, size: 1 }));
+        assert_eq!(find(&"a".repeat(55)), None);
+        assert_eq!(find(""), None);
+        assert_eq!(find("etc"), None);
+    }
+
+    /// The word-wise comparison, and the heads of names that end within 16 bytes, agree with
+    /// comparing C strings byte by byte, whatever follows the NUL.
+    #[test]
+    fn file_names_compare_as_c_strings() {
+        fn c_str(n: &FileName) -> &[u8] {
+            let len = n.0.iter().position(|&b| b == 0).unwrap_or(56);
+            &n.0[..len]
+        }
+        let mut x = 0x9e37_79b9u64;
+        let mut byte = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly a small alphabet with NULs, so that equal prefixes are common.
+            [0, b'a', b'b', b'/', 0x80, 0xff][(x % 6) as usize]
+        };
+        for _ in 0..200_000 {
+            let mut a = FileName([0; 56]);
+            let len = (byte() as usize) % 24;
+            a.0.iter_mut().for_each(|b| *b = byte());
+            let mut b = a;
+            for i in 0..56 {
+                if i >= len || byte() == 0 {
+                    b.0[i] = byte();
+                }
+            }
+            let same = c_str(&a) == c_str(&b);
+            assert_eq!(a == b, same, "{a:?} {b:?}");
+            assert_eq!(a.is_short(), c_str(&a).len() < 16);
+        }
+    }
+
+    #[test]
+    fn the_lookups_agree() {
+        let mut f = FakeFwCfg::default();
+        let names =
+            ["etc/acpi/rsdp", "etc/acpi/tables", "etc/e820", "x", "opt/org.pvhfw/log", "etc/acpi", "etc/table-loader"];
+        for (i, n) in names.iter().enumerate() {
+            f.add_file(n, &std::vec![0; i]);
+        }
+        // An entry with bytes after its NUL: only the exact comparison finds it.
+        let mut odd = FileName::new("etc/odd");
+        odd.0[20] = b'!';
+        let mut raw = f.items[&key::FILE_DIR].clone();
+        raw[0..4].copy_from_slice(&8u32.to_be_bytes());
+        let entry = FileEntry { size: U32::new(9), select: U16::new(0x99), reserved: U16::new(0), name: odd };
+        raw.extend_from_slice(entry.as_bytes());
+        let dir = Directory::parse(&raw);
+        let queries =
+            ["etc/acpi/tables", "x", "missing", "etc/acpi", "etc/acpi/rsdp", "etc/e820", "etc/odd", "etc/table-loader"]
+                .map(FileName::new);
+        let keys = queries.map(|q| NameKey::new(&q));
+        let all = dir.find_all([&keys[0], &keys[1], &keys[2], &keys[3], &keys[4], &keys[5], &keys[6], &keys[7]]);
+        for ((q, k), a) in queries.iter().zip(&keys).zip(all) {
+            assert_eq!(dir.find_name(q), dir.find(k), "{q:?}");
+            assert_eq!(a, dir.find(k), "{q:?}");
+        }
+        assert_eq!(dir.find_name(&queries[6]), Some(File { select: 0x99, size: 9 }));
+        assert_eq!(all[2], None);
     }
 
     #[test]

@@ -27,6 +27,13 @@ pub const STACK_BOTTOM: u64 = 0x1c000;
 /// Everything the firmware writes before the kernel runs, besides tables.
 pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
 
+/// Where ACPI and SMBIOS tables go when they fit, as they nearly always do (QEMU's are 1 to
+/// 132 KiB): free RAM below 640 KiB, between the firmware's RAM and the MP table area. Linux
+/// reserves the first MiB anyway, and what the tables leave stays free for its real-mode
+/// trampoline. Fixed, so the tables can be loaded before the memory map is built and the one
+/// build reserves exactly what they use.
+pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x9_e000 };
+
 /// The firmware image is 64 KiB at 4 GiB - 64 KiB, and QEMU shows the same bytes at 0xF0000.
 pub const IMAGE_BASE: u64 = 0xffff_0000;
 pub const IMAGE_ALIAS: u64 = 0xf_0000;
@@ -48,6 +55,8 @@ const _: () = assert!(SCRATCH + core::mem::size_of::<Scratch>() as u64 <= STACK_
 const _: () = assert!(STACK_TOP - STACK_BOTTOM >= 16 * 1024);
 // Below the EBDA / VGA hole, so it is plain RAM on every machine type.
 const _: () = assert!(FIRMWARE_RAM.end <= 0x9_f000);
-// The MP table area sits above the firmware's RAM, below the hole.
-const _: () = assert!(FIRMWARE_RAM.end <= crate::mptable::AREA.start);
+// The low table window starts where the firmware's RAM ends and the MP table area ends where
+// the legacy hole starts (the memory map reserves each pair as one region).
+const _: () = assert!(FIRMWARE_RAM.end == LOW_TABLES.start && LOW_TABLES.end <= crate::mptable::AREA.start);
+const _: () = assert!(crate::mptable::AREA.end == crate::e820::LEGACY_HOLE.start);
 const _: () = assert!(F_SEGMENT_WINDOW.start >= 0xf_0000 && F_SEGMENT_WINDOW.end <= 0x10_0000);

@@ -5,7 +5,6 @@
 //! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
 //! [`AREA`], which the memory map then reserves. No PAM change is needed for that.
 
-use crate::checksum;
 use crate::platform::Platform;
 use crate::Range;
 use zerocopy::little_endian::{U16, U32};
@@ -68,10 +67,8 @@ struct Processor {
 }
 const _: () = assert!(size_of::<Processor>() == 20);
 
-/// The 8-byte entries: bus (type 1), IOAPIC (2), I/O (3) and local (4) interrupt assignment.
-#[repr(C)]
-#[derive(IntoBytes, Immutable, KnownLayout)]
-struct Entry8([u8; 8]);
+// The 8-byte entries, written out as arrays: bus (type 1), IOAPIC (2), I/O (3) and local (4)
+// interrupt assignment.
 
 const CPU_ENABLED: u8 = 1;
 const CPU_BOOT: u8 = 2;
@@ -90,7 +87,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn from_cpuid(p: &mut dyn Platform) -> Topology {
+    pub fn from_cpuid(p: &mut (impl Platform + ?Sized)) -> Topology {
         let max_leaf = p.cpuid(0, 0)[0];
         let leaf = match max_leaf {
             0x1f.. => 0x1f,
@@ -134,9 +131,18 @@ pub struct Machine {
     pub irq0_to_pin2: bool,
 }
 
-/// Writes the table into `area` (physical [`AREA`]); returns how many CPUs it names (fewer than
-/// `cpus` when APIC IDs run past what the format holds).
-pub fn build(area: &mut [u8], m: &Machine) -> u32 {
+/// What [`build`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Built {
+    /// CPUs the table names: fewer than `cpus` when APIC IDs run past what the format holds.
+    pub cpus: u32,
+    /// Bytes of the configuration table at the start of [`AREA`].
+    pub config_len: u64,
+}
+
+/// Writes the table into `area` (physical [`AREA`]), with both checksums still zero: the
+/// caller fixes them with [`finish`] (through the platform, which sums faster).
+pub fn build(area: &mut [u8], m: &Machine) -> Built {
     let pointer_at = (POINTER - AREA.start) as usize;
     let (config_area, pointer_area) = area.split_at_mut(pointer_at);
     let mut config = Writer { buf: config_area, len: size_of::<Header>(), entries: 0 };
@@ -147,29 +153,27 @@ pub fn build(area: &mut [u8], m: &Machine) -> u32 {
             continue;
         }
         let flags = CPU_ENABLED | if index == 0 { CPU_BOOT } else { 0 };
-        config.push(
-            Processor {
-                kind: 0,
-                apic_id: apic_id as u8,
-                apic_version: LAPIC_VERSION,
-                flags,
-                signature: U32::new(m.signature),
-                features: U32::new(m.features),
-                reserved: [0; 8],
-            }
-            .as_bytes(),
-        );
+        let entry: [u8; 20] = zerocopy::transmute!(Processor {
+            kind: 0,
+            apic_id: apic_id as u8,
+            apic_version: LAPIC_VERSION,
+            flags,
+            signature: U32::new(m.signature),
+            features: U32::new(m.features),
+            reserved: [0; 8],
+        });
+        config.push(&entry);
         named += 1;
     }
-    config.push(Entry8([1, 0, b'I', b'S', b'A', b' ', b' ', b' ']).as_bytes());
+    config.push(&[1, 0, b'I', b'S', b'A', b' ', b' ', b' ']);
     let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
-    config.push(Entry8([2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3]).as_bytes());
+    config.push(&[2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3]);
     for irq in (0..16u8).filter(|&irq| irq != 2) {
         let pin = if irq == 0 && m.irq0_to_pin2 { 2 } else { irq };
-        config.push(Entry8([3, INT, 0, 0, 0, irq, IOAPIC_ID, pin]).as_bytes());
+        config.push(&[3, INT, 0, 0, 0, irq, IOAPIC_ID, pin]);
     }
-    config.push(Entry8([4, EXTINT, 0, 0, 0, 0, 0xff, 0]).as_bytes());
-    config.push(Entry8([4, NMI, 0, 0, 0, 0, 0xff, 1]).as_bytes());
+    config.push(&[4, EXTINT, 0, 0, 0, 0, 0xff, 0]);
+    config.push(&[4, NMI, 0, 0, 0, 0, 0xff, 1]);
     let (len, entries) = (config.len, config.entries);
     let header = Header {
         signature: *b"PCMP",
@@ -187,7 +191,6 @@ pub fn build(area: &mut [u8], m: &Machine) -> u32 {
         reserved: 0,
     };
     config_area[..size_of::<Header>()].copy_from_slice(header.as_bytes());
-    checksum::fix(&mut config_area[..len], 7);
     let pointer = FloatingPointer {
         signature: *b"_MP_",
         config: U32::new(AREA.start as u32),
@@ -196,10 +199,14 @@ pub fn build(area: &mut [u8], m: &Machine) -> u32 {
         checksum: 0,
         features: [0; 5],
     };
-    let slot = &mut pointer_area[..size_of::<FloatingPointer>()];
-    slot.copy_from_slice(pointer.as_bytes());
-    checksum::fix(slot, 10);
-    named
+    pointer_area[..size_of::<FloatingPointer>()].copy_from_slice(pointer.as_bytes());
+    Built { cpus: named, config_len: len as u64 }
+}
+
+/// Sets the two checksums of a table [`build`] wrote.
+pub fn finish(p: &mut (impl Platform + ?Sized), built: Built) {
+    p.fix_checksum(Range { start: AREA.start, end: AREA.start + built.config_len }, AREA.start + 7);
+    p.fix_checksum(Range { start: POINTER, end: POINTER + size_of::<FloatingPointer>() as u64 }, POINTER + 10);
 }
 
 /// Appends entries after the header, never past the end of `buf` (sized so that 255 CPUs fit,
@@ -211,10 +218,12 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn push(&mut self, entry: &[u8]) {
-        if let Some(slot) = self.buf.get_mut(self.len..self.len + entry.len()) {
-            slot.copy_from_slice(entry);
-            self.len += entry.len();
+    /// Appends an entry of `N` bytes (a fixed-size copy: no memcpy call per entry).
+    fn push<const N: usize>(&mut self, entry: &[u8; N]) {
+        let slot = self.buf.get_mut(self.len..).and_then(|rest| rest.first_chunk_mut::<N>());
+        if let Some(slot) = slot {
+            *slot = *entry;
+            self.len += N;
             self.entries += 1;
         }
     }
@@ -228,6 +237,7 @@ const _: () = assert!(POINTER + 16 <= AREA.end);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checksum;
     use crate::platform::fake::FakePlatform;
 
     /// QEMU's CPUID 0xB for `-smp` with `threads` per core and `cores` per socket.
@@ -281,10 +291,18 @@ mod tests {
         (cpus, rest)
     }
 
+    /// Builds into a fake machine's MP area and returns (CPUs named, the area's bytes).
+    fn build_in_ram(m: &Machine) -> (u32, std::vec::Vec<u8>) {
+        let mut p = FakePlatform::default().with_bank(AREA.start, (AREA.end - AREA.start) as usize);
+        let built = build(p.phys(AREA), m);
+        finish(&mut p, built);
+        (built.cpus, p.read(AREA))
+    }
+
     #[test]
     fn table_names_every_cpu_the_ioapic_and_isa_irqs() {
-        let mut area = [0u8; 0x2000];
-        assert_eq!(build(&mut area, &machine(6, qemu_topology(1, 3))), 6);
+        let (named, area) = build_in_ram(&machine(6, qemu_topology(1, 3)));
+        assert_eq!(named, 6);
         let (cpus, rest) = parse(&area);
         assert_eq!(cpus, [(0, 3), (1, 1), (2, 1), (4, 1), (5, 1), (6, 1)]);
         assert_eq!(rest[0], [1, 0, b'I', b'S', b'A', b' ', b' ', b' ']);
@@ -298,11 +316,11 @@ mod tests {
 
     #[test]
     fn up_to_255_cpus_fit_and_more_are_left_out() {
-        let mut area = [0u8; 0x2000];
-        assert_eq!(build(&mut area, &machine(255, Topology::default())), 255);
+        let (named, area) = build_in_ram(&machine(255, Topology::default()));
+        assert_eq!(named, 255);
         assert_eq!(parse(&area).0.len(), 255);
-        let mut area = [0u8; 0x2000];
-        assert_eq!(build(&mut area, &machine(300, Topology::default())), 255);
+        let (named, area) = build_in_ram(&machine(300, Topology::default()));
+        assert_eq!(named, 255);
         let (cpus, _) = parse(&area);
         assert_eq!(cpus.last(), Some(&(0xfe, 1)));
     }

@@ -5,13 +5,15 @@
 //! `-machine ...,smbios-entry-point-type=32|64`; both are handled.
 
 use crate::checksum;
-use crate::fw_cfg::{Directory, FwCfgIo};
+use crate::fw_cfg::{File, FileName, FwCfgIo, NameKey};
 use crate::platform::Platform;
 use crate::table_memory::Area;
 use crate::Error;
 
 pub const ANCHOR_FILE: &str = "etc/smbios/smbios-anchor";
 pub const TABLES_FILE: &str = "etc/smbios/smbios-tables";
+pub const ANCHOR: NameKey = NameKey::new_const(&FileName::new(ANCHOR_FILE));
+pub const TABLES: NameKey = NameKey::new_const(&FileName::new(TABLES_FILE));
 /// Entry points are found by scanning 16-byte boundaries.
 pub const ANCHOR_ALIGN: u64 = 16;
 /// The structures need no particular alignment; 16 keeps them tidy.
@@ -41,13 +43,14 @@ impl Version {
 
 /// The two SMBIOS files, if QEMU provides them (`pc` and `q35`; not `microvm`).
 pub struct Smbios {
-    anchor: crate::fw_cfg::File,
-    tables: crate::fw_cfg::File,
+    anchor: File,
+    tables: File,
 }
 
 impl Smbios {
-    pub fn find(dir: &Directory) -> Option<Smbios> {
-        Some(Smbios { anchor: dir.find(ANCHOR_FILE)?, tables: dir.find(TABLES_FILE)? })
+    /// The two files from the directory, if both are there.
+    pub fn new(anchor: Option<File>, tables: Option<File>) -> Option<Smbios> {
+        Some(Smbios { anchor: anchor?, tables: tables? })
     }
 
     /// High memory the structures need.
@@ -59,8 +62,8 @@ impl Smbios {
     /// entry point's address.
     pub fn install(
         &self,
-        io: &mut dyn FwCfgIo,
-        p: &mut dyn Platform,
+        io: &mut (impl FwCfgIo + ?Sized),
+        p: &mut (impl Platform + ?Sized),
         high: &mut Area,
         f_segment: &mut Area,
     ) -> Result<u64, Error> {

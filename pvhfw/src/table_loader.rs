@@ -5,8 +5,7 @@
 //! and length must stay inside its file, every pointer must fit its field. A script that breaks
 //! any rule is refused as a whole with the index of the offending command.
 
-use crate::checksum;
-use crate::fw_cfg::{Directory, File, FwCfgIo};
+use crate::fw_cfg::{Directory, File, FileName, FwCfgIo, NameKey};
 use crate::platform::Platform;
 use crate::table_memory::{self, Area};
 use crate::{Error, Range};
@@ -14,15 +13,14 @@ use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 pub const LOADER_FILE: &str = "etc/table-loader";
+pub const LOADER: NameKey = NameKey::new_const(&FileName::new(LOADER_FILE));
 /// The file holding the RSDP; where it lands is what the kernel gets as `rsdp_paddr`.
-pub const RSDP_FILE: &str = "etc/acpi/rsdp";
+const RSDP: FileName = FileName::new("etc/acpi/rsdp");
 /// Largest script accepted: 128 commands (QEMU sends 13 to about 30).
 pub const MAX_SCRIPT: usize = 16 * 1024;
 const COMMAND_SIZE: usize = 128;
-/// Files one script may allocate (QEMU: up to 4 or so).
-const MAX_FILES: usize = 16;
-
-type FileName = [u8; 56];
+/// Files one script may allocate (QEMU's x86 scripts: RSDP, tables, TPM log, vmgenid).
+const MAX_FILES: usize = 8;
 
 /// Command 1: load a whole file into memory.
 #[repr(C)]
@@ -81,22 +79,16 @@ const ZONE_F_SEGMENT: u8 = 2;
 
 fn commands(script: &[u8]) -> impl Iterator<Item = (u16, Command<'_>)> {
     script.chunks_exact(COMMAND_SIZE).enumerate().map(|(i, c)| {
-        let (kind, body) = c.split_at(4);
-        let command = match kind {
-            [1, 0, 0, 0] => Allocate::ref_from_prefix(body).map(|(a, _)| Command::Allocate(a)).ok(),
-            [2, 0, 0, 0] => AddPointer::ref_from_prefix(body).map(|(a, _)| Command::AddPointer(a)).ok(),
-            [3, 0, 0, 0] => AddChecksum::ref_from_prefix(body).map(|(a, _)| Command::AddChecksum(a)).ok(),
-            [4, 0, 0, 0] => WritePointer::ref_from_prefix(body).map(|(a, _)| Command::WritePointer(a)).ok(),
+        let (kind, body) = U32::read_from_prefix(c).unwrap_or_default();
+        let command = match kind.get() {
+            1 => Allocate::ref_from_prefix(body).map(|(a, _)| Command::Allocate(a)).ok(),
+            2 => AddPointer::ref_from_prefix(body).map(|(a, _)| Command::AddPointer(a)).ok(),
+            3 => AddChecksum::ref_from_prefix(body).map(|(a, _)| Command::AddChecksum(a)).ok(),
+            4 => WritePointer::ref_from_prefix(body).map(|(a, _)| Command::WritePointer(a)).ok(),
             _ => None,
         };
         (i as u16, command.unwrap_or(Command::Other))
     })
-}
-
-/// A file name: up to its first NUL (all 56 bytes if there is none).
-fn name(raw: &FileName) -> &[u8] {
-    let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    &raw[..len]
 }
 
 /// What the script asks of memory, for choosing where the tables go before running it.
@@ -123,19 +115,22 @@ fn check_align(index: u16, align: u32) -> Result<u64, Error> {
     Ok(align)
 }
 
-/// Sums the memory every ALLOCATE needs.
+/// Checks every ALLOCATE against the directory and sums the memory they need, so the caller
+/// can choose where the tables go before anything is loaded.
 pub fn needs(script: &[u8], dir: &Directory) -> Result<Needs, Error> {
-    let mut n = Needs { high: 0, high_align: 1, f_segment: 0 };
+    let mut n = Needs { high_align: 1, ..Needs::default() };
+    let mut count = 0;
     for (i, c) in commands(script) {
         let Command::Allocate(a) = c else { continue };
-        let file = dir.find_bytes(name(&a.file)).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
+        let file = dir.find_name(&a.file).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
         let align = check_align(i, a.align.get())?;
+        count += 1;
+        if count > MAX_FILES {
+            return Err(bad(i, "allocates more than 8 files"));
+        }
         let bytes = table_memory::worst_case(file.size.into(), align);
         match a.zone {
-            ZONE_HIGH => {
-                n.high = n.high.saturating_add(bytes);
-                n.high_align = n.high_align.max(align);
-            }
+            ZONE_HIGH => (n.high, n.high_align) = (n.high.saturating_add(bytes), n.high_align.max(align)),
             ZONE_F_SEGMENT => n.f_segment = n.f_segment.saturating_add(bytes),
             _ => return Err(bad(i, "allocates in an unknown zone")),
         }
@@ -143,45 +138,17 @@ pub fn needs(script: &[u8], dir: &Directory) -> Result<Needs, Error> {
     Ok(n)
 }
 
-/// A file placed in memory.
-#[derive(Clone, Copy)]
-struct Placed<'a> {
-    name: &'a [u8],
-    range: Range,
-}
-
-/// Where the script's files went.
-pub struct Placement<'a> {
-    files: [Placed<'a>; MAX_FILES],
-    len: usize,
-}
-
-impl<'a> Placement<'a> {
-    fn find(&self, name: &[u8]) -> Option<Range> {
-        self.files[..self.len].iter().find(|f| f.name == name).map(|f| f.range)
-    }
-
-    /// Where the RSDP went, if the script placed one.
-    pub fn rsdp(&self) -> Option<u64> {
-        self.find(RSDP_FILE.as_bytes()).map(|r| r.start)
-    }
-}
-
-/// The memory a script may place files in.
-pub struct Areas<'m> {
-    pub high: &'m mut Area,
-    pub f_segment: &'m mut Area,
-}
-
 /// Runs the script: loads files with fw_cfg DMA, patches pointers and checksums in place.
-pub fn run<'s>(
-    script: &'s [u8],
+/// Returns where the RSDP went, if the script placed one. When the high area is too small the
+/// error is [`Error::NoRoomForTables`], so the caller can try a larger one.
+pub fn run(
+    script: &[u8],
     dir: &Directory,
-    io: &mut dyn FwCfgIo,
-    p: &mut dyn Platform,
+    io: &mut (impl FwCfgIo + ?Sized),
+    p: &mut (impl Platform + ?Sized),
     mut areas: Areas,
-) -> Result<Placement<'s>, Error> {
-    let empty = Placed { name: &[], range: Range::default() };
+) -> Result<Option<u64>, Error> {
+    let empty = Placed::new(&EMPTY_NAME, 0, Range::default());
     let mut placed = Placement { files: [empty; MAX_FILES], len: 0 };
     for (i, command) in commands(script) {
         match command {
@@ -192,35 +159,92 @@ pub fn run<'s>(
             Command::Other => {}
         }
     }
-    Ok(placed)
+    Ok(placed.find(&RSDP).map(|r| r.start))
+}
+
+const EMPTY_NAME: FileName = FileName([0; 56]);
+
+/// A file placed in memory, with its name's first 16 bytes as they are, for quick lookups.
+#[derive(Clone, Copy)]
+struct Placed<'a> {
+    name: &'a FileName,
+    raw: [u64; 2],
+    /// The name ends within its first 16 bytes.
+    short: bool,
+    /// The fw_cfg file it came from.
+    select: u16,
+    range: Range,
+}
+
+impl<'a> Placed<'a> {
+    fn new(name: &'a FileName, select: u16, range: Range) -> Placed<'a> {
+        Placed { name, raw: name.raw_head(), short: name.is_short(), select, range }
+    }
+}
+
+/// Where the script's files went.
+struct Placement<'a> {
+    files: [Placed<'a>; MAX_FILES],
+    len: usize,
+}
+
+impl Placement<'_> {
+    /// Every command names one or two files, so this runs a few dozen times per boot. Fast
+    /// path: a name whose first 16 bytes equal, byte for byte, those of a placed name that ends
+    /// within them is that name (QEMU pads names with NULs, so this is how it always matches).
+    /// Otherwise compare heads, and whole names when longer than 16 bytes.
+    #[inline]
+    fn find(&self, name: &FileName) -> Option<Range> {
+        let files = &self.files[..self.len];
+        let raw = name.raw_head();
+        match files.iter().rev().find(|f| f.short && f.raw == raw) {
+            Some(f) => Some(f.range),
+            None => Self::find_by_c_string(files, name),
+        }
+    }
+
+    /// The exact comparison, for names with bytes after their NUL or longer than 16 bytes,
+    /// and for misses. Kept out of line so the fast path above needs no saved registers.
+    #[cold]
+    #[inline(never)]
+    fn find_by_c_string(files: &[Placed], name: &FileName) -> Option<Range> {
+        let key = NameKey::new(name);
+        files.iter().find(|f| key.matches(f.name)).map(|f| f.range)
+    }
+}
+
+/// The memory a script may place files in.
+pub struct Areas<'m> {
+    pub high: &'m mut Area,
+    pub f_segment: &'m mut Area,
 }
 
 fn allocate<'s>(
     i: u16,
     a: &'s Allocate,
     dir: &Directory,
-    io: &mut dyn FwCfgIo,
-    p: &mut dyn Platform,
+    io: &mut (impl FwCfgIo + ?Sized),
+    p: &mut (impl Platform + ?Sized),
     placed: &mut Placement<'s>,
     areas: &mut Areas,
 ) -> Result<(), Error> {
-    let file_name = name(&a.file);
-    let file = dir.find_bytes(file_name).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
-    if placed.find(file_name).is_some() {
+    let file = dir.find_name(&a.file).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
+    // Two names of one file resolve to one directory entry.
+    if placed.files[..placed.len].iter().any(|f| f.select == file.select) {
         return Err(bad(i, "allocates a file twice"));
     }
-    let slot = placed.files.get_mut(placed.len).ok_or(bad(i, "allocates more than 16 files"))?;
+    let slot = placed.files.get_mut(placed.len).ok_or(bad(i, "allocates more than 8 files"))?;
     let align = check_align(i, a.align.get())?;
-    let area = match a.zone {
-        ZONE_HIGH => &mut *areas.high,
-        ZONE_F_SEGMENT => &mut *areas.f_segment,
+    let size = u64::from(file.size);
+    let range = match a.zone {
+        ZONE_HIGH => areas.high.alloc(size, align).ok_or(Error::NoRoomForTables { size })?,
+        ZONE_F_SEGMENT => areas.f_segment.alloc(size, align).ok_or(bad(i, "does not fit in the F segment"))?,
         _ => return Err(bad(i, "allocates in an unknown zone")),
     };
-    let range = area.alloc(file.size.into(), align).ok_or(bad(i, "does not fit in its zone"))?;
     if !range.is_empty() {
         io.read(file.select, p.phys(range))?;
     }
-    *slot = Placed { name: file_name, range };
+    *slot = Placed::new(&a.file, file.select, range);
     placed.len += 1;
     Ok(())
 }
@@ -238,32 +262,56 @@ fn field(i: u16, file: Range, offset: u32, size: u8) -> Result<Range, Error> {
     Ok(r)
 }
 
-/// `value` as a `size`-byte little-endian integer, if it fits.
-fn fit(i: u16, value: u64, size: u8) -> Result<[u8; 8], Error> {
+/// `value`, if it fits in a `size`-byte field.
+fn fit(i: u16, value: u64, size: u8) -> Result<u64, Error> {
     if size < 8 && value >> (8 * u32::from(size)) != 0 {
         return Err(bad(i, "pointer value does not fit its field"));
     }
-    Ok(value.to_le_bytes())
+    Ok(value)
 }
 
-fn placed_file(i: u16, placed: &Placement, raw: &FileName) -> Result<Range, Error> {
-    placed.find(name(raw)).ok_or(bad(i, "refers to a file not allocated before"))
+/// A little-endian field of 1, 2, 4 or 8 bytes, with fixed-width loads (a variable-length
+/// copy here was a memcpy call per pointer).
+fn read_le(bytes: &[u8]) -> u64 {
+    if let Ok(b) = <[u8; 8]>::try_from(bytes) {
+        u64::from_le_bytes(b)
+    } else if let Ok(b) = <[u8; 4]>::try_from(bytes) {
+        u32::from_le_bytes(b).into()
+    } else if let Ok(b) = <[u8; 2]>::try_from(bytes) {
+        u16::from_le_bytes(b).into()
+    } else {
+        bytes.first().copied().unwrap_or(0).into()
+    }
 }
 
-fn add_pointer(i: u16, a: &AddPointer, placed: &Placement, p: &mut dyn Platform) -> Result<(), Error> {
+fn write_le(bytes: &mut [u8], value: u64) {
+    if let Ok(b) = <&mut [u8; 8]>::try_from(&mut *bytes) {
+        *b = value.to_le_bytes();
+    } else if let Ok(b) = <&mut [u8; 4]>::try_from(&mut *bytes) {
+        *b = (value as u32).to_le_bytes();
+    } else if let Ok(b) = <&mut [u8; 2]>::try_from(&mut *bytes) {
+        *b = (value as u16).to_le_bytes();
+    } else if let [b] = bytes {
+        *b = value as u8;
+    }
+}
+
+#[inline(always)]
+fn placed_file(i: u16, placed: &Placement, name: &FileName) -> Result<Range, Error> {
+    placed.find(name).ok_or(bad(i, "refers to a file not allocated before"))
+}
+
+fn add_pointer(i: u16, a: &AddPointer, placed: &Placement, p: &mut (impl Platform + ?Sized)) -> Result<(), Error> {
     let dest = placed_file(i, placed, &a.dest)?;
     let src = placed_file(i, placed, &a.src)?;
     let at = field(i, dest, a.offset.get(), a.size)?;
     let bytes = p.phys(at);
-    let mut value = [0u8; 8];
-    value[..bytes.len()].copy_from_slice(bytes);
-    let sum = u64::from_le_bytes(value).checked_add(src.start).ok_or(bad(i, "pointer value does not fit its field"))?;
-    let new = fit(i, sum, a.size)?;
-    bytes.copy_from_slice(&new[..bytes.len()]);
+    let sum = read_le(bytes).checked_add(src.start).ok_or(bad(i, "pointer value does not fit its field"))?;
+    write_le(bytes, fit(i, sum, a.size)?);
     Ok(())
 }
 
-fn add_checksum(i: u16, a: &AddChecksum, placed: &Placement, p: &mut dyn Platform) -> Result<(), Error> {
+fn add_checksum(i: u16, a: &AddChecksum, placed: &Placement, p: &mut (impl Platform + ?Sized)) -> Result<(), Error> {
     let file = placed_file(i, placed, &a.file)?;
     let start = file.start + u64::from(a.start.get());
     let range = Range { start, end: start + u64::from(a.length.get()) };
@@ -271,7 +319,7 @@ fn add_checksum(i: u16, a: &AddChecksum, placed: &Placement, p: &mut dyn Platfor
     if !file.contains(&range) || !range.contains(&Range { start: at, end: at + 1 }) {
         return Err(bad(i, "checksum range lies outside its file"));
     }
-    checksum::fix(p.phys(range), (at - range.start) as usize);
+    p.fix_checksum(range, at);
     Ok(())
 }
 
@@ -280,16 +328,16 @@ fn write_pointer(
     w: &WritePointer,
     dir: &Directory,
     placed: &Placement,
-    io: &mut dyn FwCfgIo,
+    io: &mut (impl FwCfgIo + ?Sized),
 ) -> Result<(), Error> {
-    let dest: File = dir.find_bytes(name(&w.dest)).ok_or(bad(i, "writes to a file fw_cfg does not have"))?;
+    let dest: File = dir.find_name(&w.dest).ok_or(bad(i, "writes to a file fw_cfg does not have"))?;
     let src = placed_file(i, placed, &w.src)?;
     let dest_range = Range { start: 0, end: dest.size.into() };
     let at = field(i, dest_range, w.dst_offset.get(), w.size)?;
     if u64::from(w.src_offset.get()) > src.end - src.start {
         return Err(bad(i, "pointer lies outside its file"));
     }
-    let value = fit(i, src.start + u64::from(w.src_offset.get()), w.size)?;
+    let value = fit(i, src.start + u64::from(w.src_offset.get()), w.size)?.to_le_bytes();
     io.write(dest.select, at.start as u32, &value[..usize::from(w.size)])
 }
 

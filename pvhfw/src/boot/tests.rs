@@ -40,10 +40,11 @@ fn pvh_machine() -> FakeFwCfg {
     f
 }
 
-/// RAM the library may touch in a 128 MiB machine: the MP table area, the F-segment window,
-/// and the top MiB for tables.
+/// RAM the library may touch in a 128 MiB machine: the table window below 640 KiB, the MP table
+/// area, the F-segment window, and the top MiB for tables that do not fit below 640 KiB.
 fn platform() -> FakePlatform {
     FakePlatform::default()
+        .with_bank(LOW_TABLES.start, (LOW_TABLES.end - LOW_TABLES.start) as usize)
         .with_bank(mptable::AREA.start, 0x2000)
         .with_bank(F_SEGMENT_WINDOW.start, 0x200)
         .with_bank(127 * M, M as usize)
@@ -215,12 +216,11 @@ fn pc_gets_acpi_smbios_and_a_reserved_table_block() {
     // The SMBIOS entry point follows the RSDP in the window, 16-byte aligned.
     let anchor = (rsdp + 20 + 15) & !15;
     assert_eq!(&p.read(Range { start: anchor, end: anchor + 4 })[..], b"_SM_");
-    // Tables fill the top of RAM (the initrd sits far below), reserved; no MP table.
+    // The tables (128 KiB of ACPI, SMBIOS) sit right above the firmware's RAM, reserved
+    // exactly as far as they reach; the rest below 640 KiB stays RAM; no MP table.
     let map = memmap(&area);
-    let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
-    assert_eq!(top.0 + top.1, 128 * M);
-    assert!(top.1 >= 128 * 1024 && top.1 % 4096 == 0);
-    assert!(!map.iter().any(|e| e.0 <= 0x9e000 && 0x9e000 < e.0 + e.1 && e.2 != e820::RAM));
+    assert_eq!(map[..4], [(0, 0x1000, 1), (0x1000, 0x40000, 2), (0x41000, 0x5f000, 1), (0xa0000, 0x60000, 2)]);
+    assert_eq!(map[4], (M, 127 * M, 1));
     // PM base, interrupt routing, and the one PAM write for the F segment.
     assert_eq!(p.config_writes.len(), 4);
     assert_eq!(p.config_writes[3], (0, 0x59, 0x30, 1));
@@ -259,4 +259,24 @@ fn tables_without_room_are_refused() {
     f.set(key::INITRD_SIZE, &(7 * M as u32).to_le_bytes());
     let (r, _, _) = prepare_on(&mut f, &mut host_bridge(0x1237_8086));
     assert!(matches!(r, Err(Error::NoRoomForTables { .. })), "{r:?}");
+}
+
+#[test]
+fn tables_too_big_for_640k_go_to_the_top_of_ram() {
+    let mut f = qemu_machine("pc");
+    let mut tables = testdata::load("pc").remove("etc/acpi/tables").unwrap();
+    tables.resize(600 * 1024, 0);
+    f.add_file("etc/acpi/tables", &tables);
+    let mut p = host_bridge(0x1237_8086);
+    let (r, area, _) = prepare_on(&mut f, &mut p);
+    assert!(r.is_ok(), "{r:?}");
+    let map = memmap(&area);
+    // Nothing reserved below 640 KiB but the firmware's RAM; the block at the top is.
+    assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x80000, 1)]);
+    let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
+    assert_eq!(top.0 + top.1, 128 * M);
+    assert!(top.1 >= 600 * 1024 && top.1 % 4096 == 0);
+    let rsdp = area.start_info.rsdp_paddr;
+    let rsdt = u64::from(u32::from_le_bytes(p.read(Range { start: rsdp + 16, end: rsdp + 20 }).try_into().unwrap()));
+    assert!(top.0 <= rsdt && rsdt < 128 * M, "{rsdt:#x}");
 }
