@@ -99,6 +99,10 @@ impl FwCfgIo for FwCfg {
         }
     }
 
+    fn has_dma(&self) -> bool {
+        matches!(self, FwCfg::Dma)
+    }
+
     fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error> {
         let FwCfg::Dma = self else { return Err(Error::FwCfgWriteNeedsDma { key }) };
         let (address, len) = (data.as_ptr() as u64, data.len() as u32);

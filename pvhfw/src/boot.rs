@@ -151,7 +151,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             self.mptable()?;
         }
         let addrs = HandoffAddrs::at(area_paddr.into());
-        let cmdline_paddr = self.command_line(&mut area.cmdline, addrs.cmdline)?;
+        self.command_line(&mut area.cmdline)?;
         area.modlist[0] = initrd.unwrap_or_default();
         area.start_info = StartInfo {
             magic: MAGIC,
@@ -159,7 +159,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             flags: 0,
             nr_modules: initrd.is_some().into(),
             modlist_paddr: if initrd.is_some() { addrs.modlist } else { 0 },
-            cmdline_paddr,
+            cmdline_paddr: addrs.cmdline,
             rsdp_paddr: rsdp.unwrap_or(0),
             memmap_paddr: addrs.memmap,
             memmap_entries: map_len as u32,
@@ -393,19 +393,27 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(())
     }
 
-    /// Copies the command line byte for byte; returns its physical address (0 if none).
-    fn command_line(&mut self, buf: &mut [u8; CMDLINE_MAX], paddr: u64) -> Result<u64, Error> {
-        let size = fw_cfg::read_u32(self.io, key::CMDLINE_SIZE)? as usize;
-        if size == 0 {
-            return Ok(0);
+    /// Copies the command line byte for byte, NUL-terminated (empty if QEMU has none).
+    ///
+    /// With DMA, one read of up to Linux's own limit usually does it (QEMU zero-fills past an
+    /// item's end, so a window that ends in a NUL holds the whole line, terminated); longer
+    /// lines, and the port interface, take the size first.
+    fn command_line(&mut self, buf: &mut [u8; CMDLINE_MAX]) -> Result<(), Error> {
+        const QUICK: usize = 2048;
+        if self.io.has_dma() {
+            self.io.read(key::CMDLINE_DATA, &mut buf[..QUICK])?;
+            if buf[QUICK - 1] == 0 {
+                return Ok(());
+            }
         }
+        let size = fw_cfg::read_u32(self.io, key::CMDLINE_SIZE)? as usize;
         // QEMU counts the terminating NUL; keep room for one of our own in case it is missing.
         if size >= CMDLINE_MAX {
             return Err(Error::TooLarge { what: "command line", size: size as u64, max: CMDLINE_MAX as u64 - 1 });
         }
         self.io.read(key::CMDLINE_DATA, &mut buf[..size])?;
         buf[size] = 0;
-        Ok(paddr)
+        Ok(())
     }
 }
 

@@ -46,6 +46,9 @@ pub trait FwCfgIo {
     /// Selects `key` and overwrites `data.len()` bytes at `offset` (only items QEMU made
     /// writable accept this; it needs DMA).
     fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error>;
+    /// Whether reads are DMA transfers, whose cost does not grow with their length (the port
+    /// interface costs a VM exit per byte).
+    fn has_dma(&self) -> bool;
 }
 
 /// Reads a little-endian `u32` item.
@@ -352,6 +355,8 @@ pub mod fake {
         pub failing: Vec<u16>,
         /// Writes: (key, offset, bytes).
         pub writes: Vec<(u16, u32, Vec<u8>)>,
+        /// Behave like the port interface (no DMA).
+        pub port_io: bool,
     }
 
     impl FakeFwCfg {
@@ -405,6 +410,9 @@ pub mod fake {
             }
             self.writes.push((key, offset, data.to_vec()));
             Ok(())
+        }
+        fn has_dma(&self) -> bool {
+            !self.port_io
         }
     }
 }

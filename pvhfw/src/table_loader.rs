@@ -19,8 +19,9 @@ const RSDP: FileName = FileName::new("etc/acpi/rsdp");
 /// Largest script accepted: 128 commands (QEMU sends 13 to about 30).
 pub const MAX_SCRIPT: usize = 16 * 1024;
 const COMMAND_SIZE: usize = 128;
-/// Files one script may allocate (QEMU's x86 scripts: RSDP, tables, TPM log, vmgenid).
-const MAX_FILES: usize = 8;
+/// Files one script may allocate (QEMU's x86 scripts: RSDP and tables, and with the devices
+/// that need them a TPM log, the vmgenid buffer, NVDIMM's DSM buffer).
+const MAX_FILES: usize = 6;
 
 /// Command 1: load a whole file into memory.
 #[repr(C)]
@@ -126,7 +127,7 @@ pub fn needs(script: &[u8], dir: &Directory) -> Result<Needs, Error> {
         let align = check_align(i, a.align.get())?;
         count += 1;
         if count > MAX_FILES {
-            return Err(bad(i, "allocates more than 8 files"));
+            return Err(bad(i, "allocates more than 6 files"));
         }
         let bytes = table_memory::worst_case(file.size.into(), align);
         match a.zone {
@@ -233,7 +234,7 @@ fn allocate<'s>(
     if placed.files[..placed.len].iter().any(|f| f.select == file.select) {
         return Err(bad(i, "allocates a file twice"));
     }
-    let slot = placed.files.get_mut(placed.len).ok_or(bad(i, "allocates more than 8 files"))?;
+    let slot = placed.files.get_mut(placed.len).ok_or(bad(i, "allocates more than 6 files"))?;
     let align = check_align(i, a.align.get())?;
     let size = u64::from(file.size);
     let range = match a.zone {

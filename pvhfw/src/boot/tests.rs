@@ -97,9 +97,12 @@ fn no_initrd_no_cmdline() {
     let mut f = pvh_machine();
     f.items.remove(&key::INITRD_SIZE);
     f.items.remove(&key::CMDLINE_SIZE);
+    f.items.remove(&key::CMDLINE_DATA);
     let (r, area, _) = prepare(&mut f);
     assert!(r.is_ok());
-    assert_eq!((area.start_info.nr_modules, area.start_info.modlist_paddr, area.start_info.cmdline_paddr), (0, 0, 0));
+    assert_eq!((area.start_info.nr_modules, area.start_info.modlist_paddr), (0, 0));
+    // Without a command line item the kernel gets an empty one.
+    assert_eq!((area.start_info.cmdline_paddr, area.cmdline[0]), (HandoffAddrs::at(AREA.into()).cmdline, 0));
     assert!(f.phys_writes.is_empty());
 }
 
@@ -161,9 +164,27 @@ fn initrd_must_be_free_ram() {
 }
 
 #[test]
+fn long_command_lines_and_port_io() {
+    for port_io in [false, true] {
+        for len in [0, 1, 2046, 2047, 2048, 5000, CMDLINE_MAX - 2] {
+            let mut f = pvh_machine();
+            f.port_io = port_io;
+            let line: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            f.set(key::CMDLINE_SIZE, &(len as u32 + 1).to_le_bytes());
+            f.set(key::CMDLINE_DATA, &[&line[..], b"\0"].concat());
+            let (r, area, _) = prepare(&mut f);
+            assert!(r.is_ok(), "{len} {port_io}: {r:?}");
+            assert_eq!(&area.cmdline[..=len], &[&line[..], b"\0"].concat()[..], "{len} {port_io}");
+        }
+    }
+}
+
+#[test]
 fn bad_inputs_end_in_errors() {
     let mut f = pvh_machine();
-    f.set(key::CMDLINE_SIZE, &(CMDLINE_MAX as u32).to_le_bytes());
+    let too_long = std::vec![b'x'; CMDLINE_MAX];
+    f.set(key::CMDLINE_SIZE, &(CMDLINE_MAX as u32 + 1).to_le_bytes());
+    f.set(key::CMDLINE_DATA, &too_long);
     assert!(matches!(prepare(&mut f).0, Err(Error::TooLarge { what: "command line", .. })));
 
     let mut f = pvh_machine();

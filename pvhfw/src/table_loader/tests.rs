@@ -234,8 +234,14 @@ fn broken_scripts_are_refused_with_the_command() {
     assert_eq!(problem(&[t(), write_pointer("w", "t", 5, 0, 4)]), (1, "pointer lies outside its file"));
     assert_eq!(problem(&[t(), write_pointer("w", "t", 0, 17, 4)]), (1, "pointer lies outside its file"));
     assert_eq!(problem(&[t(), write_pointer("w", "nope", 0, 0, 4)]), (1, "refers to a file not allocated before"));
-    let many: Vec<Vec<u8>> = (0..9).map(|_| allocate("t", 1, 1)).collect();
-    assert_eq!(problem(&many), (8, "allocates more than 8 files"), "caught while planning");
+    let names = ["f0", "f1", "f2", "f3", "f4", "f5", "f6"];
+    let mut f = small_machine();
+    names.iter().for_each(|n| f.add_file(n, &[1; 8]));
+    let many: Vec<Vec<u8>> = names.iter().map(|n| allocate(n, 1, 1)).collect();
+    match run_script(&mut f, &script(&many)).0 {
+        Err(Error::TableLoader { index, problem }) => assert_eq!((index, problem), (6, "allocates more than 6 files")),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
