@@ -79,6 +79,13 @@ impl Qemu {
         self
     }
 
+    /// Lets a guest reset restart the machine instead of ending QEMU (SeaBIOS's microvm image
+    /// resets once early in every boot).
+    pub fn allow_reboot(mut self) -> Self {
+        self.args.retain(|a| a != "-no-reboot");
+        self
+    }
+
     pub fn timeout(mut self, secs: u64) -> Self {
         self.timeout = Duration::from_secs(secs);
         self

@@ -205,7 +205,10 @@ pub(super) fn cases(firmware: &Path, k: &DebianKernel, compare: bool) -> Result<
         let append = format!("pvhfw.token={name}-{}", std::process::id());
         let q = s.qemu(&name, firmware, k, &append, &disk);
         let seabios = match s.compare_with.filter(|_| compare) {
-            Some(image) => Some(s.qemu(&format!("{name}-seabios"), &qemu::anchor_firmware(image)?, k, &append, &disk)),
+            Some(image) => {
+                let firmware = qemu::anchor_firmware(image)?;
+                Some(s.qemu(&format!("{name}-seabios"), &firmware, k, &append, &disk).allow_reboot())
+            }
             None => None,
         };
         let check = move |o: &Outcome| s.check(o, &append, seabios.as_ref());
