@@ -48,6 +48,17 @@ pub struct Boot<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> {
     pub con: &'a mut dyn Console,
     pub platform: &'a mut P,
     pub log: Log,
+    /// Only with `timeline` logging (so quiet boots do not even clear it).
+    timeline: Option<Timeline>,
+}
+
+/// The TSC at the end of each phase, kept in memory and printed once before the jump: printing
+/// as the boot goes would add the cost of the printing itself (a VM exit per byte, and the
+/// instructions) to the phases measured.
+#[derive(Default)]
+struct Timeline {
+    stamps: [(&'static str, u64); 10],
+    len: usize,
 }
 
 /// Firmware RAM for reading and resolving fw_cfg data. Any contents are valid, so the firmware
@@ -97,18 +108,29 @@ const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, mptable::AREA, F_SEGMENT_WINDO
 
 impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     pub fn new(io: &'a mut F, con: &'a mut dyn Console, platform: &'a mut P) -> Self {
-        Boot { io, con, platform, log: Log::default() }
+        Boot { io, con, platform, log: Log::default(), timeline: None }
     }
 
     fn info(&mut self) -> Option<Line<'_>> {
         self.log.info.then(|| Line::new(self.con))
     }
 
-    /// With `timeline` logging, prints the TSC (guest instructions under `-icount shift=0`)
-    /// at the end of each phase.
-    fn phase(&mut self, name: &str) {
-        if self.log.timeline {
+    /// With `timeline` logging, notes the TSC (guest instructions under `-icount shift=0`) at
+    /// the end of a phase.
+    fn phase(&mut self, name: &'static str) {
+        if let Some(t) = &mut self.timeline {
             let tsc = self.platform.tsc();
+            if let Some(slot) = t.stamps.get_mut(t.len) {
+                *slot = (name, tsc);
+                t.len += 1;
+            }
+        }
+    }
+
+    /// Prints the phases noted so far, one `pvhfw: tsc N PHASE` line each.
+    fn print_timeline(&mut self) {
+        let Some(t) = &self.timeline else { return };
+        for &(name, tsc) in &t.stamps[..t.len] {
             Line::new(self.con).str("tsc ").dec(tsc).str(" ").str(name).end();
         }
     }
@@ -124,6 +146,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let dir = fw_cfg::read_directory(self.io, dir)?;
         let [log, loader_file, e820, anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
         self.log = self.read_log(log)?;
+        if self.log.timeline {
+            self.timeline = Some(Timeline::default());
+        }
         self.phase("fw_cfg");
         let kernel = self.read_kernel(kernel_head)?;
         if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&kernel.range)) {
@@ -174,6 +199,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .end();
         }
         self.phase("jump");
+        self.print_timeline();
         Ok(PvhEntry { entry: kernel.entry, start_info })
     }
 
