@@ -135,7 +135,7 @@ pub struct Platform;
 const PCI_ADDRESS: u16 = 0xcf8;
 const PCI_DATA: u16 = 0xcfc;
 
-impl pvhfw::platform::Platform for Platform {
+impl pvhfw::platform::PciConfig for Platform {
     fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32 {
         // SAFETY: selecting a configuration register and reading it has no side effect on any
         // device QEMU emulates on bus 0; without PCI (microvm) the ports read all ones.
@@ -161,7 +161,9 @@ impl pvhfw::platform::Platform for Platform {
             PortWriteOnly::<u8>::new(PCI_DATA + u16::from(offset & 3)).write(value);
         }
     }
+}
 
+impl pvhfw::platform::Platform for Platform {
     fn phys(&mut self, range: Range) -> &mut [u8] {
         // Defence in depth: tables must never land on the firmware's RAM or its ROM image
         // (writable on microvm), and everything below 4 GiB is identity-mapped.

@@ -7,7 +7,7 @@
 //! exits), and a PAM change remaps memory in QEMU (a KVM memslot update): pvhfw does one dword
 //! write per register group and a single PAM change, only when the F segment is needed.
 
-use crate::platform::{PciFn, Platform};
+use crate::platform::{PciConfig, PciFn};
 use crate::Range;
 
 /// Host bridge of both chipsets.
@@ -50,7 +50,7 @@ pub enum Chipset {
 
 impl Chipset {
     /// Reads the host bridge's vendor and device (one configuration read).
-    pub fn detect(p: &mut (impl Platform + ?Sized)) -> Chipset {
+    pub fn detect(p: &mut (impl PciConfig + ?Sized)) -> Chipset {
         match p.pci_read32(HOST_BRIDGE, 0) {
             I440FX_ID => Chipset::I440fx,
             Q35_ID => Chipset::Q35,
@@ -60,7 +60,7 @@ impl Chipset {
 
     /// Programs what QEMU's ACPI tables and Linux depend on: PM base and enable, PCI interrupt
     /// routing, and on Q35 the MMCONFIG window.
-    pub fn setup(self, p: &mut (impl Platform + ?Sized)) {
+    pub fn setup(self, p: &mut (impl PciConfig + ?Sized)) {
         match self {
             Chipset::I440fx => {
                 p.pci_write32(PIIX3_ISA, 0x60, PIRQ_ROUTES);
@@ -84,7 +84,7 @@ impl Chipset {
     }
 
     /// Makes 0xF0000-0xFFFFF RAM (on `microvm` it already is), with one PAM write.
-    pub fn enable_f_segment_ram(self, p: &mut (impl Platform + ?Sized)) {
+    pub fn enable_f_segment_ram(self, p: &mut (impl PciConfig + ?Sized)) {
         match self {
             Chipset::I440fx => p.pci_write8(HOST_BRIDGE, 0x59, PAM_F_SEGMENT_RAM),
             Chipset::Q35 => p.pci_write8(HOST_BRIDGE, 0x90, PAM_F_SEGMENT_RAM),

@@ -17,11 +17,16 @@ impl PciFn {
     }
 }
 
-/// CPU, PCI configuration space and physical memory, as the firmware sees them.
-pub trait Platform {
+/// PCI configuration space of bus 0 (all the chipset code needs; the host tool implements it
+/// over qtest to capture what QEMU publishes after exactly the firmware's setup).
+pub trait PciConfig {
     fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32;
     fn pci_write32(&mut self, function: PciFn, offset: u8, value: u32);
     fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8);
+}
+
+/// CPU, PCI configuration space and physical memory, as the firmware sees them.
+pub trait Platform: PciConfig {
     /// The bytes of physical memory `range`. The library asks only for memory it owns: the
     /// table area it reserved, the F-segment window, the MP table area.
     fn phys(&mut self, range: Range) -> &mut [u8];
@@ -74,7 +79,7 @@ pub mod fake {
         }
     }
 
-    impl Platform for FakePlatform {
+    impl PciConfig for FakePlatform {
         fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32 {
             self.config.get(&(function.0, offset & 0xfc)).copied().unwrap_or(u32::MAX)
         }
@@ -84,6 +89,9 @@ pub mod fake {
         fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
             self.config_writes.push((function.0, offset, value.into(), 1));
         }
+    }
+
+    impl Platform for FakePlatform {
         fn phys(&mut self, range: Range) -> &mut [u8] {
             let bank = self.banks.iter_mut().find(|(start, bytes)| {
                 *start <= range.start && range.end <= start + bytes.len() as u64 && range.start <= range.end

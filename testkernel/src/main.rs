@@ -229,35 +229,7 @@ fn check_initrd(c: &mut Checker, si: u64, map: &[Entry], kernel_end: u64) {
     out(b"\n");
 }
 
-/// Whether the command line holds `word` (memory reads only: no VM exits).
-fn cmdline_has(si: u64, word: &[u8]) -> bool {
-    let paddr: u64 = peek(si + 24);
-    if peek::<u32>(si) != MAGIC || paddr == 0 {
-        return false;
-    }
-    let mut start = 0u64;
-    for i in 0..4096u64 {
-        let b: u8 = peek(paddr + i);
-        if b == b' ' || b == 0 {
-            let len = i - start;
-            if len == word.len() as u64 && (0..len).all(|j| peek::<u8>(paddr + start + j) == word[j as usize]) {
-                return true;
-            }
-            if b == 0 {
-                return false;
-            }
-            start = i + 1;
-        }
-    }
-    false
-}
-
 extern "sysv64" fn kmain(state: &EntryState) -> ! {
-    // Benchmarks count the firmware's VM exits: leave before this kernel makes any of its own
-    // (the exit itself is the one port write).
-    if cmdline_has(u64::from(state.ebx), b"pvhtest.exit-at-entry") {
-        exit(0);
-    }
     let mut c = Checker { failures: 0 };
     out(b"pvhtest: tsc ");
     dec(state.tsc);

@@ -24,7 +24,7 @@ const VARIANTS: &[(&str, &str, &[&str])] = &[
     ("pc", "pc", &[]),
     ("q35", "q35", &[]),
     ("microvm", "microvm", &[]),
-    ("pc-vmgenid-smp4", "pc", &["-device", "vmgenid", "-smp", "4"]),
+    ("pc-vmgenid-smp4", "pc", &["-device", "vmgenid,guid=324e6eaf-d1d1-4bf6-bf41-b9bb6c91fb87", "-smp", "4"]),
     ("q35-smbios3", "q35,smbios-entry-point-type=64", &[]),
 ];
 
@@ -65,24 +65,9 @@ pub fn fixtures() -> Result<()> {
     Ok(())
 }
 
-/// What pvhfw programs before its first ACPI read (`pvhfw::chipset`; QEMU builds the tables
-/// from it): power management base and enable, PCI interrupt routing, Q35's MMCONFIG window.
+/// What pvhfw programs before its first ACPI read (QEMU builds the tables from it): the
+/// library's own chipset code, run over qtest.
 fn program_chipset(q: &mut Qtest) -> Result<()> {
-    const PIRQ: u32 = 0x0b0b_0a0a;
-    match q.pci_read32(0, 0, 0)? {
-        0x1237_8086 => {
-            q.pci_write32(1, 0, 0x60, PIRQ)?;
-            q.pci_write32(1, 3, 0x40, 0x601)?;
-            q.pci_write32(1, 3, 0x80, 1)
-        }
-        0x29c0_8086 => {
-            q.pci_write32(0, 0, 0x60, 0xb000_0001)?;
-            q.pci_write32(0x1f, 0, 0x40, 0x601)?;
-            let acpi_cntl = q.pci_read32(0x1f, 0, 0x44)?;
-            q.pci_write32(0x1f, 0, 0x44, acpi_cntl & !0xff | 0x80)?;
-            q.pci_write32(0x1f, 0, 0x60, PIRQ)?;
-            q.pci_write32(0x1f, 0, 0x68, PIRQ)
-        }
-        _ => Ok(()),
-    }
+    pvhfw::chipset::Chipset::detect(q).setup(q);
+    Ok(())
 }

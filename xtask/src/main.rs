@@ -4,6 +4,7 @@
 //! apt, the bare-metal Rust target through rustup, Debian's kernels and busybox through
 //! `apt-get download`.
 
+mod bench;
 mod build;
 mod capture;
 mod cpio;
@@ -53,6 +54,19 @@ enum Cmd {
         /// Extra QEMU arguments.
         #[arg(last = true)]
         qemu_args: Vec<String>,
+    },
+    /// Measure pvhfw, qboot and SeaBIOS side by side: instructions, VM exits, wall time,
+    /// Debian boot to init, image size.
+    Bench {
+        /// Interleaved rounds of wall-time runs.
+        #[arg(long, default_value_t = 21)]
+        rounds: usize,
+        /// Debian boots per firmware and machine.
+        #[arg(long, default_value_t = 3)]
+        linux_runs: usize,
+        /// Write the results into docs/ and the README.
+        #[arg(long)]
+        publish: bool,
     },
     /// Run every test: host unit tests, pvhtest boots, Debian boots.
     Test {
@@ -106,6 +120,7 @@ fn main() -> ExitCode {
         Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
         Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(&machine, &qemu_args),
         Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
+        Cmd::Bench { rounds, linux_runs, publish } => bench::run(&bench::Options { rounds, linux_runs, publish }),
         Cmd::Test { filter, no_debian } => tests::run(filter.as_deref(), !no_debian),
     };
     match result {

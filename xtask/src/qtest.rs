@@ -4,6 +4,7 @@
 
 use crate::qemu::QEMU;
 use crate::Result;
+use pvhfw::platform::{PciConfig, PciFn};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -56,6 +57,10 @@ impl Qtest {
         self.cmd(&format!("outl {port:#x} {value:#x}")).map(drop)
     }
 
+    pub fn outb(&mut self, port: u16, value: u8) -> Result<()> {
+        self.cmd(&format!("outb {port:#x} {value:#x}")).map(drop)
+    }
+
     pub fn outw(&mut self, port: u16, value: u16) -> Result<()> {
         self.cmd(&format!("outw {port:#x} {value:#x}")).map(drop)
     }
@@ -63,19 +68,6 @@ impl Qtest {
     pub fn inl(&mut self, port: u16) -> Result<u32> {
         let v = self.cmd(&format!("inl {port:#x}"))?;
         Ok(u32::from_str_radix(v.trim_start_matches("0x"), 16)?)
-    }
-
-    /// A PCI configuration write through ports 0xCF8/0xCFC.
-    pub fn pci_write32(&mut self, dev: u8, func: u8, offset: u8, value: u32) -> Result<()> {
-        let address = 0x8000_0000 | u32::from(dev) << 11 | u32::from(func) << 8 | u32::from(offset & 0xfc);
-        self.outl(0xcf8, address)?;
-        self.outl(0xcfc, value)
-    }
-
-    pub fn pci_read32(&mut self, dev: u8, func: u8, offset: u8) -> Result<u32> {
-        let address = 0x8000_0000 | u32::from(dev) << 11 | u32::from(func) << 8 | u32::from(offset & 0xfc);
-        self.outl(0xcf8, address)?;
-        self.inl(0xcfc)
     }
 
     fn write_mem(&mut self, addr: u64, data: &[u8]) -> Result<()> {
@@ -122,6 +114,25 @@ impl Qtest {
                 (String::from_utf8_lossy(name).into_owned(), select, size)
             })
             .collect())
+    }
+}
+
+/// PCI configuration through ports 0xCF8/0xCFC, as the firmware does it, so that the library's
+/// own chipset code runs against QEMU. A failed qtest exchange reads as an absent device and
+/// makes the capture fail later, when QEMU is gone.
+impl PciConfig for Qtest {
+    fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32 {
+        let address = function.config_address(offset);
+        self.outl(0xcf8, address).and_then(|()| self.inl(0xcfc)).unwrap_or(u32::MAX)
+    }
+
+    fn pci_write32(&mut self, function: PciFn, offset: u8, value: u32) {
+        let _ = self.outl(0xcf8, function.config_address(offset)).and_then(|()| self.outl(0xcfc, value));
+    }
+
+    fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
+        let port = 0xcfc + u16::from(offset & 3);
+        let _ = self.outl(0xcf8, function.config_address(offset)).and_then(|()| self.outb(port, value));
     }
 }
 
