@@ -19,7 +19,7 @@
 use crate::debian::{self, Release};
 use crate::qemu::{self, QEMU};
 use crate::{build, root, work_dir, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,9 +39,11 @@ pub struct Options {
     pub linux_runs: usize,
     /// Copy the results into docs/ and the README.
     pub publish: bool,
+    /// Render the last run's JSON again instead of measuring.
+    pub reuse: bool,
 }
 
-#[derive(Serialize, Clone, Default)]
+#[derive(Serialize, Deserialize, Clone, Default)]
 struct Row {
     machine: String,
     firmware: String,
@@ -54,7 +56,7 @@ struct Row {
 }
 
 /// Median and interquartile range of a sample.
-#[derive(Serialize, Clone, Copy, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Default)]
 struct Spread {
     median: f64,
     q1: f64,
@@ -73,7 +75,7 @@ impl Spread {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Report {
     qemu: String,
     host_cpu: String,
@@ -93,12 +95,30 @@ fn image(firmware: &str, machine: &str, pvhfw: &Path) -> Result<PathBuf> {
 }
 
 pub fn run(o: &Options) -> Result<()> {
+    let dir = work_dir().join("bench");
+    let report = if o.reuse {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json"))?)?
+    } else {
+        measure(o, &dir)?
+    };
+    let table = markdown(&report);
+    print!("{table}");
+    std::fs::write(dir.join("bench.md"), &table)?;
+    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(dir.join("bench.svg"), svg(&report.rows))?;
+    eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
+    if o.publish {
+        publish(&dir, &table)?;
+    }
+    Ok(())
+}
+
+fn measure(o: &Options, dir: &Path) -> Result<Report> {
     qemu::ensure_installed()?;
     let a = build::build()?;
     let debian = debian::fetch(Release::Bookworm)?;
-    let dir = work_dir().join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let null = null_firmware(&dir)?;
+    std::fs::create_dir_all(dir)?;
+    let null = null_firmware(dir)?;
     let initrd = dir.join("initrd.bin");
     std::fs::write(&initrd, b"pvhfw bench initrd\n")?;
     let kit = Kit { pvhfw: a.firmware.clone(), testkernel: a.testkernel.clone(), initrd, null, debian };
@@ -137,18 +157,7 @@ pub fn run(o: &Options) -> Result<()> {
             .collect();
         row.linux_s = (boots.len() == o.linux_runs).then(|| median(boots));
     }
-    let report =
-        Report { qemu: qemu_version(), host_cpu: host_cpu(), rounds: o.rounds, linux_runs: o.linux_runs, rows };
-    let table = markdown(&report);
-    print!("{table}");
-    std::fs::write(dir.join("bench.md"), &table)?;
-    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&report)?)?;
-    std::fs::write(dir.join("bench.svg"), svg(&report.rows))?;
-    eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
-    if o.publish {
-        publish(&dir, &table)?;
-    }
-    Ok(())
+    Ok(Report { qemu: qemu_version(), host_cpu: host_cpu(), rounds: o.rounds, linux_runs: o.linux_runs, rows })
 }
 
 /// What every measured boot uses.
@@ -318,9 +327,13 @@ fn fmt_f(v: Option<f64>, digits: usize) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
 }
 
-/// `median (q1..q3)`.
+/// `median (q1..q3)`; `≈0` for a median at or below zero: the firmware then takes less time
+/// than QEMU's start-up varies by.
 fn fmt_spread(v: Option<Spread>, digits: usize) -> String {
-    v.map_or("n/a".into(), |s| format!("{:.digits$} ({:.digits$}..{:.digits$})", s.median, s.q1, s.q3))
+    v.map_or("n/a".into(), |s| {
+        let median = if s.median <= 0.0 { "≈0".to_string() } else { format!("{:.digits$}", s.median) };
+        format!("{median} ({:.digits$}..{:.digits$})", s.q1, s.q3)
+    })
 }
 
 /// `pvhfw / qboot` as a percentage, with the target it is held to.
@@ -369,7 +382,12 @@ fn markdown(r: &Report) -> String {
             "| {m} | {} | {} | {} |\n",
             ratio(f(ours.instructions), f(qboot.instructions), MAX_INSTRUCTIONS),
             ratio(f(ours.exits), f(qboot.exits), MAX_EXITS),
-            ratio(ours.kvm_ms.map(|s| s.median), qboot.kvm_ms.map(|s| s.median), MAX_KVM_TIME)
+            match ours.kvm_ms {
+                Some(s) if s.median <= 0.0 => "≈0, below resolution (meets ≤ 50%)".to_string(),
+                Some(s) if s.q1 <= 0.0 =>
+                    format!("{}, range reaches 0", ratio(Some(s.median), qboot.kvm_ms.map(|s| s.median), MAX_KVM_TIME)),
+                _ => ratio(ours.kvm_ms.map(|s| s.median), qboot.kvm_ms.map(|s| s.median), MAX_KVM_TIME),
+            }
         ));
     }
     t
@@ -425,8 +443,17 @@ fn svg(rows: &[Row]) -> String {
                 let Some(v) = rows.iter().find(|r| r.machine == *m && r.firmware == *fw).and_then(pick) else {
                     continue;
                 };
-                let h = scale(v);
                 let (bx, bw) = (gx + 12.0 + fi as f64 * (group - 24.0) / 3.0, (group - 24.0) / 3.0 - 4.0);
+                if v <= 0.0 {
+                    // A wall time below resolution.
+                    s.push_str(&format!(
+                        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\">≈0</text>\n",
+                        bx + bw / 2.0,
+                        oy + ph - 23.0
+                    ));
+                    continue;
+                }
+                let h = scale(v);
                 let y = oy + ph - 20.0 - h;
                 let label = if v >= 100.0 || v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") };
                 s.push_str(&format!(

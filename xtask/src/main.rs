@@ -67,6 +67,9 @@ enum Cmd {
         /// Write the results into docs/ and the README.
         #[arg(long)]
         publish: bool,
+        /// Render the last run's results again without measuring.
+        #[arg(long)]
+        reuse: bool,
     },
     /// Run every test: host unit tests, pvhtest boots, Debian boots.
     Test {
@@ -120,7 +123,9 @@ fn main() -> ExitCode {
         Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
         Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(&machine, &qemu_args),
         Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
-        Cmd::Bench { rounds, linux_runs, publish } => bench::run(&bench::Options { rounds, linux_runs, publish }),
+        Cmd::Bench { rounds, linux_runs, publish, reuse } => {
+            bench::run(&bench::Options { rounds, linux_runs, publish, reuse })
+        }
         Cmd::Test { filter, no_debian } => tests::run(filter.as_deref(), !no_debian),
     };
     match result {
