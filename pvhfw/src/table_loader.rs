@@ -123,20 +123,28 @@ pub fn needs(script: &[u8], dir: &Directory) -> Result<Needs, Error> {
     let mut count = 0;
     for (i, c) in commands(script) {
         let Command::Allocate(a) = c else { continue };
-        let file = dir.find_name(&a.file).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
-        let align = check_align(i, a.align.get())?;
+        let (file, align) = resolve(i, a, dir, count)?;
         count += 1;
-        if count > MAX_FILES {
-            return Err(bad(i, "allocates more than 6 files"));
-        }
         let bytes = table_memory::worst_case(file.size.into(), align);
-        match a.zone {
-            ZONE_HIGH => (n.high, n.high_align) = (n.high.saturating_add(bytes), n.high_align.max(align)),
-            ZONE_F_SEGMENT => n.f_segment = n.f_segment.saturating_add(bytes),
-            _ => return Err(bad(i, "allocates in an unknown zone")),
+        if a.zone == ZONE_HIGH {
+            (n.high, n.high_align) = (n.high.saturating_add(bytes), n.high_align.max(align));
+        } else {
+            n.f_segment = n.f_segment.saturating_add(bytes);
         }
     }
     Ok(n)
+}
+
+/// Checks ALLOCATE number `count` (from 0) of a script: its file, alignment and zone.
+fn resolve(i: u16, a: &Allocate, dir: &Directory, count: usize) -> Result<(File, u64), Error> {
+    let file = dir.find_name(&a.file).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
+    if count >= MAX_FILES {
+        return Err(bad(i, "allocates more than 6 files"));
+    }
+    if a.zone != ZONE_HIGH && a.zone != ZONE_F_SEGMENT {
+        return Err(bad(i, "allocates in an unknown zone"));
+    }
+    Ok((file, check_align(i, a.align.get())?))
 }
 
 /// Runs the script: loads files with fw_cfg DMA, patches pointers and checksums in place.
@@ -193,7 +201,7 @@ impl Placement<'_> {
     /// Every command names one or two files, so this runs a few dozen times per boot. Fast
     /// path: a name whose first 16 bytes equal, byte for byte, those of a placed name that ends
     /// within them is that name (QEMU pads names with NULs, so this is how it always matches).
-    /// Otherwise compare heads, and whole names when longer than 16 bytes.
+    /// Otherwise the exact comparison.
     #[inline]
     fn find(&self, name: &FileName) -> Option<Range> {
         let files = &self.files[..self.len];
@@ -229,23 +237,22 @@ fn allocate<'s>(
     placed: &mut Placement<'s>,
     areas: &mut Areas,
 ) -> Result<(), Error> {
-    let file = dir.find_name(&a.file).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
+    let (file, align) = resolve(i, a, dir, placed.len)?;
     // Two names of one file resolve to one directory entry.
     if placed.files[..placed.len].iter().any(|f| f.select == file.select) {
         return Err(bad(i, "allocates a file twice"));
     }
-    let slot = placed.files.get_mut(placed.len).ok_or(bad(i, "allocates more than 6 files"))?;
-    let align = check_align(i, a.align.get())?;
     let size = u64::from(file.size);
-    let range = match a.zone {
-        ZONE_HIGH => areas.high.alloc(size, align).ok_or(Error::NoRoomForTables { size })?,
-        ZONE_F_SEGMENT => areas.f_segment.alloc(size, align).ok_or(bad(i, "does not fit in the F segment"))?,
-        _ => return Err(bad(i, "allocates in an unknown zone")),
+    let range = if a.zone == ZONE_HIGH {
+        areas.high.alloc(size, align).ok_or(Error::NoRoomForTables { size })?
+    } else {
+        areas.f_segment.alloc(size, align).ok_or(bad(i, "does not fit in the F segment"))?
     };
     if !range.is_empty() {
         io.read(file.select, p.phys(range))?;
     }
-    *slot = Placed::new(&a.file, file.select, range);
+    // `resolve` checked that a slot is left.
+    placed.files[placed.len] = Placed::new(&a.file, file.select, range);
     placed.len += 1;
     Ok(())
 }
