@@ -33,6 +33,11 @@ const E820: NameKey = NameKey::new_const(&FileName::new(E820_FILE));
 const IRQ0_OVERRIDE: u16 = 0x8002;
 const PAGE: u64 = 4096;
 
+/// `x` rounded up to a whole page (saturating at the top of the address space).
+fn page_up(x: u64) -> u64 {
+    x.saturating_add(PAGE - 1) & !(PAGE - 1)
+}
+
 /// Where to jump: the kernel's 32-bit PVH entry, with `EBX` = the start info.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PvhEntry {
@@ -159,7 +164,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         chipset.setup(self.platform);
         self.phase("chipset");
         let script = self.read_loader_script(loader_file, loader)?;
-        let smbios = anchor.and_then(|anchor| Smbios::new(Some(anchor), dir.find(&smbios::TABLES)));
+        let smbios = anchor.and_then(|anchor| Some(Smbios::new(anchor, dir.find(&smbios::TABLES)?)));
         let initrd = self.initrd_range()?;
         self.read_e820(e820, raw_e820, regions)?;
         let tables = Tables { dir: &dir, script, smbios, chipset, avoid: [kernel.range, initrd.unwrap_or_default()] };
@@ -355,7 +360,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             None => Needs::default(),
         };
         let smbios = t.smbios.as_ref().map_or(0, |s| table_memory::worst_case(s.tables_size(), smbios::TABLES_ALIGN));
-        let size = needs.high.saturating_add(smbios).saturating_add(PAGE - 1) & !(PAGE - 1);
+        let size = page_up(needs.high.saturating_add(smbios));
         let block = table_memory::find_high(&memmap[..*map_len], size, needs.high_align.max(PAGE), &t.avoid)?;
         let placed = self.place_tables(t, block)?;
         *map_len = e820::carve(memmap, *map_len, placed.reserved, e820::RESERVED)?;
@@ -382,7 +387,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         }
         self.phase("SMBIOS");
         let used = high.used();
-        let reserved = Range { start: used.start, end: (used.end + PAGE - 1) & !(PAGE - 1) };
+        let reserved = Range { start: used.start, end: page_up(used.end) };
         if let Some(l) = self.info() {
             l.str("tables at ")
                 .hex(reserved.start)

@@ -122,8 +122,11 @@ impl DmaAccess {
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Clone, Copy, Debug)]
 pub struct FileName(pub [u8; 56]);
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
+/// The bytes of `w` that are NUL, flagged in their top bit; the lowest flag is exactly the
+/// first NUL (flags above it may be false).
+const fn nul_bytes(w: u64) -> u64 {
+    w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080
+}
 
 impl FileName {
     /// `name` padded with NULs; for constants, so lookups cost no conversion at run time.
@@ -160,8 +163,7 @@ impl FileName {
     /// Whether the name ends (has its NUL) within its first 16 bytes.
     #[inline]
     pub fn is_short(&self) -> bool {
-        let nul = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-        nul(self.word(0)) | nul(self.word(1)) != 0
+        nul_bytes(self.word(0)) | nul_bytes(self.word(1)) != 0
     }
 }
 
@@ -203,8 +205,7 @@ impl NameKey {
         let mut last = 0;
         while last < 7 {
             let w = words[last];
-            // Bytes of `w` that are NUL: the lowest flagged byte is exactly the first NUL.
-            let nul = w.wrapping_sub(ONES) & !w & HIGHS;
+            let nul = nul_bytes(w);
             if nul != 0 {
                 let mask = (nul & nul.wrapping_neg()).wrapping_shl(1).wrapping_sub(1);
                 words[last] = w & mask;
@@ -297,9 +298,10 @@ impl<'a> Directory<'a> {
     pub fn find_all<const N: usize>(&self, names: [&NameKey; N]) -> [Option<File>; N] {
         let mut found = [None; N];
         for e in self.entries {
+            // Each entry's first word, loaded once and compared with every name's before any
+            // full match (matches() would load it again per name: ~100 instructions a boot).
             let first = e.name.word(0);
             for (name, slot) in names.iter().zip(found.iter_mut()) {
-                // Rejects on the first word alone unless the name is that short.
                 if (name.last == 0 || name.words[0] == first) && slot.is_none() && name.matches(&e.name) {
                     *slot = Some(e.file());
                 }

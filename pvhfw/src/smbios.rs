@@ -48,9 +48,8 @@ pub struct Smbios {
 }
 
 impl Smbios {
-    /// The two files from the directory, if both are there.
-    pub fn new(anchor: Option<File>, tables: Option<File>) -> Option<Smbios> {
-        Some(Smbios { anchor: anchor?, tables: tables? })
+    pub fn new(anchor: File, tables: File) -> Smbios {
+        Smbios { anchor, tables }
     }
 
     /// High memory the structures need.
