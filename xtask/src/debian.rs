@@ -270,6 +270,8 @@ fn busybox_initrd(busybox: &Path, kernel_tree: &Path) -> Result<Vec<u8>> {
 }
 
 /// QEMU for a Debian boot on `machine` (TCG: the software KVM here cannot run full Linux).
+/// Single-threaded TCG: with a thread per vCPU, two such boots on two host cores starved vCPUs
+/// into rare soft lockups (a test run hung once in this way); one thread is also faster here.
 pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, append: &str) -> Qemu {
     let microvm = machine.starts_with("microvm");
     let (machine_arg, extra) = if microvm {
@@ -279,7 +281,7 @@ pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, a
     };
     let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
     Qemu::new(name, &machine_arg, firmware)
-        .args(&["-accel", "tcg", "-cpu", "max", "-m", "512M"])
+        .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"])
         .arg_path("-kernel", &kernel.vmlinux)
         .arg_path("-initrd", &kernel.initrd)
         .args(&["-append", cmdline.trim()])
