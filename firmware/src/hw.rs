@@ -4,13 +4,43 @@
 //! running, so port I/O has no concurrency to guard against; each `unsafe` block says what
 //! else it relies on.
 
-use core::arch::asm;
+use core::arch::{asm, global_asm};
 use core::sync::atomic::{compiler_fence, Ordering};
+use pvhfw::boot::PvhEntry;
 use pvhfw::fw_cfg::{self, key, DmaAccess, FwCfgIo};
 use pvhfw::layout;
 use pvhfw::platform::PciFn;
+use pvhfw::scratch::Scratch;
+use pvhfw::start_info::Handoff;
 use pvhfw::{Error, Range};
 use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
+
+global_asm!(include_str!("exit.s"), options(att_syntax));
+
+extern "sysv64" {
+    /// Leaves long mode and jumps to `entry` with `EBX = start_info` (exit.s).
+    fn pvh_exit(entry: u32, start_info: u32) -> !;
+}
+
+/// The firmware's two fixed windows of low RAM: the handoff area and scratch. Called once, by
+/// `main`, so the two references are the only ones.
+pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
+    // SAFETY: layout::HANDOFF is firmware-owned RAM (identity-mapped, below the stack, never
+    // aliased: this is its only reference), and every bit pattern is a valid Handoff, so stale
+    // contents are harmless.
+    let handoff = unsafe { &mut *(layout::HANDOFF as *mut Handoff) };
+    // SAFETY: as above, for the separate layout::SCRATCH window (start_info.rs and scratch.rs
+    // assert that the two do not overlap each other or the stack).
+    let scratch = unsafe { &mut *(layout::SCRATCH as *mut Scratch) };
+    (handoff, scratch)
+}
+
+/// Leaves long mode and enters the PVH kernel.
+pub fn enter_pvh(pvh: PvhEntry) -> ! {
+    // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and everything
+    // it points to is in place, in RAM the memory map reserves.
+    unsafe { pvh_exit(pvh.entry, pvh.start_info) }
+}
 
 const COM1: u16 = 0x3f8;
 const DEBUGCON: u16 = 0xe9;

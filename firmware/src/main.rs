@@ -2,17 +2,19 @@
 //!
 //! `reset.s` takes the CPU from real mode to long mode and calls [`main`]; the boot logic is in
 //! the `pvhfw` library; `exit.s` drops back to 32-bit protected mode and enters the kernel.
+//! Every `unsafe` block is in [`hw`], the hardware layer.
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod hw;
 mod paging;
 
 use core::arch::global_asm;
-use pvhfw::boot::{self, Boot, Scratch};
+use pvhfw::boot::{self, Boot};
 use pvhfw::console::Line;
 use pvhfw::layout;
-use pvhfw::start_info::HandoffArea;
+use pvhfw::scratch::Scratch;
 use pvhfw::Error;
 
 global_asm!(
@@ -24,26 +26,14 @@ global_asm!(
     stack_top = const layout::STACK_TOP,
     options(att_syntax),
 );
-global_asm!(include_str!("exit.s"), options(att_syntax));
-
-extern "sysv64" {
-    /// Leaves long mode and jumps to `entry` with `EBX = start_info` (exit.s).
-    fn pvh_exit(entry: u32, start_info: u32) -> !;
-}
 
 extern "sysv64" fn main() -> ! {
     let mut con = hw::Console;
     let Some(mut fw_cfg) = hw::FwCfg::probe() else { fail(&mut con, None, Error::NoFwCfg) };
-    // SAFETY: layout::HANDOFF is firmware-owned RAM (identity-mapped, below the stack, never
-    // aliased), and every bit pattern is a valid HandoffArea, so stale contents are harmless.
-    let area = unsafe { &mut *(layout::HANDOFF as *mut HandoffArea) };
-    // SAFETY: as above, for the separate layout::SCRATCH window.
-    let scratch = unsafe { &mut *(layout::SCRATCH as *mut Scratch) };
+    let (handoff, scratch) = hw::firmware_ram();
     let mut platform = hw::Platform;
-    match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare_pvh(area, layout::HANDOFF as u32, scratch) {
-        // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and
-        // everything it points to is in place, in RAM the memory map reserves.
-        Ok(pvh) => unsafe { pvh_exit(pvh.entry, pvh.start_info) },
+    match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare_pvh(handoff, layout::HANDOFF as u32, scratch) {
+        Ok(pvh) => hw::enter_pvh(pvh),
         Err(e) => fail(&mut con, Some((&mut fw_cfg, scratch)), e),
     }
 }

@@ -1,25 +1,25 @@
-//! The PVH boot path: from fw_cfg items to a filled-in `hvm_start_info`.
+//! The boot: from what QEMU publishes through fw_cfg to a kernel ready to be entered.
 //!
-//! QEMU has already loaded the PVH kernel's segments; what remains is to learn where, program
-//! the chipset, build the memory map, fetch the initrd, lay out ACPI and SMBIOS (or an MP table
-//! without ACPI), fetch the command line and describe it all to the kernel.
+//! [`Boot::prepare_pvh`] is the list of steps. The shared ones ([`Boot::set_up`]) work for any
+//! kernel format: program the chipset (before QEMU builds its ACPI tables), read the memory map,
+//! place ACPI and SMBIOS, build the memory map, load the initrd, write an MP table where there
+//! is no ACPI. Then a handover describes it all to the kernel: today `hvm_start_info` for a PVH
+//! kernel, which QEMU has already loaded.
 
 use crate::chipset::Chipset;
 use crate::console::{Console, Line, Log};
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, Directory, File, FileName, FwCfgIo, NameKey};
 use crate::kernel::{self, Format};
-use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LOW_TABLES};
+use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LEGACY_HOLE, LOW_TABLES, MP_TABLE};
 use crate::mptable::{self, Topology};
 use crate::platform::Platform;
+use crate::scratch::Scratch;
 use crate::smbios::{self, Smbios};
-use crate::start_info::{
-    HandoffAddrs, HandoffArea, MemmapEntry, ModlistEntry, StartInfo, CMDLINE_MAX, MAGIC, MAX_MEMMAP,
-};
-use crate::table_loader::{self, Areas, Needs};
-use crate::table_memory::{self, Area};
+use crate::start_info::{Handoff, HandoffAddrs, MemmapEntry, ModlistEntry, StartInfo, CMDLINE_MAX, MAGIC, MAX_MEMMAP};
+use crate::table_loader::{self, Needs, Zones};
+use crate::table_memory::{self, Bump};
 use crate::{Error, Range};
-use zerocopy::{FromBytes, KnownLayout};
 
 /// fw_cfg file holding the user's logging choice (`-fw_cfg name=opt/org.pvhfw/log,string=info`).
 pub const LOG_FILE: &str = "opt/org.pvhfw/log";
@@ -29,8 +29,6 @@ const E820_FILE: &str = "etc/e820";
 const LOG: NameKey = NameKey::new_const(&FileName::new(LOG_FILE));
 const BOOT_FAIL_WAIT: NameKey = NameKey::new_const(&FileName::new(BOOT_FAIL_WAIT_FILE));
 const E820: NameKey = NameKey::new_const(&FileName::new(E820_FILE));
-/// fw_cfg key: the timer's ISA IRQ 0 is wired to IOAPIC pin 2.
-const IRQ0_OVERRIDE: u16 = 0x8002;
 const PAGE: u64 = 4096;
 
 /// `x` rounded up to a whole page (saturating at the top of the address space).
@@ -66,17 +64,12 @@ struct Timeline {
     len: usize,
 }
 
-/// Firmware RAM for reading and resolving fw_cfg data. Any contents are valid, so the firmware
-/// hands over uninitialised RAM: clearing it would cost more instructions than the rest of the
-/// boot.
-#[repr(C)]
-#[derive(FromBytes, KnownLayout)]
-pub struct Scratch {
-    pub dir: [u8; fw_cfg::DIR_BYTES],
-    pub kernel_head: [u8; kernel::HEAD_BYTES],
-    pub e820: [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
-    pub regions: Regions,
-    pub loader: [u8; table_loader::MAX_SCRIPT],
+/// The fw_cfg files every boot looks up, found in one pass over the directory.
+struct Files<'d> {
+    dir: Directory<'d>,
+    loader: Option<File>,
+    e820: Option<File>,
+    smbios_anchor: Option<File>,
 }
 
 /// What decides where the ACPI and SMBIOS tables go.
@@ -97,7 +90,7 @@ impl Tables<'_> {
 
 /// Tables placed: the RSDP's address and the memory to reserve for them.
 #[derive(Clone, Copy)]
-struct Placed {
+struct PlacedTables {
     rsdp: Option<u64>,
     reserved: Range,
 }
@@ -108,12 +101,82 @@ struct Kernel {
     range: Range,
 }
 
+/// What the shared steps leave for the handover to describe.
+struct SetUp {
+    rsdp: Option<u64>,
+    initrd: Option<ModlistEntry>,
+    /// Entries of the memory map, which is built in the handover's own buffer.
+    memmap_len: usize,
+}
+
 /// Memory the firmware itself owns below 1 MiB; no kernel may be loaded there.
-const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, mptable::AREA, F_SEGMENT_WINDOW];
+const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, MP_TABLE, F_SEGMENT_WINDOW];
 
 impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     pub fn new(io: &'a mut F, con: &'a mut dyn Console, platform: &'a mut P) -> Self {
         Boot { io, con, platform, log: Log::default(), timeline: None }
+    }
+
+    /// Prepares a PVH boot in `handoff`, which the firmware placed at physical `handoff_paddr`.
+    pub fn prepare_pvh(
+        &mut self,
+        handoff: &mut Handoff,
+        handoff_paddr: u32,
+        scratch: &mut Scratch,
+    ) -> Result<PvhEntry, Error> {
+        let Scratch { dir, kernel_head, e820, regions, loader } = scratch;
+        let files = self.discover(dir)?;
+        self.phase("fw_cfg");
+        let kernel = self.pvh_kernel(kernel_head)?;
+        let set_up = self.set_up(&files, kernel.range, e820, regions, loader, &mut handoff.memmap)?;
+        self.command_line(&mut handoff.cmdline)?;
+        describe_pvh(handoff, handoff_paddr, &set_up);
+        let start_info = handoff_paddr; // the start info is the handoff's first field
+        if let Some(l) = self.info() {
+            l.str("entering PVH kernel at ")
+                .hex(kernel.entry.into())
+                .str(", start info at ")
+                .hex(start_info.into())
+                .end();
+        }
+        self.phase("jump");
+        self.print_timeline();
+        Ok(PvhEntry { entry: kernel.entry, start_info })
+    }
+
+    /// The steps every kernel format shares, once the kernel's place (`kernel`) is known.
+    fn set_up(
+        &mut self,
+        files: &Files,
+        kernel: Range,
+        raw_e820: &mut [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
+        regions: &mut Regions,
+        loader: &mut [u8; table_loader::MAX_SCRIPT],
+        memmap: &mut [MemmapEntry; MAX_MEMMAP],
+    ) -> Result<SetUp, Error> {
+        let chipset = self.set_up_chipset();
+        self.phase("chipset");
+        let script = self.read_loader_script(files.loader, loader)?;
+        let smbios = files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, files.dir.find(&smbios::TABLES)?)));
+        let initrd = self.initrd_range()?;
+        self.read_e820(files.e820, raw_e820, regions)?;
+        let tables = Tables { dir: &files.dir, script, smbios, chipset, avoid: [kernel, initrd.unwrap_or_default()] };
+        // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
+        // else at the top of RAM once the map is known.
+        let low = self.tables_below_640k(&tables, regions)?;
+        let mut memmap_len = self.memory_map(regions, &tables, low, memmap)?;
+        self.phase("memory map");
+        let rsdp = match low {
+            Some(placed) => placed.rsdp,
+            None => self.tables_at_top(&tables, memmap, &mut memmap_len)?,
+        };
+        let initrd = self.load_initrd(initrd, &memmap[..memmap_len], &kernel)?;
+        self.phase("initrd");
+        if script.is_none() {
+            self.mptable()?;
+            self.phase("MP table");
+        }
+        Ok(SetUp { rsdp, initrd, memmap_len })
     }
 
     fn info(&mut self) -> Option<Line<'_>> {
@@ -140,72 +203,23 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         }
     }
 
-    /// Prepares a PVH boot in `area`, which the firmware placed at physical `area_paddr`.
-    pub fn prepare_pvh(
-        &mut self,
-        area: &mut HandoffArea,
-        area_paddr: u32,
-        scratch: &mut Scratch,
-    ) -> Result<PvhEntry, Error> {
-        let Scratch { dir, kernel_head, e820: raw_e820, regions, loader } = scratch;
-        let dir = fw_cfg::read_directory(self.io, dir)?;
-        let [log, loader_file, e820, anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
+    /// Reads the fw_cfg directory, finds the files every boot needs and the user's log choice.
+    fn discover<'d>(&mut self, buf: &'d mut [u8; fw_cfg::DIR_BYTES]) -> Result<Files<'d>, Error> {
+        let dir = fw_cfg::read_directory(self.io, buf)?;
+        let [log, loader, e820, smbios_anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
         self.log = self.read_log(log)?;
         if self.log.timeline {
             self.timeline = Some(Timeline::default());
         }
-        self.phase("fw_cfg");
-        let kernel = self.read_kernel(kernel_head)?;
-        if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&kernel.range)) {
-            return Err(Error::KernelOverlapsFirmware { start: kernel.range.start, end: kernel.range.end });
-        }
-        // QEMU builds its ACPI tables from the chipset state when the loader script is read.
+        Ok(Files { dir, loader, e820, smbios_anchor })
+    }
+
+    /// Programs what QEMU builds its ACPI tables from, which it does when the loader script is
+    /// first read.
+    fn set_up_chipset(&mut self) -> Chipset {
         let chipset = Chipset::detect(self.platform);
         chipset.setup(self.platform);
-        self.phase("chipset");
-        let script = self.read_loader_script(loader_file, loader)?;
-        let smbios = anchor.and_then(|anchor| Some(Smbios::new(anchor, dir.find(&smbios::TABLES)?)));
-        let initrd = self.initrd_range()?;
-        self.read_e820(e820, raw_e820, regions)?;
-        let tables = Tables { dir: &dir, script, smbios, chipset, avoid: [kernel.range, initrd.unwrap_or_default()] };
-        let low = self.tables_below_640k(&tables, regions)?;
-        let mut map_len = self.memory_map(regions, &tables, low, &mut area.memmap)?;
-        self.phase("memory map");
-        let rsdp = match low {
-            Some(placed) => placed.rsdp,
-            None => self.tables_at_top(&tables, &mut area.memmap, &mut map_len)?,
-        };
-        let initrd = self.load_initrd(initrd, &area.memmap[..map_len], &kernel.range)?;
-        self.phase("initrd");
-        if script.is_none() {
-            self.mptable()?;
-        }
-        let addrs = HandoffAddrs::at(area_paddr.into());
-        self.command_line(&mut area.cmdline)?;
-        area.modlist[0] = initrd.unwrap_or_default();
-        area.start_info = StartInfo {
-            magic: MAGIC,
-            version: 1,
-            flags: 0,
-            nr_modules: initrd.is_some().into(),
-            modlist_paddr: if initrd.is_some() { addrs.modlist } else { 0 },
-            cmdline_paddr: addrs.cmdline,
-            rsdp_paddr: rsdp.unwrap_or(0),
-            memmap_paddr: addrs.memmap,
-            memmap_entries: map_len as u32,
-            reserved: 0,
-        };
-        let start_info = area_paddr; // the start info is the area's first field
-        if let Some(l) = self.info() {
-            l.str("entering PVH kernel at ")
-                .hex(kernel.entry.into())
-                .str(", start info at ")
-                .hex(start_info.into())
-                .end();
-        }
-        self.phase("jump");
-        self.print_timeline();
-        Ok(PvhEntry { entry: kernel.entry, start_info })
+        chipset
     }
 
     fn read_log(&mut self, file: Option<File>) -> Result<Log, Error> {
@@ -216,8 +230,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(Log::parse(&value[..len]))
     }
 
-    /// `head` may hold anything: the read fills all of it (fw_cfg zero-fills past an item's end).
-    fn read_kernel(&mut self, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<Kernel, Error> {
+    /// The PVH kernel QEMU loaded, checked to lie clear of the firmware. `head` may hold
+    /// anything: the read fills all of it (fw_cfg zero-fills past an item's end).
+    fn pvh_kernel(&mut self, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<Kernel, Error> {
         self.io.read(key::SETUP_DATA, head)?;
         let entry = fw_cfg::read_u32(self.io, key::KERNEL_ENTRY)?;
         let addr = fw_cfg::read_u32(self.io, key::KERNEL_ADDR)?;
@@ -238,9 +253,11 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .hex(entry.into())
                 .end();
         }
+        if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&range)) {
+            return Err(Error::KernelOverlapsFirmware { start: range.start, end: range.end });
+        }
         Ok(Kernel { entry, range })
     }
-
     /// Reads `etc/table-loader`, if QEMU has ACPI tables for this machine.
     fn read_loader_script<'s>(
         &mut self,
@@ -278,7 +295,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         &mut self,
         regions: &mut Regions,
         tables: &Tables,
-        low: Option<Placed>,
+        low: Option<PlacedTables>,
         out: &mut [MemmapEntry; MAX_MEMMAP],
     ) -> Result<usize, Error> {
         // Adjacent reservations go in as one region each: every region costs e820::build a
@@ -286,8 +303,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         // area, then the legacy hole right above it.
         let firmware_end = low.map_or(FIRMWARE_RAM.end, |placed| placed.reserved.end.max(FIRMWARE_RAM.end));
         regions.push(Region::new(Range { start: FIRMWARE_RAM.start, end: firmware_end }, e820::RESERVED));
-        let hole_start = if tables.script.is_none() { mptable::AREA.start } else { e820::LEGACY_HOLE.start };
-        regions.push(Region::new(Range { start: hole_start, end: e820::LEGACY_HOLE.end }, e820::RESERVED));
+        let hole_start = if tables.script.is_none() { MP_TABLE.start } else { LEGACY_HOLE.start };
+        regions.push(Region::new(Range { start: hole_start, end: LEGACY_HOLE.end }, e820::RESERVED));
         if let Some(window) = tables.chipset.reserved() {
             regions.push(Region::new(window, e820::RESERVED));
         }
@@ -331,7 +348,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     /// ACPI and SMBIOS in the window below 640 KiB, before the memory map exists: the common
     /// case, one pass over the script. `None` when the window is not free RAM or the tables do
     /// not fit; [`Self::tables_at_top`] then places them once the map is known.
-    fn tables_below_640k(&mut self, t: &Tables, regions: &Regions) -> Result<Option<Placed>, Error> {
+    fn tables_below_640k(&mut self, t: &Tables, regions: &Regions) -> Result<Option<PlacedTables>, Error> {
         let usable =
             !t.avoid.iter().any(|a| a.overlaps(&LOW_TABLES)) && e820::is_free_ram(regions.as_slice(), LOW_TABLES);
         if !t.any() || !usable {
@@ -368,14 +385,17 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     }
 
     /// Runs the table loader and installs SMBIOS, with high-zone allocations in `high`.
-    fn place_tables(&mut self, t: &Tables, high: Range) -> Result<Placed, Error> {
+    fn place_tables(&mut self, t: &Tables, high: Range) -> Result<PlacedTables, Error> {
         t.chipset.enable_f_segment_ram(self.platform);
-        let (mut high, mut f_segment) = (Area::new(high), Area::new(F_SEGMENT_WINDOW));
+        let (mut high, mut f_segment) = (Bump::new(high), Bump::new(F_SEGMENT_WINDOW));
         let rsdp = match t.script {
-            Some(s) => {
-                let areas = Areas { high: &mut high, f_segment: &mut f_segment };
-                table_loader::run(s, t.dir, self.io, self.platform, areas)?
-            }
+            Some(s) => table_loader::run(
+                s,
+                t.dir,
+                self.io,
+                self.platform,
+                Zones { high: &mut high, f_segment: &mut f_segment },
+            )?,
             None => None,
         };
         self.phase("ACPI");
@@ -397,7 +417,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .hex(rsdp.unwrap_or(0))
                 .end();
         }
-        Ok(Placed { rsdp, reserved })
+        Ok(PlacedTables { rsdp, reserved })
     }
 
     /// Without ACPI: an MP table naming every boot CPU, the IOAPIC and the ISA interrupts.
@@ -405,11 +425,11 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let mut cpus = [0u8; 2];
         self.io.read(key::NB_CPUS, &mut cpus)?;
         let cpus = u16::from_le_bytes(cpus).max(1).into();
-        let irq0_to_pin2 = fw_cfg::read_u32(self.io, IRQ0_OVERRIDE)? != 0;
+        let irq0_to_pin2 = fw_cfg::read_u32(self.io, key::IRQ0_OVERRIDE)? != 0;
         let topology = Topology::from_cpuid(self.platform);
         let [signature, _, _, features] = self.platform.cpuid(1, 0);
         let machine = mptable::Machine { cpus, topology, signature, features, irq0_to_pin2 };
-        let built = mptable::build(self.platform.phys(mptable::AREA), &machine);
+        let built = mptable::build(self.platform.phys(MP_TABLE), &machine);
         mptable::finish(self.platform, built);
         if built.cpus < cpus {
             Line::new(self.con)
@@ -420,7 +440,6 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .str(" CPUs")
                 .end();
         }
-        self.phase("MP table");
         Ok(())
     }
 
@@ -446,6 +465,25 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         buf[size] = 0;
         Ok(())
     }
+}
+
+/// The PVH handover: `hvm_start_info` pointing at the module list, the memory map and the
+/// command line, all in `handoff` at physical `handoff_paddr`.
+fn describe_pvh(handoff: &mut Handoff, handoff_paddr: u32, set_up: &SetUp) {
+    let addrs = HandoffAddrs::at(handoff_paddr.into());
+    handoff.modlist[0] = set_up.initrd.unwrap_or_default();
+    handoff.start_info = StartInfo {
+        magic: MAGIC,
+        version: 1,
+        flags: 0,
+        nr_modules: set_up.initrd.is_some().into(),
+        modlist_paddr: if set_up.initrd.is_some() { addrs.modlist } else { 0 },
+        cmdline_paddr: addrs.cmdline,
+        rsdp_paddr: set_up.rsdp.unwrap_or(0),
+        memmap_paddr: addrs.memmap,
+        memmap_entries: set_up.memmap_len as u32,
+        reserved: 0,
+    };
 }
 
 /// `etc/boot-fail-wait` in milliseconds, or `None` to halt for good (absent, or -1).

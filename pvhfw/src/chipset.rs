@@ -45,7 +45,7 @@ pub enum Chipset {
     /// `q35`: MCH with ICH9.
     Q35,
     /// `microvm`: no PCI at all; the F segment is a writable alias of the firmware image.
-    NoPci,
+    Microvm,
 }
 
 impl Chipset {
@@ -54,7 +54,7 @@ impl Chipset {
         match p.pci_read32(HOST_BRIDGE, 0) {
             I440FX_ID => Chipset::I440fx,
             Q35_ID => Chipset::Q35,
-            _ => Chipset::NoPci,
+            _ => Chipset::Microvm,
         }
     }
 
@@ -74,7 +74,7 @@ impl Chipset {
                 p.pci_write32(ICH9_LPC, 0x60, PIRQ_ROUTES);
                 p.pci_write32(ICH9_LPC, 0x68, PIRQ_ROUTES);
             }
-            Chipset::NoPci => {}
+            Chipset::Microvm => {}
         }
     }
 
@@ -88,7 +88,7 @@ impl Chipset {
         match self {
             Chipset::I440fx => p.pci_write8(HOST_BRIDGE, 0x59, PAM_F_SEGMENT_RAM),
             Chipset::Q35 => p.pci_write8(HOST_BRIDGE, 0x90, PAM_F_SEGMENT_RAM),
-            Chipset::NoPci => {}
+            Chipset::Microvm => {}
         }
     }
 }
@@ -104,7 +104,7 @@ mod tests {
         let mut q35 = FakePlatform::default().with_device(HOST_BRIDGE, Q35_ID);
         assert_eq!(Chipset::detect(&mut pc), Chipset::I440fx);
         assert_eq!(Chipset::detect(&mut q35), Chipset::Q35);
-        assert_eq!(Chipset::detect(&mut FakePlatform::default()), Chipset::NoPci);
+        assert_eq!(Chipset::detect(&mut FakePlatform::default()), Chipset::Microvm);
     }
 
     #[test]
@@ -142,8 +142,8 @@ mod tests {
     #[test]
     fn no_pci_writes_nothing() {
         let mut p = FakePlatform::default();
-        Chipset::NoPci.setup(&mut p);
-        Chipset::NoPci.enable_f_segment_ram(&mut p);
+        Chipset::Microvm.setup(&mut p);
+        Chipset::Microvm.enable_f_segment_ram(&mut p);
         assert!(p.config_writes.is_empty());
     }
 }

@@ -12,7 +12,6 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub const RAM: u32 = 1;
 pub const RESERVED: u32 = 2;
-pub const ACPI: u32 = 3;
 
 /// Size of one `etc/e820` entry: `u64 addr, u64 len, u32 type`, little-endian, packed.
 pub const RAW_ENTRY: usize = 20;
@@ -20,9 +19,6 @@ pub const RAW_ENTRY: usize = 20;
 pub const MAX_INPUT: usize = 64;
 /// Reservations the firmware adds on top.
 pub const MAX_OVERLAYS: usize = 8;
-
-/// The legacy VGA / option ROM / BIOS hole, never RAM for the kernel.
-pub const LEGACY_HOLE: Range = Range { start: 0xa_0000, end: 0x10_0000 };
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -185,7 +181,6 @@ pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
 mod tests {
     use super::*;
     use std::vec::Vec;
-    use zerocopy::FromZeros;
 
     fn raw(entries: &[(u64, u64, u32)]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -198,7 +193,7 @@ mod tests {
     }
 
     fn run(entries: &[(u64, u64, u32)], overlays: &[(u64, u64, u32)]) -> Result<Vec<(u64, u64, u32)>, Error> {
-        let mut regions = Regions::new_box_zeroed().unwrap();
+        let mut regions = crate::boxed_zeroed::<Regions>();
         regions.from_e820(&raw(entries))?;
         for &(start, end, kind) in overlays {
             regions.push(Region::new(Range { start, end }, kind));

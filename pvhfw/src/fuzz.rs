@@ -2,15 +2,15 @@
 //! throws structured and unstructured garbage at them and the properties below must hold for
 //! every case (no panic is one of them). Seeds are fixed, so failures reproduce.
 
-use crate::boot::{Boot, Scratch};
+use crate::boot::Boot;
 use crate::console::testing::Buffer;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{fake::FakeFwCfg, key, Directory};
 use crate::platform::fake::FakePlatform;
-use crate::start_info::{HandoffArea, MemmapEntry, MAX_MEMMAP};
+use crate::scratch::Scratch;
+use crate::start_info::{Handoff, MemmapEntry, MAX_MEMMAP};
 use crate::Range;
 use std::vec::Vec;
-use zerocopy::FromZeros;
 
 struct Rng(u64);
 
@@ -54,7 +54,7 @@ fn raw_e820(rng: &mut Rng, n: usize) -> Vec<u8> {
 #[test]
 fn e820_build_properties() {
     let mut rng = Rng(0x5eed_e820);
-    let mut regions = Regions::new_box_zeroed().unwrap();
+    let mut regions = crate::boxed_zeroed::<Regions>();
     for _ in 0..20_000 {
         let n = rng.below(12) as usize;
         let mut raw = raw_e820(&mut rng, n);
@@ -105,8 +105,8 @@ fn directory_parse_never_panics() {
 #[test]
 fn pvh_boot_survives_random_fw_cfg() {
     let mut rng = Rng(0xb007);
-    let mut area = HandoffArea::new_box_zeroed().unwrap();
-    let mut scratch = Scratch::new_box_zeroed().unwrap();
+    let mut area = crate::boxed_zeroed::<Handoff>();
+    let mut scratch = crate::boxed_zeroed::<Scratch>();
     for _ in 0..5_000 {
         let mut f = FakeFwCfg::default();
         let n = rng.below(6) as usize;
@@ -131,7 +131,7 @@ fn pvh_boot_survives_random_fw_cfg() {
         f.set(key::CMDLINE_DATA, &rng.bytes(cmdline_len));
         f.set(key::INITRD_DATA, &[]);
         let mut con = Buffer::default();
-        let mut p = FakePlatform::default().with_bank(crate::mptable::AREA.start, 0x2000);
+        let mut p = FakePlatform::default().with_bank(crate::layout::MP_TABLE.start, 0x2000);
         let result = Boot::new(&mut f, &mut con, &mut p).prepare_pvh(&mut area, 0x3000, &mut scratch);
         let Ok(_) = result else { continue };
         let si = area.start_info;

@@ -20,20 +20,19 @@ pub const DMA_SIGNATURE_LOW: [u32; 2] = [u32::from_be_bytes(*b" CFG"), u32::from
 /// Item keys (fixed numbers from QEMU's `fw_cfg.h`).
 pub mod key {
     pub const SIGNATURE: u16 = 0x00;
-    pub const RAM_SIZE: u16 = 0x03;
     pub const NB_CPUS: u16 = 0x05;
     pub const KERNEL_ADDR: u16 = 0x07;
     pub const KERNEL_SIZE: u16 = 0x08;
     pub const INITRD_ADDR: u16 = 0x0a;
     pub const INITRD_SIZE: u16 = 0x0b;
     pub const KERNEL_ENTRY: u16 = 0x10;
-    pub const KERNEL_DATA: u16 = 0x11;
     pub const INITRD_DATA: u16 = 0x12;
     pub const CMDLINE_SIZE: u16 = 0x14;
     pub const CMDLINE_DATA: u16 = 0x15;
-    pub const SETUP_SIZE: u16 = 0x17;
     pub const SETUP_DATA: u16 = 0x18;
     pub const FILE_DIR: u16 = 0x19;
+    /// x86: non-zero when the timer's ISA IRQ 0 is wired to IOAPIC pin 2.
+    pub const IRQ0_OVERRIDE: u16 = 0x8002;
 }
 
 /// A transport that can read fw_cfg items.
@@ -262,9 +261,9 @@ impl FileEntry {
 }
 
 /// Enough entries for every QEMU machine type (QEMU's default is 32 file slots).
-pub const MAX_FILES: usize = 128;
-/// Bytes read for the directory: the count and [`MAX_FILES`] entries.
-pub const DIR_BYTES: usize = 4 + MAX_FILES * 64;
+pub const MAX_DIR_ENTRIES: usize = 128;
+/// Bytes read for the directory: the count and [`MAX_DIR_ENTRIES`] entries.
+pub const DIR_BYTES: usize = 4 + MAX_DIR_ENTRIES * 64;
 
 /// A file found in the directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

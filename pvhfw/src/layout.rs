@@ -6,18 +6,22 @@
 //! line survive until the kernel has read them. The code itself executes in place from the ROM
 //! mapping just below 4 GiB and is never copied.
 
-use crate::boot::Scratch;
-use crate::start_info::HandoffArea;
+//!
+//! A leaf module: the other modules take their addresses from here, and check the sizes of
+//! what they keep at those addresses next to their own definitions.
+
 use crate::Range;
 
-/// Long-mode PML4; only entry 0 is used (identity map of the first 512 GiB).
+/// Long-mode PML4; only entry 0 is used (its PDPT maps the first 4 GiB, nothing above).
 pub const PML4: u64 = 0x1000;
 /// Page-directory-pointer table; entries 0..4 point at the four ROM page directories that
 /// identity-map the first 4 GiB with 2 MiB pages.
 pub const PDPT: u64 = 0x2000;
-/// The [`HandoffArea`]: start info, module list, memory map and command line.
+/// The handoff area (`start_info::Handoff`): start info, module list, memory map and
+/// command line.
 pub const HANDOFF: u64 = 0x3000;
-/// [`Scratch`]: fw_cfg directory and memory-map working space.
+/// Scratch RAM (`scratch::Scratch`): the fw_cfg directory, the kernel's head, `etc/e820`, the
+/// memory-map working space and the loader script.
 pub const SCRATCH: u64 = 0x14000;
 /// The firmware stack grows down from here.
 pub const STACK_TOP: u64 = 0x20000;
@@ -27,6 +31,14 @@ pub const STACK_BOTTOM: u64 = 0x1c000;
 /// Everything the firmware writes before the kernel runs, besides tables.
 pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
 
+/// The MP table: configuration table at the start, floating pointer at [`MP_FLOATING_POINTER`].
+pub const MP_TABLE: Range = Range { start: 0x9_e000, end: 0xa_0000 };
+/// 639 KiB: the last KiB of conventional memory, which Linux scans for the MP floating pointer.
+pub const MP_FLOATING_POINTER: u64 = 0x9_fc00;
+
+/// The legacy VGA / option ROM / BIOS hole, never RAM for the kernel.
+pub const LEGACY_HOLE: Range = Range { start: 0xa_0000, end: 0x10_0000 };
+
 /// Where ACPI and SMBIOS tables go when they fit, as they nearly always do (QEMU's are 1 to
 /// 132 KiB): free RAM below 640 KiB, between the firmware's RAM and the MP table area. Linux
 /// reserves the first MiB anyway, and what the tables leave stays free for its real-mode
@@ -35,7 +47,8 @@ pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
 pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x9_e000 };
 
 /// The firmware image is 64 KiB at 4 GiB - 64 KiB, and QEMU shows the same bytes at 0xF0000.
-pub const IMAGE_BASE: u64 = 0xffff_0000;
+pub const IMAGE_SIZE: u64 = 64 * 1024;
+pub const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
 pub const IMAGE_ALIAS: u64 = 0xf_0000;
 /// Offset in the image of a zero-filled, never-executed window (`.f_segment` in `linker.ld`).
 pub const F_SEGMENT_WINDOW_OFFSET: u64 = 0x4000;
@@ -50,13 +63,12 @@ pub const F_SEGMENT_WINDOW: Range = Range {
 
 const _: () = assert!(PDPT == PML4 + 0x1000);
 const _: () = assert!(HANDOFF >= PDPT + 0x1000);
-const _: () = assert!(HANDOFF + core::mem::size_of::<HandoffArea>() as u64 <= SCRATCH);
-const _: () = assert!(SCRATCH + core::mem::size_of::<Scratch>() as u64 <= STACK_BOTTOM);
 const _: () = assert!(STACK_TOP - STACK_BOTTOM >= 16 * 1024);
 // Below the EBDA / VGA hole, so it is plain RAM on every machine type.
 const _: () = assert!(FIRMWARE_RAM.end <= 0x9_f000);
 // The low table window starts where the firmware's RAM ends and the MP table area ends where
 // the legacy hole starts (the memory map reserves each pair as one region).
-const _: () = assert!(FIRMWARE_RAM.end == LOW_TABLES.start && LOW_TABLES.end <= crate::mptable::AREA.start);
-const _: () = assert!(crate::mptable::AREA.end == crate::e820::LEGACY_HOLE.start);
+const _: () = assert!(FIRMWARE_RAM.end == LOW_TABLES.start && LOW_TABLES.end <= MP_TABLE.start);
+const _: () = assert!(MP_TABLE.end == LEGACY_HOLE.start);
+const _: () = assert!(MP_TABLE.start < MP_FLOATING_POINTER && MP_FLOATING_POINTER + 16 <= MP_TABLE.end);
 const _: () = assert!(F_SEGMENT_WINDOW.start >= 0xf_0000 && F_SEGMENT_WINDOW.end <= 0x10_0000);

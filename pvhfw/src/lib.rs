@@ -4,6 +4,7 @@
 //! library a [`fw_cfg::FwCfgIo`] transport, a [`console::Console`] and the RAM areas it reserved,
 //! and gets back what to jump to.
 #![no_std]
+#![forbid(unsafe_code)]
 
 #[cfg(test)]
 extern crate std;
@@ -19,6 +20,7 @@ pub mod kernel;
 pub mod layout;
 pub mod mptable;
 pub mod platform;
+pub mod scratch;
 pub mod smbios;
 pub mod start_info;
 pub mod table_loader;
@@ -67,4 +69,11 @@ impl Range {
     pub fn contains(&self, other: &Range) -> bool {
         self.start <= other.start && other.end <= self.end
     }
+}
+
+/// A zeroed `T` on the heap, for tests (zerocopy's own needs its `alloc` feature, which would
+/// reach the bare-metal firmware through feature unification).
+#[cfg(test)]
+fn boxed_zeroed<T: zerocopy::FromZeros>() -> std::boxed::Box<T> {
+    std::boxed::Box::new(T::new_zeroed())
 }

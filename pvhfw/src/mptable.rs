@@ -3,17 +3,14 @@
 //!
 //! Linux looks for the floating pointer in the last KiB of conventional memory (among other
 //! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
-//! [`AREA`], which the memory map then reserves. No PAM change is needed for that.
+//! [`layout::MP_TABLE`], which the memory map then reserves. No PAM change is needed for that.
 
+use crate::layout::{MP_FLOATING_POINTER, MP_TABLE};
 use crate::platform::Platform;
-use crate::Range;
+use crate::{checksum, Range};
 use zerocopy::little_endian::{U16, U32};
 use zerocopy::{Immutable, IntoBytes, KnownLayout};
 
-/// Configuration table at the start, floating pointer at [`POINTER`].
-pub const AREA: Range = Range { start: 0x9_e000, end: 0xa_0000 };
-/// 639 KiB: the last KiB of conventional memory, which Linux scans.
-pub const POINTER: u64 = 0x9_fc00;
 /// APIC IDs an MP table can name (0xff is the broadcast ID).
 const MAX_APIC_ID: u32 = 0xfe;
 const LOCAL_APIC: u32 = 0xfee0_0000;
@@ -136,14 +133,14 @@ pub struct Machine {
 pub struct Built {
     /// CPUs the table names: fewer than `cpus` when APIC IDs run past what the format holds.
     pub cpus: u32,
-    /// Bytes of the configuration table at the start of [`AREA`].
+    /// Bytes of the configuration table at the start of [`MP_TABLE`].
     pub config_len: u64,
 }
 
-/// Writes the table into `area` (physical [`AREA`]), with both checksums still zero: the
+/// Writes the table into `area` (physical [`MP_TABLE`]), with both checksums still zero: the
 /// caller fixes them with [`finish`] (through the platform, which sums faster).
 pub fn build(area: &mut [u8], m: &Machine) -> Built {
-    let pointer_at = (POINTER - AREA.start) as usize;
+    let pointer_at = (MP_FLOATING_POINTER - MP_TABLE.start) as usize;
     let (config_area, pointer_area) = area.split_at_mut(pointer_at);
     let mut config = Writer { buf: config_area, len: size_of::<Header>(), entries: 0 };
     let mut named = 0;
@@ -193,7 +190,7 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
     config_area[..size_of::<Header>()].copy_from_slice(header.as_bytes());
     let pointer = FloatingPointer {
         signature: *b"_MP_",
-        config: U32::new(AREA.start as u32),
+        config: U32::new(MP_TABLE.start as u32),
         length: 1,
         spec_rev: 4,
         checksum: 0,
@@ -205,8 +202,11 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
 
 /// Sets the two checksums of a table [`build`] wrote.
 pub fn finish(p: &mut (impl Platform + ?Sized), built: Built) {
-    p.fix_checksum(Range { start: AREA.start, end: AREA.start + built.config_len }, AREA.start + 7);
-    p.fix_checksum(Range { start: POINTER, end: POINTER + size_of::<FloatingPointer>() as u64 }, POINTER + 10);
+    checksum::fix(p.phys(Range { start: MP_TABLE.start, end: MP_TABLE.start + built.config_len }), 7);
+    checksum::fix(
+        p.phys(Range { start: MP_FLOATING_POINTER, end: MP_FLOATING_POINTER + size_of::<FloatingPointer>() as u64 }),
+        10,
+    );
 }
 
 /// Appends entries after the header, never past the end of `buf` (sized so that 255 CPUs fit,
@@ -231,8 +231,8 @@ impl Writer<'_> {
 
 /// The largest configuration table: 255 CPUs, one bus, one IOAPIC, 15 + 2 interrupt entries.
 const MAX_CONFIG: u64 = (size_of::<Header>() + 255 * size_of::<Processor>() + 19 * 8) as u64;
-const _: () = assert!(AREA.start + MAX_CONFIG <= POINTER);
-const _: () = assert!(POINTER + 16 <= AREA.end);
+const _: () = assert!(MP_TABLE.start + MAX_CONFIG <= MP_FLOATING_POINTER);
+const _: () = assert!(MP_FLOATING_POINTER + 16 <= MP_TABLE.end);
 
 #[cfg(test)]
 mod tests {
@@ -270,10 +270,10 @@ mod tests {
     }
 
     fn parse(area: &[u8]) -> (std::vec::Vec<(u8, u8)>, std::vec::Vec<[u8; 8]>) {
-        let p = (POINTER - AREA.start) as usize;
+        let p = (MP_FLOATING_POINTER - MP_TABLE.start) as usize;
         assert_eq!(&area[p..p + 4], b"_MP_");
         assert_eq!(checksum::sum(&area[p..p + 16]), 0);
-        assert_eq!(u32::from_le_bytes(area[p + 4..p + 8].try_into().unwrap()), AREA.start as u32);
+        assert_eq!(u32::from_le_bytes(area[p + 4..p + 8].try_into().unwrap()), MP_TABLE.start as u32);
         let len = u16::from_le_bytes([area[4], area[5]]) as usize;
         assert_eq!(&area[..4], b"PCMP");
         assert_eq!(checksum::sum(&area[..len]), 0);
@@ -293,10 +293,10 @@ mod tests {
 
     /// Builds into a fake machine's MP area and returns (CPUs named, the area's bytes).
     fn build_in_ram(m: &Machine) -> (u32, std::vec::Vec<u8>) {
-        let mut p = FakePlatform::default().with_bank(AREA.start, (AREA.end - AREA.start) as usize);
-        let built = build(p.phys(AREA), m);
+        let mut p = FakePlatform::default().with_bank(MP_TABLE.start, (MP_TABLE.end - MP_TABLE.start) as usize);
+        let built = build(p.phys(MP_TABLE), m);
         finish(&mut p, built);
-        (built.cpus, p.read(AREA))
+        (built.cpus, p.read(MP_TABLE))
     }
 
     #[test]

@@ -30,12 +30,6 @@ pub trait Platform: PciConfig {
     /// The bytes of physical memory `range`. The library asks only for memory it owns: the
     /// table area it reserved, the F-segment window, the MP table area.
     fn phys(&mut self, range: Range) -> &mut [u8];
-    /// Adjusts the byte at `at` so that physical memory `range` (which holds it) sums to zero
-    /// modulo 256: ADD_CHECKSUM. The firmware overrides this with SSE2, which sums 16 bytes an
-    /// instruction.
-    fn fix_checksum(&mut self, range: Range, at: u64) {
-        crate::checksum::fix(self.phys(range), (at - range.start) as usize);
-    }
     /// `[eax, ebx, ecx, edx]` of CPUID `leaf`, `subleaf`.
     fn cpuid(&mut self, leaf: u32, subleaf: u32) -> [u32; 4];
     /// The time-stamp counter (under `-icount shift=0` it counts guest instructions).

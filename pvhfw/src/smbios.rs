@@ -7,7 +7,7 @@
 use crate::checksum;
 use crate::fw_cfg::{File, FileName, FwCfgIo, NameKey};
 use crate::platform::Platform;
-use crate::table_memory::Area;
+use crate::table_memory::Bump;
 use crate::Error;
 
 pub const ANCHOR_FILE: &str = "etc/smbios/smbios-anchor";
@@ -63,8 +63,8 @@ impl Smbios {
         &self,
         io: &mut (impl FwCfgIo + ?Sized),
         p: &mut (impl Platform + ?Sized),
-        high: &mut Area,
-        f_segment: &mut Area,
+        high: &mut Bump,
+        f_segment: &mut Bump,
     ) -> Result<u64, Error> {
         let len = self.anchor.size as usize;
         let mut anchor = [0u8; MAX_ANCHOR];

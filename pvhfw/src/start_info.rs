@@ -53,7 +53,7 @@ pub const CMDLINE_MAX: usize = 64 * 1024;
 /// Everything the kernel reads from firmware memory, in one block at a fixed physical address.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
-pub struct HandoffArea {
+pub struct Handoff {
     /// First, so that the area's address is the start info's.
     pub start_info: StartInfo,
     pub _pad: u64,
@@ -63,9 +63,10 @@ pub struct HandoffArea {
     pub cmdline: [u8; CMDLINE_MAX],
 }
 
-/// Physical addresses of the parts of a [`HandoffArea`] placed at `base`.
+const _: () = assert!(crate::layout::HANDOFF + size_of::<Handoff>() as u64 <= crate::layout::SCRATCH);
+
+/// Physical addresses of the parts of a [`Handoff`] placed at `base`.
 pub struct HandoffAddrs {
-    pub start_info: u64,
     pub modlist: u64,
     pub memmap: u64,
     pub cmdline: u64,
@@ -74,12 +75,11 @@ pub struct HandoffAddrs {
 impl HandoffAddrs {
     pub fn at(base: u64) -> HandoffAddrs {
         use core::mem::offset_of;
-        const _: () = assert!(offset_of!(HandoffArea, start_info) == 0);
+        const _: () = assert!(offset_of!(Handoff, start_info) == 0);
         HandoffAddrs {
-            start_info: base + offset_of!(HandoffArea, start_info) as u64,
-            modlist: base + offset_of!(HandoffArea, modlist) as u64,
-            memmap: base + offset_of!(HandoffArea, memmap) as u64,
-            cmdline: base + offset_of!(HandoffArea, cmdline) as u64,
+            modlist: base + offset_of!(Handoff, modlist) as u64,
+            memmap: base + offset_of!(Handoff, memmap) as u64,
+            cmdline: base + offset_of!(Handoff, cmdline) as u64,
         }
     }
 }

@@ -5,9 +5,10 @@
 //! and length must stay inside its file, every pointer must fit its field. A script that breaks
 //! any rule is refused as a whole with the index of the offending command.
 
+use crate::checksum;
 use crate::fw_cfg::{Directory, File, FileName, FwCfgIo, NameKey};
 use crate::platform::Platform;
-use crate::table_memory::{self, Area};
+use crate::table_memory::{self, Bump};
 use crate::{Error, Range};
 use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
@@ -21,7 +22,7 @@ pub const MAX_SCRIPT: usize = 16 * 1024;
 const COMMAND_SIZE: usize = 128;
 /// Files one script may allocate (QEMU's x86 scripts: RSDP and tables, and with the devices
 /// that need them a TPM log, the vmgenid buffer, NVDIMM's DSM buffer).
-const MAX_FILES: usize = 6;
+const MAX_ALLOCATIONS: usize = 6;
 
 /// Command 1: load a whole file into memory.
 #[repr(C)]
@@ -99,8 +100,6 @@ pub struct Needs {
     pub high: u64,
     /// The largest alignment a high allocation asks for.
     pub high_align: u64,
-    /// Bytes of the F segment window, likewise.
-    pub f_segment: u64,
 }
 
 /// One command's problem, with its index in the script.
@@ -128,8 +127,6 @@ pub fn needs(script: &[u8], dir: &Directory) -> Result<Needs, Error> {
         let bytes = table_memory::worst_case(file.size.into(), align);
         if a.zone == ZONE_HIGH {
             (n.high, n.high_align) = (n.high.saturating_add(bytes), n.high_align.max(align));
-        } else {
-            n.f_segment = n.f_segment.saturating_add(bytes);
         }
     }
     Ok(n)
@@ -138,7 +135,7 @@ pub fn needs(script: &[u8], dir: &Directory) -> Result<Needs, Error> {
 /// Checks ALLOCATE number `count` (from 0) of a script: its file, alignment and zone.
 fn resolve(i: u16, a: &Allocate, dir: &Directory, count: usize) -> Result<(File, u64), Error> {
     let file = dir.find_name(&a.file).ok_or(bad(i, "allocates a file fw_cfg does not have"))?;
-    if count >= MAX_FILES {
+    if count >= MAX_ALLOCATIONS {
         return Err(bad(i, "allocates more than 6 files"));
     }
     if a.zone != ZONE_HIGH && a.zone != ZONE_F_SEGMENT {
@@ -155,10 +152,10 @@ pub fn run(
     dir: &Directory,
     io: &mut (impl FwCfgIo + ?Sized),
     p: &mut (impl Platform + ?Sized),
-    mut areas: Areas,
+    mut areas: Zones,
 ) -> Result<Option<u64>, Error> {
-    let empty = Placed::new(&EMPTY_NAME, 0, Range::default());
-    let mut placed = Placement { files: [empty; MAX_FILES], len: 0 };
+    let empty = LoadedFile::new(&EMPTY_NAME, 0, Range::default());
+    let mut placed = Loaded { files: [empty; MAX_ALLOCATIONS], len: 0 };
     for (i, command) in commands(script) {
         match command {
             Command::Allocate(a) => allocate(i, a, dir, io, p, &mut placed, &mut areas)?,
@@ -175,7 +172,7 @@ const EMPTY_NAME: FileName = FileName([0; 56]);
 
 /// A file placed in memory, with its name's first 16 bytes as they are, for quick lookups.
 #[derive(Clone, Copy)]
-struct Placed<'a> {
+struct LoadedFile<'a> {
     name: &'a FileName,
     raw: [u64; 2],
     /// The name ends within its first 16 bytes.
@@ -185,19 +182,19 @@ struct Placed<'a> {
     range: Range,
 }
 
-impl<'a> Placed<'a> {
-    fn new(name: &'a FileName, select: u16, range: Range) -> Placed<'a> {
-        Placed { name, raw: name.raw_head(), short: name.is_short(), select, range }
+impl<'a> LoadedFile<'a> {
+    fn new(name: &'a FileName, select: u16, range: Range) -> LoadedFile<'a> {
+        LoadedFile { name, raw: name.raw_head(), short: name.is_short(), select, range }
     }
 }
 
 /// Where the script's files went.
-struct Placement<'a> {
-    files: [Placed<'a>; MAX_FILES],
+struct Loaded<'a> {
+    files: [LoadedFile<'a>; MAX_ALLOCATIONS],
     len: usize,
 }
 
-impl Placement<'_> {
+impl Loaded<'_> {
     /// Every command names one or two files, so this runs a few dozen times per boot. Fast
     /// path: a name whose first 16 bytes equal, byte for byte, those of a placed name that ends
     /// within them is that name (QEMU pads names with NULs, so this is how it always matches).
@@ -216,16 +213,16 @@ impl Placement<'_> {
     /// and for misses. Kept out of line so the fast path above needs no saved registers.
     #[cold]
     #[inline(never)]
-    fn find_by_c_string(files: &[Placed], name: &FileName) -> Option<Range> {
+    fn find_by_c_string(files: &[LoadedFile], name: &FileName) -> Option<Range> {
         let key = NameKey::new(name);
         files.iter().find(|f| key.matches(f.name)).map(|f| f.range)
     }
 }
 
 /// The memory a script may place files in.
-pub struct Areas<'m> {
-    pub high: &'m mut Area,
-    pub f_segment: &'m mut Area,
+pub struct Zones<'m> {
+    pub high: &'m mut Bump,
+    pub f_segment: &'m mut Bump,
 }
 
 fn allocate<'s>(
@@ -234,8 +231,8 @@ fn allocate<'s>(
     dir: &Directory,
     io: &mut (impl FwCfgIo + ?Sized),
     p: &mut (impl Platform + ?Sized),
-    placed: &mut Placement<'s>,
-    areas: &mut Areas,
+    placed: &mut Loaded<'s>,
+    areas: &mut Zones,
 ) -> Result<(), Error> {
     let (file, align) = resolve(i, a, dir, placed.len)?;
     // Two names of one file resolve to one directory entry.
@@ -252,7 +249,7 @@ fn allocate<'s>(
         io.read(file.select, p.phys(range))?;
     }
     // `resolve` checked that a slot is left.
-    placed.files[placed.len] = Placed::new(&a.file, file.select, range);
+    placed.files[placed.len] = LoadedFile::new(&a.file, file.select, range);
     placed.len += 1;
     Ok(())
 }
@@ -305,11 +302,11 @@ fn write_le(bytes: &mut [u8], value: u64) {
 }
 
 #[inline(always)]
-fn placed_file(i: u16, placed: &Placement, name: &FileName) -> Result<Range, Error> {
+fn placed_file(i: u16, placed: &Loaded, name: &FileName) -> Result<Range, Error> {
     placed.find(name).ok_or(bad(i, "refers to a file not allocated before"))
 }
 
-fn add_pointer(i: u16, a: &AddPointer, placed: &Placement, p: &mut (impl Platform + ?Sized)) -> Result<(), Error> {
+fn add_pointer(i: u16, a: &AddPointer, placed: &Loaded, p: &mut (impl Platform + ?Sized)) -> Result<(), Error> {
     let dest = placed_file(i, placed, &a.dest)?;
     let src = placed_file(i, placed, &a.src)?;
     let at = field(i, dest, a.offset.get(), a.size)?;
@@ -319,7 +316,7 @@ fn add_pointer(i: u16, a: &AddPointer, placed: &Placement, p: &mut (impl Platfor
     Ok(())
 }
 
-fn add_checksum(i: u16, a: &AddChecksum, placed: &Placement, p: &mut (impl Platform + ?Sized)) -> Result<(), Error> {
+fn add_checksum(i: u16, a: &AddChecksum, placed: &Loaded, p: &mut (impl Platform + ?Sized)) -> Result<(), Error> {
     let file = placed_file(i, placed, &a.file)?;
     let start = file.start + u64::from(a.start.get());
     let range = Range { start, end: start + u64::from(a.length.get()) };
@@ -327,7 +324,7 @@ fn add_checksum(i: u16, a: &AddChecksum, placed: &Placement, p: &mut (impl Platf
     if !file.contains(&range) || !range.contains(&Range { start: at, end: at + 1 }) {
         return Err(bad(i, "checksum range lies outside its file"));
     }
-    p.fix_checksum(range, at);
+    checksum::fix(p.phys(range), (at - range.start) as usize);
     Ok(())
 }
 
@@ -335,7 +332,7 @@ fn write_pointer(
     i: u16,
     w: &WritePointer,
     dir: &Directory,
-    placed: &Placement,
+    placed: &Loaded,
     io: &mut (impl FwCfgIo + ?Sized),
 ) -> Result<(), Error> {
     let dest: File = dir.find_name(&w.dest).ok_or(bad(i, "writes to a file fw_cfg does not have"))?;

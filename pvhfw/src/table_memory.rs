@@ -16,14 +16,14 @@ const FOUR_GIB: u64 = 1 << 32;
 
 /// Bump allocation inside one range.
 #[derive(Clone, Copy, Debug)]
-pub struct Area {
+pub struct Bump {
     range: Range,
     next: u64,
 }
 
-impl Area {
-    pub fn new(range: Range) -> Area {
-        Area { range, next: range.start }
+impl Bump {
+    pub fn new(range: Range) -> Bump {
+        Bump { range, next: range.start }
     }
 
     /// `size` bytes aligned to `align` (a power of two).
@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn bump_allocation_aligns_and_stops_at_the_end() {
-        let mut a = Area::new(Range { start: 0x1000, end: 0x1100 });
+        let mut a = Bump::new(Range { start: 0x1000, end: 0x1100 });
         assert_eq!(a.alloc(3, 1), Some(Range { start: 0x1000, end: 0x1003 }));
         assert_eq!(a.alloc(0x10, 16), Some(Range { start: 0x1010, end: 0x1020 }));
         assert_eq!(a.alloc(0, 64), Some(Range { start: 0x1040, end: 0x1040 }));

@@ -6,6 +6,7 @@
 //! is written out here independently of the firmware's definitions: this is the oracle.
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use core::arch::{asm, global_asm};
 

@@ -6,7 +6,6 @@ use crate::platform::PciFn;
 use crate::testdata;
 use std::boxed::Box;
 use std::vec::Vec;
-use zerocopy::FromZeros;
 
 const AREA: u32 = 0x3000;
 const M: u64 = 1 << 20;
@@ -45,27 +44,24 @@ fn pvh_machine() -> FakeFwCfg {
 fn platform() -> FakePlatform {
     FakePlatform::default()
         .with_bank(LOW_TABLES.start, (LOW_TABLES.end - LOW_TABLES.start) as usize)
-        .with_bank(mptable::AREA.start, 0x2000)
+        .with_bank(crate::layout::MP_TABLE.start, 0x2000)
         .with_bank(F_SEGMENT_WINDOW.start, 0x200)
         .with_bank(127 * M, M as usize)
 }
 
-fn prepare_on(
-    f: &mut FakeFwCfg,
-    p: &mut FakePlatform,
-) -> (Result<PvhEntry, Error>, Box<HandoffArea>, std::string::String) {
-    let mut area = HandoffArea::new_box_zeroed().unwrap();
+fn prepare_on(f: &mut FakeFwCfg, p: &mut FakePlatform) -> (Result<PvhEntry, Error>, Box<Handoff>, std::string::String) {
+    let mut area = crate::boxed_zeroed::<Handoff>();
     let mut con = Buffer::default();
-    let mut scratch = Scratch::new_box_zeroed().unwrap();
+    let mut scratch = crate::boxed_zeroed::<Scratch>();
     let r = Boot::new(f, &mut con, p).prepare_pvh(&mut area, AREA, &mut scratch);
     (r, area, con.text().into())
 }
 
-fn prepare(f: &mut FakeFwCfg) -> (Result<PvhEntry, Error>, Box<HandoffArea>, std::string::String) {
+fn prepare(f: &mut FakeFwCfg) -> (Result<PvhEntry, Error>, Box<Handoff>, std::string::String) {
     prepare_on(f, &mut platform())
 }
 
-fn memmap(area: &HandoffArea) -> Vec<(u64, u64, u32)> {
+fn memmap(area: &Handoff) -> Vec<(u64, u64, u32)> {
     area.memmap[..area.start_info.memmap_entries as usize].iter().map(|e| (e.addr, e.size, e.kind)).collect()
 }
 
@@ -200,7 +196,7 @@ fn bad_inputs_end_in_errors() {
 
 #[test]
 fn boot_fail_wait_values() {
-    let mut scratch = Scratch::new_box_zeroed().unwrap();
+    let mut scratch = crate::boxed_zeroed::<Scratch>();
     let mut f = pvh_machine();
     assert_eq!(boot_fail_wait(&mut f, &mut scratch), None);
     let mut f = FakeFwCfg::default();

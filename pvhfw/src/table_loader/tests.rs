@@ -26,10 +26,10 @@ fn run_script(
     let mut buf = std::boxed::Box::new([0u8; DIR_BYTES]);
     let dir = read_directory(f, &mut buf).unwrap();
     let mut p = platform();
-    let (mut high, mut fseg) = (Area::new(HIGH), Area::new(FSEG));
+    let (mut high, mut fseg) = (Bump::new(HIGH), Bump::new(FSEG));
     let result = needs(script, &dir).and_then(|n| {
         assert!(n.high <= HIGH.end - HIGH.start, "{n:?}");
-        let areas = Areas { high: &mut high, f_segment: &mut fseg };
+        let areas = Zones { high: &mut high, f_segment: &mut fseg };
         run(script, &dir, f, &mut p, areas)
     });
     (result, p, high.used())
