@@ -153,15 +153,20 @@ impl FileName {
         u64::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7]])
     }
 
-    /// The first 16 bytes as they are (no NUL handling).
+    /// The fast path of name lookups, where the benchmark shows it pays: the first 16 bytes
+    /// as they are. If a name [`ends_in_head`](Self::ends_in_head), another name with the same
+    /// head, byte for byte, is equal to it as a C string; one with another head may still be
+    /// equal (bytes after the NUL do not count), so a miss is confirmed with a [`NameKey`].
+    /// QEMU pads names with NULs, so this is how its names always match: two compares and no
+    /// key to prepare.
     #[inline]
-    pub fn raw_head(&self) -> [u64; 2] {
+    pub fn head(&self) -> [u64; 2] {
         [self.word(0), self.word(1)]
     }
 
-    /// Whether the name ends (has its NUL) within its first 16 bytes.
+    /// Whether the name ends (has its NUL) within its [`head`](Self::head).
     #[inline]
-    pub fn is_short(&self) -> bool {
+    pub fn ends_in_head(&self) -> bool {
         nul_bytes(self.word(0)) | nul_bytes(self.word(1)) != 0
     }
 }
@@ -223,13 +228,6 @@ impl NameKey {
             }
         }
         other.word(self.last) & self.mask == self.words[self.last]
-    }
-}
-
-impl PartialEq for FileName {
-    /// Equal as C strings: bytes after the NUL do not count.
-    fn eq(&self, other: &FileName) -> bool {
-        NameKey::new(self).matches(other)
     }
 }
 
@@ -309,12 +307,10 @@ impl<'a> Directory<'a> {
         found
     }
 
-    /// Looks up a name taken from a table-loader script. QEMU pads names with NULs, so a name
-    /// that ends within its first 16 bytes matches the entry whose first 16 bytes are the
-    /// same, byte for byte: two compares per entry. Anything else takes the exact comparison.
+    /// Looks up a name taken from a table-loader script: [`FileName::head`] first.
     pub fn find_name(&self, name: &FileName) -> Option<File> {
-        let raw = name.raw_head();
-        let quick = name.is_short().then(|| self.entries.iter().find(|e| e.name.raw_head() == raw)).flatten();
+        let head = name.head();
+        let quick = name.ends_in_head().then(|| self.entries.iter().find(|e| e.name.head() == head)).flatten();
         quick.map(FileEntry::file).or_else(|| self.find(&NameKey::new(name)))
     }
 
@@ -478,8 +474,11 @@ mod tests {
                 }
             }
             let same = c_str(&a) == c_str(&b);
-            assert_eq!(a == b, same, "{a:?} {b:?}");
-            assert_eq!(a.is_short(), c_str(&a).len() < 16);
+            assert_eq!(NameKey::new(&a).matches(&b), same, "{a:?} {b:?}");
+            assert_eq!(a.ends_in_head(), c_str(&a).len() < 16);
+            if a.ends_in_head() && a.head() == b.head() {
+                assert!(same, "{a:?} {b:?}");
+            }
         }
     }
 
