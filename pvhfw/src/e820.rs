@@ -8,13 +8,25 @@
 
 use crate::start_info::{MemmapEntry, MAX_MEMMAP};
 use crate::{Error, Range};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 pub const RAM: u32 = 1;
 pub const RESERVED: u32 = 2;
 
-/// Size of one `etc/e820` entry: `u64 addr, u64 len, u32 type`, little-endian, packed.
-pub const RAW_ENTRY: usize = 20;
+/// One entry of QEMU's `etc/e820`: little-endian and packed (the layout of the BIOS e820 call
+/// and of Linux's `boot_params.e820_table`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+pub struct Entry {
+    pub addr: U64,
+    pub size: U64,
+    pub kind: U32,
+}
+const _: () = assert!(size_of::<Entry>() == 20);
+
+/// Size of one `etc/e820` entry.
+pub const RAW_ENTRY: usize = size_of::<Entry>();
 /// Entries accepted from QEMU (it sends a handful).
 pub const MAX_INPUT: usize = 64;
 /// Reservations the firmware adds on top.
@@ -57,12 +69,10 @@ impl Regions {
             return Err(Error::TooLarge { what: "etc/e820", size, max });
         }
         self.len = 0;
-        for entry in raw.chunks_exact(RAW_ENTRY) {
-            let addr = u64::from_le_bytes(entry[0..8].try_into().unwrap_or_default());
-            let len = u64::from_le_bytes(entry[8..16].try_into().unwrap_or_default());
-            let kind = u32::from_le_bytes(entry[16..20].try_into().unwrap_or_default());
-            let end = addr.saturating_add(len);
-            self.push(Region::new(Range { start: addr, end }, kind));
+        let entries = <[Entry]>::ref_from_prefix_with_elems(raw, count).map_or(&[][..], |(e, _)| e);
+        for e in entries {
+            let (addr, len) = (e.addr.get(), e.size.get());
+            self.push(Region::new(Range { start: addr, end: addr.saturating_add(len) }, e.kind.get()));
         }
         Ok(())
     }

@@ -9,6 +9,9 @@ use crate::fw_cfg::{File, FileName, FwCfgIo, NameKey};
 use crate::platform::Platform;
 use crate::table_memory::Bump;
 use crate::Error;
+use core::mem::offset_of;
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 pub const ANCHOR_FILE: &str = "etc/smbios/smbios-anchor";
 pub const TABLES_FILE: &str = "etc/smbios/smbios-tables";
@@ -20,26 +23,43 @@ pub const ANCHOR_ALIGN: u64 = 16;
 pub const TABLES_ALIGN: u64 = 16;
 const MAX_ANCHOR: usize = 32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Version {
-    /// 2.1: checksum at 4, `_DMI_` part at 0x10 with its own checksum at 0x15, u16 length at
-    /// 0x16 and u32 address at 0x18.
-    V2,
-    /// 3.0: checksum at 5, u32 maximum size at 0x0C and u64 address at 0x10.
-    V3,
+/// The SMBIOS 2.1 (32-bit) entry point, `_SM_`, with its intermediate `_DMI_` part.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+struct EntryPoint21 {
+    anchor: [u8; 4],
+    checksum: u8,
+    length: u8,
+    version: [u8; 2],
+    max_structure_size: U16,
+    revision: u8,
+    formatted_area: [u8; 5],
+    dmi_anchor: [u8; 5],
+    /// Covers the `_DMI_` part, bytes 0x10..0x1f.
+    dmi_checksum: u8,
+    table_length: U16,
+    table_address: U32,
+    structures: U16,
+    bcd_revision: u8,
 }
+const _: () = assert!(size_of::<EntryPoint21>() == 0x1f);
+/// Where the `_DMI_` part starts.
+const DMI_PART: usize = 0x10;
 
-impl Version {
-    fn of(anchor: &[u8]) -> Option<Version> {
-        match anchor {
-            [b'_', b'S', b'M', b'_', _, 0x1f, ..] if anchor.len() == 0x1f && &anchor[0x10..0x15] == b"_DMI_" => {
-                Some(Version::V2)
-            }
-            [b'_', b'S', b'M', b'3', b'_', _, 0x18, ..] if anchor.len() == 0x18 => Some(Version::V3),
-            _ => None,
-        }
-    }
+/// The SMBIOS 3.0 (64-bit) entry point, `_SM3_`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+struct EntryPoint30 {
+    anchor: [u8; 5],
+    checksum: u8,
+    length: u8,
+    version: [u8; 3],
+    revision: u8,
+    reserved: u8,
+    max_table_size: U32,
+    table_address: U64,
 }
+const _: () = assert!(size_of::<EntryPoint30>() == 0x18);
 
 /// The two SMBIOS files, if QEMU provides them (`pc` and `q35`; not `microvm`).
 pub struct Smbios {
@@ -82,25 +102,22 @@ impl Smbios {
 
 /// Points `anchor` at structures of `size` bytes at `address` and fixes its checksums.
 fn patch(anchor: &mut [u8], address: u64, size: u64) -> Result<(), Error> {
-    match Version::of(anchor).ok_or(Error::BadSmbiosAnchor)? {
-        Version::V2 => {
-            let address = u32::try_from(address).map_err(|_| Error::BadSmbiosAnchor)?;
-            let length = u16::from_le_bytes([anchor[0x16], anchor[0x17]]);
-            if u64::from(length) > size {
-                return Err(Error::BadSmbiosAnchor);
-            }
-            anchor[0x18..0x1c].copy_from_slice(&address.to_le_bytes());
-            checksum::fix(&mut anchor[0x10..0x1f], 0x15 - 0x10);
-            checksum::fix(anchor, 4);
+    if let Ok(ep) = EntryPoint21::mut_from_bytes(anchor) {
+        let valid = ep.anchor == *b"_SM_" && ep.length == 0x1f && ep.dmi_anchor == *b"_DMI_";
+        if !valid || u64::from(ep.table_length.get()) > size {
+            return Err(Error::BadSmbiosAnchor);
         }
-        Version::V3 => {
-            let max = u32::from_le_bytes([anchor[0x0c], anchor[0x0d], anchor[0x0e], anchor[0x0f]]);
-            if u64::from(max) > size {
-                return Err(Error::BadSmbiosAnchor);
-            }
-            anchor[0x10..0x18].copy_from_slice(&address.to_le_bytes());
-            checksum::fix(anchor, 5);
+        ep.table_address = U32::new(u32::try_from(address).map_err(|_| Error::BadSmbiosAnchor)?);
+        checksum::fix(&mut anchor[DMI_PART..], offset_of!(EntryPoint21, dmi_checksum) - DMI_PART);
+        checksum::fix(anchor, offset_of!(EntryPoint21, checksum));
+    } else if let Ok(ep) = EntryPoint30::mut_from_bytes(anchor) {
+        if ep.anchor != *b"_SM3_" || ep.length != 0x18 || u64::from(ep.max_table_size.get()) > size {
+            return Err(Error::BadSmbiosAnchor);
         }
+        ep.table_address = U64::new(address);
+        checksum::fix(anchor, offset_of!(EntryPoint30, checksum));
+    } else {
+        return Err(Error::BadSmbiosAnchor);
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::platform::Platform;
 use crate::table_memory::{self, Bump};
 use crate::{Error, Range};
 use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 pub const LOADER_FILE: &str = "etc/table-loader";
 pub const LOADER: NameKey = NameKey::new_const(&FileName::new(LOADER_FILE));
@@ -19,14 +19,14 @@ pub const LOADER: NameKey = NameKey::new_const(&FileName::new(LOADER_FILE));
 const RSDP: FileName = FileName::new("etc/acpi/rsdp");
 /// Largest script accepted: 128 commands (QEMU sends 13 to about 30).
 pub const MAX_SCRIPT: usize = 16 * 1024;
-const COMMAND_SIZE: usize = 128;
+pub const COMMAND_SIZE: usize = 128;
 /// Files one script may allocate (QEMU's x86 scripts: RSDP and tables, and with the devices
 /// that need them a TPM log, the vmgenid buffer, NVDIMM's DSM buffer).
 const MAX_ALLOCATIONS: usize = 6;
 
 /// Command 1: load a whole file into memory.
 #[repr(C)]
-#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 struct Allocate {
     file: FileName,
     align: U32,
@@ -35,7 +35,7 @@ struct Allocate {
 
 /// Command 2: add the address of `src` to the `size`-byte integer at `dest + offset`.
 #[repr(C)]
-#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 struct AddPointer {
     dest: FileName,
     src: FileName,
@@ -45,7 +45,7 @@ struct AddPointer {
 
 /// Command 3: set the byte at `offset` so that `[start, start + length)` sums to zero.
 #[repr(C)]
-#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 struct AddChecksum {
     file: FileName,
     offset: U32,
@@ -56,7 +56,7 @@ struct AddChecksum {
 /// Command 4: write the address of `src + src_offset` into the fw_cfg file `dest` at
 /// `dst_offset` (QEMU learns where e.g. the vmgenid buffer went).
 #[repr(C)]
-#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 struct WritePointer {
     dest: FileName,
     src: FileName,
@@ -76,8 +76,8 @@ enum Command<'a> {
 }
 
 /// Zones of an ALLOCATE command.
-const ZONE_HIGH: u8 = 1;
-const ZONE_F_SEGMENT: u8 = 2;
+pub const ZONE_HIGH: u8 = 1;
+pub const ZONE_F_SEGMENT: u8 = 2;
 
 fn commands(script: &[u8]) -> impl Iterator<Item = (u16, Command<'_>)> {
     script.chunks_exact(COMMAND_SIZE).enumerate().map(|(i, c)| {
@@ -343,6 +343,40 @@ fn write_pointer(
     }
     let value = fit(i, src.start + u64::from(w.src_offset.get()), w.size)?.to_le_bytes();
     io.write(dest.select, at.start as u32, &value[..usize::from(w.size)])
+}
+
+/// Commands in their wire format, for hand-written scripts: the unit tests' and the host
+/// tool's failure boots.
+pub mod encode {
+    use super::*;
+
+    /// A command of any kind (0 is padding) with `body` after its kind.
+    pub fn command(kind: u32, body: &[u8]) -> [u8; COMMAND_SIZE] {
+        let mut c = [0u8; COMMAND_SIZE];
+        c[..4].copy_from_slice(&kind.to_le_bytes());
+        c[4..4 + body.len()].copy_from_slice(body);
+        c
+    }
+
+    pub fn allocate(file: &str, align: u32, zone: u8) -> [u8; COMMAND_SIZE] {
+        command(1, Allocate { file: FileName::new(file), align: U32::new(align), zone }.as_bytes())
+    }
+
+    pub fn add_pointer(dest: &str, src: &str, offset: u32, size: u8) -> [u8; COMMAND_SIZE] {
+        let a = AddPointer { dest: FileName::new(dest), src: FileName::new(src), offset: U32::new(offset), size };
+        command(2, a.as_bytes())
+    }
+
+    pub fn add_checksum(file: &str, offset: u32, start: u32, length: u32) -> [u8; COMMAND_SIZE] {
+        let (offset, start, length) = (U32::new(offset), U32::new(start), U32::new(length));
+        command(3, AddChecksum { file: FileName::new(file), offset, start, length }.as_bytes())
+    }
+
+    pub fn write_pointer(dest: &str, src: &str, dst_offset: u32, src_offset: u32, size: u8) -> [u8; COMMAND_SIZE] {
+        let (dest, src) = (FileName::new(dest), FileName::new(src));
+        let (dst_offset, src_offset) = (U32::new(dst_offset), U32::new(src_offset));
+        command(4, WritePointer { dest, src, dst_offset, src_offset, size }.as_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -137,37 +137,7 @@ fn vmgenid_address_is_written_back() {
     assert!(o.high_used.start <= guid && guid.is_multiple_of(4096) && guid + 4096 <= o.high_used.end);
 }
 
-/// Builds commands for hand-written scripts.
-fn name56(s: &str) -> [u8; 56] {
-    let mut n = [0u8; 56];
-    n[..s.len()].copy_from_slice(s.as_bytes());
-    n
-}
-
-fn command(kind: u32, fields: &[&[u8]]) -> Vec<u8> {
-    let mut c = kind.to_le_bytes().to_vec();
-    for f in fields {
-        c.extend_from_slice(f);
-    }
-    c.resize(128, 0);
-    c
-}
-
-fn allocate(file: &str, align: u32, zone: u8) -> Vec<u8> {
-    command(1, &[&name56(file), &align.to_le_bytes(), &[zone]])
-}
-
-fn add_pointer(dest: &str, src: &str, offset: u32, size: u8) -> Vec<u8> {
-    command(2, &[&name56(dest), &name56(src), &offset.to_le_bytes(), &[size]])
-}
-
-fn add_checksum(file: &str, offset: u32, start: u32, length: u32) -> Vec<u8> {
-    command(3, &[&name56(file), &offset.to_le_bytes(), &start.to_le_bytes(), &length.to_le_bytes()])
-}
-
-fn write_pointer(dest: &str, src: &str, dst_offset: u32, src_offset: u32, size: u8) -> Vec<u8> {
-    command(4, &[&name56(dest), &name56(src), &dst_offset.to_le_bytes(), &src_offset.to_le_bytes(), &[size]])
-}
+use super::encode::{add_checksum, add_pointer, allocate, command, write_pointer};
 
 fn small_machine() -> crate::fw_cfg::fake::FakeFwCfg {
     let mut f = crate::fw_cfg::fake::FakeFwCfg::default();
@@ -178,11 +148,11 @@ fn small_machine() -> crate::fw_cfg::fake::FakeFwCfg {
     f
 }
 
-fn script(cmds: &[Vec<u8>]) -> Vec<u8> {
+fn script(cmds: &[[u8; COMMAND_SIZE]]) -> Vec<u8> {
     cmds.concat()
 }
 
-fn problem(cmds: &[Vec<u8>]) -> (u16, &'static str) {
+fn problem(cmds: &[[u8; COMMAND_SIZE]]) -> (u16, &'static str) {
     match run_script(&mut small_machine(), &script(cmds)).0 {
         Err(Error::TableLoader { index, problem }) => (index, problem),
         other => panic!("expected a refusal, got {other:?}"),
@@ -237,7 +207,7 @@ fn broken_scripts_are_refused_with_the_command() {
     let names = ["f0", "f1", "f2", "f3", "f4", "f5", "f6"];
     let mut f = small_machine();
     names.iter().for_each(|n| f.add_file(n, &[1; 8]));
-    let many: Vec<Vec<u8>> = names.iter().map(|n| allocate(n, 1, 1)).collect();
+    let many: Vec<[u8; COMMAND_SIZE]> = names.iter().map(|n| allocate(n, 1, 1)).collect();
     match run_script(&mut f, &script(&many)).0 {
         Err(Error::TableLoader { index, problem }) => assert_eq!((index, problem), (6, "allocates more than 6 files")),
         other => panic!("{other:?}"),
@@ -275,7 +245,7 @@ fn random_scripts_stay_inside_their_areas() {
                 1 => add_pointer(name(next()), name(next()), offset, size),
                 2 => add_checksum(name(next()), offset, (next() % 0x2_0000) as u32, (next() % 0x800) as u32),
                 3 => write_pointer(name(next()), name(next()), offset % 16, offset, size),
-                _ => command((next() % 6) as u32, &[&next().to_le_bytes()]),
+                _ => command((next() % 6) as u32, &next().to_le_bytes()),
             });
         }
         let _ = run_script(&mut f, &script(&cmds));

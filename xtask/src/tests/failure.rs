@@ -6,6 +6,8 @@ use crate::build::Artifacts;
 use crate::debian::DebianKernel;
 use crate::qemu::{Outcome, Qemu};
 use crate::{work_dir, Result};
+use pvhfw::table_loader::encode::{add_pointer, allocate};
+use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
 use std::path::{Path, PathBuf};
 
 const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
@@ -57,8 +59,10 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     }
     // microvm without ACPI has no loader script of QEMU's, so one given with -fw_cfg is the
     // only one: broken scripts reach the firmware unchanged.
-    let bad_pointer =
-        loader_script("bad-pointer", &[allocate("etc/e820", 16, 1), add_pointer("etc/e820", "etc/e820", 100, 4)])?;
+    let bad_pointer = loader_script(
+        "bad-pointer",
+        &[allocate("etc/e820", 16, ZONE_HIGH), add_pointer("etc/e820", "etc/e820", 100, 4)],
+    )?;
     cases.push(failure(
         "fail-microvm-noacpi-loader-pointer",
         "microvm,acpi=off",
@@ -69,7 +73,7 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     // A file larger than the machine's RAM, which the script asks to place.
     let big = work_dir().join("big-table.bin");
     std::fs::File::create(&big)?.set_len(96 << 20)?;
-    let too_big = loader_script("too-big", &[allocate("opt/big", 64, 1)])?;
+    let too_big = loader_script("too-big", &[allocate("opt/big", 64, ZONE_HIGH)])?;
     cases.push(failure(
         "fail-microvm-noacpi-loader-no-room",
         "microvm,acpi=off",
@@ -124,29 +128,8 @@ fn multiboot_kernel() -> Result<PathBuf> {
 }
 
 /// A table-loader script file of 128-byte commands.
-fn loader_script(name: &str, commands: &[Vec<u8>]) -> Result<String> {
+fn loader_script(name: &str, commands: &[[u8; COMMAND_SIZE]]) -> Result<String> {
     let path = work_dir().join(format!("loader-{name}.bin"));
     std::fs::write(&path, commands.concat())?;
     Ok(path.display().to_string())
-}
-
-fn file_name(name: &str) -> [u8; 56] {
-    let mut n = [0u8; 56];
-    n[..name.len()].copy_from_slice(name.as_bytes());
-    n
-}
-
-fn command(kind: u32, body: &[&[u8]]) -> Vec<u8> {
-    let mut c = kind.to_le_bytes().to_vec();
-    body.iter().for_each(|part| c.extend_from_slice(part));
-    c.resize(128, 0);
-    c
-}
-
-fn allocate(file: &str, align: u32, zone: u8) -> Vec<u8> {
-    command(1, &[&file_name(file), &align.to_le_bytes(), &[zone]])
-}
-
-fn add_pointer(dest: &str, src: &str, offset: u32, size: u8) -> Vec<u8> {
-    command(2, &[&file_name(dest), &file_name(src), &offset.to_le_bytes(), &[size]])
 }
