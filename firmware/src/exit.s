@@ -1,16 +1,26 @@
-# Exit from long mode to the kernel's 32-bit PVH entry (Xen's PVH ABI):
-# protected mode, paging off, CR0 = PE (and ET), CR4 = 0, flat CS/DS/ES/SS/FS/GS, IF = 0,
-# EBX = physical address of the hvm_start_info.
+# Exits from long mode to a kernel.
 #
-# extern "sysv64" fn pvh_exit(entry: u32 /* edi */, start_info: u32 /* esi */) -> !
+# exit32: to a 32-bit entry, Xen's PVH ABI or Linux's 32-bit boot protocol: protected mode,
+# paging off, CR0 = PE (and ET), CR4 = 0, IF = 0, a GDT whose selector 0x10 is flat 32-bit
+# code and 0x18 flat read/write data (Linux's __BOOT_CS and __BOOT_DS; the PVH ABI only asks
+# for flat segments), CS = 0x10, DS/ES/SS/FS/GS = 0x18, EBX and ESI as given.
+#
+# extern "sysv64" fn exit32(entry: u32 /* edi */, ebx: u32 /* esi */, esi: u32 /* edx */) -> !
+#
+# linux64: to Linux's 64-bit entry: long mode with the firmware's identity map, IF = 0,
+# CS = 0x10 (64-bit code) and DS/ES/SS = 0x18 as reset.s left them, RSI = boot_params.
+#
+# extern "sysv64" fn linux64(entry: u64 /* rdi */, boot_params: u64 /* rsi */) -> !
 
-.section .text.pvh_exit, "ax", @progbits
+.section .text.exit32, "ax", @progbits
 .code64
-.globl pvh_exit
-pvh_exit:
+.globl exit32
+exit32:
     cli
     movl %esi, %ebx
-    # Far return into CODE32 (0x08): compatibility mode, still paged, still identity-mapped.
+    movl %edx, %esi
+    # Far return into the firmware's CODE32 (0x08): compatibility mode, still paged, still
+    # identity-mapped.
     pushq $0x08
     leaq 1f(%rip), %rax
     pushq %rax
@@ -25,20 +35,49 @@ pvh_exit:
     xorl %edx, %edx
     wrmsr
     movl %eax, %cr4                 # eax is 0
-    movl $0x10, %eax                # DATA32
+    lgdtl gdt32_pointer
+    ljmpl $0x10, $2f
+2:
+    movl $0x18, %eax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss
     movw %ax, %fs
     movw %ax, %gs
-    # Leave nothing of the firmware's in the registers the ABI does not define.
+    # Leave nothing of the firmware's in the registers the protocols do not define.
     xorl %eax, %eax
     xorl %ecx, %ecx
     xorl %edx, %edx
-    xorl %esi, %esi
     xorl %ebp, %ebp
     xorl %esp, %esp
     jmp *%edi
+
+.section .text.linux64, "ax", @progbits
+.code64
+.globl linux64
+linux64:
+    cli
+    cld
+    xorl %eax, %eax
+    xorl %ebx, %ebx
+    xorl %ecx, %ecx
+    xorl %edx, %edx
+    xorl %ebp, %ebp
+    jmp *%rdi
+
+# The GDT of the 32-bit entries, in ROM with the Accessed bits preset (the CPU never writes
+# back). 0x08 is the code segment exit32 runs on while it loads this table.
+.section .rodata.gdt32, "a", @progbits
+.balign 8
+gdt32:
+    .quad 0
+    .quad 0x00cf9b000000ffff        # 0x08: flat 32-bit code
+    .quad 0x00cf9b000000ffff        # 0x10: flat 32-bit code (__BOOT_CS)
+    .quad 0x00cf93000000ffff        # 0x18: flat read/write data (__BOOT_DS)
+gdt32_end:
+gdt32_pointer:
+    .word gdt32_end - gdt32 - 1
+    .long gdt32
 
 .text
 .code64

@@ -18,8 +18,8 @@ use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
 global_asm!(include_str!("exit.s"), options(att_syntax));
 
 extern "sysv64" {
-    /// Leaves long mode and jumps to `entry` with `EBX = start_info` (exit.s).
-    fn pvh_exit(entry: u32, start_info: u32) -> !;
+    /// Leaves long mode and jumps to the 32-bit `entry` with `EBX` and `ESI` set (exit.s).
+    fn exit32(entry: u32, ebx: u32, esi: u32) -> !;
 }
 
 /// The firmware's two fixed windows of low RAM: the handoff area and scratch. Called once, by
@@ -39,7 +39,7 @@ pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
 pub fn enter_pvh(pvh: PvhEntry) -> ! {
     // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and everything
     // it points to is in place, in RAM the memory map reserves.
-    unsafe { pvh_exit(pvh.entry, pvh.start_info) }
+    unsafe { exit32(pvh.entry, pvh.start_info, 0) }
 }
 
 const COM1: u16 = 0x3f8;

@@ -3,10 +3,11 @@
 # Operands from main.rs: {main} the Rust entry, {page_directories} the ROM page directories,
 # {pml4} {pdpt} {stack_top} fixed low-RAM addresses from pvhfw::layout.
 
-# Selectors of the GDT below.
+# Selectors of the GDT below. CODE64 and DATA are also what Linux's 64-bit boot protocol asks
+# for (__BOOT_CS = 0x10, __BOOT_DS = 0x18), so the firmware enters a bzImage as it runs.
 .set CODE32, 0x08
-.set DATA32, 0x10
-.set CODE64, 0x18
+.set CODE64, 0x10
+.set DATA, 0x18
 .set ROM_BASE, 0xffff0000
 
 # The CPU's first instruction, at 0xFFFFFFF0 (CS.base 0xFFFF0000, IP 0xFFF0).
@@ -30,7 +31,7 @@ reset16:
 
 .code32
 start32:
-    movw $DATA32, %ax
+    movw $DATA, %ax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss
@@ -75,8 +76,8 @@ start64:
 gdt:
     .quad 0
     .quad 0x00cf9b000000ffff        # CODE32: base 0, 4 GiB, 32-bit, execute/read
-    .quad 0x00cf93000000ffff        # DATA32: base 0, 4 GiB, read/write
-    .quad 0x00af9b000000ffff        # CODE64: long mode
+    .quad 0x00af9b000000ffff        # CODE64: long mode, execute/read
+    .quad 0x00cf93000000ffff        # DATA: base 0, 4 GiB, read/write
 gdt_end:
 gdt_pointer:
     .word gdt_end - gdt - 1
