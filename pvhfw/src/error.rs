@@ -34,6 +34,22 @@ pub enum Error {
     FwCfgWriteNeedsDma { key: u16 },
     /// The SMBIOS entry point from QEMU is not one pvhfw understands.
     BadSmbiosAnchor,
+    /// The kernel's setup data has no "HdrS" at 0x202: not a Linux boot-protocol header.
+    BzImageNoMagic,
+    /// The bzImage's boot protocol predates 2.12 (`xloadflags`, the 64-bit entry).
+    BzImageProtocolTooOld { version: u16 },
+    /// The setup header is shorter than its protocol version promises.
+    BzImageHeaderTruncated { len: u64 },
+    /// Neither `XLF_KERNEL_64` nor a usable 32-bit entry (protocol 2.02 with `LOADED_HIGH`).
+    BzImageNoEntry,
+    /// `init_size` bytes from the kernel's runtime start are not all free RAM.
+    KernelInitSizeDoesNotFit { addr: u64, size: u64 },
+    /// The initrd ends above the kernel's `initrd_addr_max`.
+    InitrdAboveLimit { start: u64, end: u64, max: u64 },
+    /// The command line is longer than the kernel's `cmdline_size`.
+    CmdlineTooLong { len: u64, max: u64 },
+    /// The `setup_data` list cannot be copied (`problem` says why).
+    SetupData { problem: &'static str },
 }
 
 impl Error {
@@ -73,6 +89,38 @@ impl Error {
                 line.str("fw_cfg file ").hex(key.into()).str(" must be written, which needs fw_cfg DMA")
             }
             Error::BadSmbiosAnchor => line.str("etc/smbios/smbios-anchor is not an SMBIOS 2.1 or 3.0 entry point"),
+            Error::BzImageNoMagic => line.str("kernel setup header has no \"HdrS\" signature at 0x202"),
+            Error::BzImageProtocolTooOld { version } => line
+                .str("bzImage boot protocol ")
+                .dec((version >> 8).into())
+                .str(".")
+                .dec((version & 0xff).into())
+                .str(" is too old; pvhfw needs 2.12 or newer (64-bit entry)"),
+            Error::BzImageHeaderTruncated { len } => {
+                line.str("bzImage setup header is only ").dec(len).str(" bytes, too short for its protocol")
+            }
+            Error::BzImageNoEntry => line.str(
+                "bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one (protocol 2.02, LOADED_HIGH)",
+            ),
+            Error::KernelInitSizeDoesNotFit { addr, size } => line
+                .str("kernel needs ")
+                .dec(size)
+                .str(" bytes (init_size) of free RAM from ")
+                .hex(addr)
+                .str(", which the memory map does not have"),
+            Error::InitrdAboveLimit { start, end, max } => line
+                .str("initrd at ")
+                .hex(start)
+                .str("-")
+                .hex(end)
+                .str(" lies above the kernel's initrd_addr_max ")
+                .hex(max),
+            Error::CmdlineTooLong { len, max } => line
+                .str("command line of ")
+                .dec(len)
+                .str(" bytes is longer than the kernel's cmdline_size of ")
+                .dec(max),
+            Error::SetupData { problem } => line.str("kernel setup_data list: ").str(problem),
         }
         .end();
     }

@@ -10,6 +10,8 @@
 extern crate std;
 
 pub mod boot;
+pub mod boot_params;
+pub mod bzimage;
 pub mod checksum;
 pub mod chipset;
 pub mod console;
@@ -21,6 +23,7 @@ pub mod layout;
 pub mod mptable;
 pub mod platform;
 pub mod scratch;
+pub mod setup_data;
 pub mod smbios;
 pub mod start_info;
 pub mod table_loader;
