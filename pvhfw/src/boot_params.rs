@@ -10,20 +10,10 @@
 
 use crate::bzimage::{SetupHeader, HEADER_OFFSET, LOADER_QEMU};
 use crate::start_info::MemmapEntry;
-use crate::{Error, Range};
+use crate::{e820, Error, Range};
 use core::mem::{offset_of, size_of};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
-
-/// `struct boot_e820_entry`: packed `u64 addr, u64 size, u32 type` (20 bytes).
-#[repr(C)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct E820Entry {
-    pub addr: U64,
-    pub size: U64,
-    pub kind: U32,
-}
-const _: () = assert!(size_of::<E820Entry>() == 20);
 
 /// Slots of `e820_table` (`E820_MAX_ENTRIES_ZEROPAGE`).
 pub const E820_MAX: usize = 128;
@@ -44,7 +34,8 @@ pub struct BootParams {
     pub hdr: SetupHeader,
     /// Room for a longer header of a later protocol, then `edd_mbr_sig_buffer`.
     _pad4: [u8; 0x2d0 - 0x26c],
-    pub e820_table: [E820Entry; E820_MAX],
+    /// `struct boot_e820_entry`, the same 20-byte layout as QEMU's `etc/e820`.
+    pub e820_table: [e820::Entry; E820_MAX],
     _pad5: [u8; 0x1000 - 0xcd0],
 }
 const _: () = assert!(size_of::<BootParams>() == 4096);
@@ -104,7 +95,7 @@ impl BootParams {
         self.acpi_rsdp_addr = h.rsdp.unwrap_or(0).into();
 
         for (slot, e) in self.e820_table.iter_mut().zip(h.memmap) {
-            *slot = E820Entry { addr: e.addr.into(), size: e.size.into(), kind: e.kind.into() };
+            *slot = e820::Entry { addr: e.addr.into(), size: e.size.into(), kind: e.kind.into() };
         }
         self.e820_entries = h.memmap.len() as u8;
         Ok(())

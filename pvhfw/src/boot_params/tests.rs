@@ -26,7 +26,7 @@ fn handoff(setup: &[u8]) -> Handoff<'_> {
 }
 
 fn dirty() -> Box<BootParams> {
-    let mut bp = BootParams::new_box_zeroed().unwrap();
+    let mut bp = crate::boxed_zeroed::<BootParams>();
     bp.as_mut_bytes().fill(0xff);
     bp
 }
