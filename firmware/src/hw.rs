@@ -6,12 +6,12 @@
 
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{compiler_fence, Ordering};
-use pvhfw::boot::PvhEntry;
+use pvhfw::boot::KernelEntry;
 use pvhfw::fw_cfg::{self, key, DmaAccess, FwCfgIo};
+use pvhfw::handoff::Handoff;
 use pvhfw::layout;
 use pvhfw::platform::PciFn;
 use pvhfw::scratch::Scratch;
-use pvhfw::start_info::Handoff;
 use pvhfw::{Error, Range};
 use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
 
@@ -20,6 +20,8 @@ global_asm!(include_str!("exit.s"), options(att_syntax));
 extern "sysv64" {
     /// Leaves long mode and jumps to the 32-bit `entry` with `EBX` and `ESI` set (exit.s).
     fn exit32(entry: u32, ebx: u32, esi: u32) -> !;
+    /// Jumps to Linux's 64-bit `entry` with `RSI` = `boot_params` (exit.s).
+    fn linux64(entry: u64, boot_params: u64) -> !;
 }
 
 /// The firmware's two fixed windows of low RAM: the handoff area and scratch. Called once, by
@@ -35,11 +37,19 @@ pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
     (handoff, scratch)
 }
 
-/// Leaves long mode and enters the PVH kernel.
-pub fn enter_pvh(pvh: PvhEntry) -> ! {
-    // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and everything
-    // it points to is in place, in RAM the memory map reserves.
-    unsafe { exit32(pvh.entry, pvh.start_info, 0) }
+/// Enters the kernel the way its format asks.
+pub fn enter(kernel: KernelEntry) -> ! {
+    match kernel {
+        // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and
+        // everything it points to is in place, in RAM the memory map reserves.
+        KernelEntry::Pvh { entry, start_info } => unsafe { exit32(entry, start_info, 0) },
+        // SAFETY: the library loaded the bzImage's protected-mode part at the load address
+        // (checked to be free RAM for its whole init_size) and filled boot_params, which with
+        // the command line lies in reserved firmware RAM; all of it is identity-mapped.
+        KernelEntry::Linux64 { entry, boot_params } => unsafe { linux64(entry, boot_params) },
+        // SAFETY: as for the 64-bit entry; exit32 leaves long mode first.
+        KernelEntry::Linux32 { entry, boot_params } => unsafe { exit32(entry, 0, boot_params) },
+    }
 }
 
 const COM1: u16 = 0x3f8;

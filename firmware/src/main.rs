@@ -1,7 +1,8 @@
-//! pvhfw: boots a PVH Linux kernel under QEMU straight from the reset vector.
+//! pvhfw: boots Linux under QEMU straight from the reset vector, a PVH ELF or a bzImage.
 //!
 //! `reset.s` takes the CPU from real mode to long mode and calls [`main`]; the boot logic is in
-//! the `pvhfw` library; `exit.s` drops back to 32-bit protected mode and enters the kernel.
+//! the `pvhfw` library; `exit.s` enters the kernel: in long mode for a bzImage's 64-bit entry,
+//! after dropping back to 32-bit protected mode for the PVH and 32-bit Linux entries.
 //! Every `unsafe` block is in [`hw`], the hardware layer.
 #![no_std]
 #![no_main]
@@ -32,8 +33,8 @@ extern "sysv64" fn main() -> ! {
     let Some(mut fw_cfg) = hw::FwCfg::probe() else { fail(&mut con, None, Error::NoFwCfg) };
     let (handoff, scratch) = hw::firmware_ram();
     let mut platform = hw::Platform;
-    match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare_pvh(handoff, layout::HANDOFF as u32, scratch) {
-        Ok(pvh) => hw::enter_pvh(pvh),
+    match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare(handoff, layout::HANDOFF as u32, scratch) {
+        Ok(kernel) => hw::enter(kernel),
         Err(e) => fail(&mut con, Some((&mut fw_cfg, scratch)), e),
     }
 }

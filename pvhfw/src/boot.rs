@@ -6,17 +6,21 @@
 //! is no ACPI. Then a handover describes it all to the kernel: today `hvm_start_info` for a PVH
 //! kernel, which QEMU has already loaded.
 
+use crate::boot_params;
+use crate::bzimage::{self, SetupHeader};
 use crate::chipset::Chipset;
 use crate::console::{Console, Line, Log};
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, Directory, File, FileName, FwCfgIo, NameKey};
+use crate::handoff::{Handoff, HandoffAddrs, CMDLINE_MAX};
 use crate::kernel::{self, Format};
 use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LEGACY_HOLE, LOW_TABLES, MP_TABLE};
 use crate::mptable::{self, Topology};
 use crate::platform::Platform;
 use crate::scratch::Scratch;
+use crate::setup_data;
 use crate::smbios::{self, Smbios};
-use crate::start_info::{Handoff, HandoffAddrs, MemmapEntry, ModlistEntry, StartInfo, CMDLINE_MAX, MAGIC, MAX_MEMMAP};
+use crate::start_info::{MemmapEntry, ModlistEntry, StartInfo, MAGIC, MAX_MEMMAP};
 use crate::table_loader::{self, Needs, Zones};
 use crate::table_memory::{self, Bump};
 use crate::{Error, Range};
@@ -36,11 +40,25 @@ fn page_up(x: u64) -> u64 {
     x.saturating_add(PAGE - 1) & !(PAGE - 1)
 }
 
-/// Where to jump: the kernel's 32-bit PVH entry, with `EBX` = the start info.
+/// Where and how to enter the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PvhEntry {
-    pub entry: u32,
-    pub start_info: u32,
+pub enum KernelEntry {
+    /// The PVH entry, 32-bit flat, paging off, `EBX` = the start info.
+    Pvh { entry: u32, start_info: u32 },
+    /// Linux's 64-bit entry, long mode with an identity map, `RSI` = boot_params.
+    Linux64 { entry: u64, boot_params: u64 },
+    /// Linux's 32-bit entry, 32-bit flat, paging off, `ESI` = boot_params.
+    Linux32 { entry: u32, boot_params: u32 },
+}
+
+fn linux_entry(entry: bzimage::Entry, load: u64, boot_params: u64) -> KernelEntry {
+    match entry {
+        bzimage::Entry::Bits64 => KernelEntry::Linux64 { entry: entry.address(load), boot_params },
+        // QEMU's KERNEL_ADDR and the handoff are below 4 GiB, so the casts keep every bit.
+        bzimage::Entry::Bits32 => {
+            KernelEntry::Linux32 { entry: entry.address(load) as u32, boot_params: boot_params as u32 }
+        }
+    }
 }
 
 /// The boot's context: fw_cfg, the console, the rest of the hardware and the user's log choice.
@@ -97,8 +115,21 @@ struct PlacedTables {
 
 /// The kernel as QEMU describes it.
 struct Kernel {
-    entry: u32,
+    format: KernelFormat,
+    /// All the memory it takes: where QEMU loaded a PVH kernel; where a bzImage is loaded and
+    /// where it runs.
     range: Range,
+}
+
+enum KernelFormat {
+    Pvh {
+        entry: u32,
+    },
+    /// `load`: where its protected-mode part goes (QEMU's `KERNEL_ADDR` and `KERNEL_SIZE`).
+    BzImage {
+        header: SetupHeader,
+        load: Range,
+    },
 }
 
 /// What the shared steps leave for the handover to describe.
@@ -117,31 +148,51 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Boot { io, con, platform, log: Log::default(), timeline: None }
     }
 
-    /// Prepares a PVH boot in `handoff`, which the firmware placed at physical `handoff_paddr`.
-    pub fn prepare_pvh(
+    /// Prepares the boot of whatever kernel QEMU was given, in `handoff`, which the firmware
+    /// placed at physical `handoff_paddr`: discover, the kernel, the shared steps, the command
+    /// line, then the handover its format asks for.
+    pub fn prepare(
         &mut self,
         handoff: &mut Handoff,
         handoff_paddr: u32,
         scratch: &mut Scratch,
-    ) -> Result<PvhEntry, Error> {
+    ) -> Result<KernelEntry, Error> {
         let Scratch { dir, kernel_head, e820, regions, loader } = scratch;
         let files = self.discover(dir)?;
         self.phase("fw_cfg");
-        let kernel = self.pvh_kernel(kernel_head)?;
+        let kernel = self.find_kernel(kernel_head)?;
         let set_up = self.set_up(&files, kernel.range, e820, regions, loader, &mut handoff.memmap)?;
         self.command_line(&mut handoff.cmdline)?;
-        describe_pvh(handoff, handoff_paddr, &set_up);
-        let start_info = handoff_paddr; // the start info is the handoff's first field
+        let addrs = HandoffAddrs::at(handoff_paddr.into());
+        let entry = match kernel.format {
+            KernelFormat::Pvh { entry } => {
+                describe_pvh(handoff, &addrs, &set_up);
+                KernelEntry::Pvh { entry, start_info: addrs.start_info as u32 }
+            }
+            KernelFormat::BzImage { header, load } => {
+                let memmap = &handoff.memmap[..set_up.memmap_len];
+                self.load_bzimage(&header, load, memmap, &kernel.range, set_up.initrd)?;
+                self.phase("kernel");
+                let setup_data = self.rebuild_setup_data(&header, load, loader)?;
+                self.describe_linux(handoff, &addrs, &set_up, kernel_head, setup_data)?;
+                linux_entry(header.entry()?, load.start, addrs.boot_params)
+            }
+        };
         if let Some(l) = self.info() {
-            l.str("entering PVH kernel at ")
-                .hex(kernel.entry.into())
-                .str(", start info at ")
-                .hex(start_info.into())
-                .end();
+            let (what, at, data) = match entry {
+                KernelEntry::Pvh { entry, start_info } => ("entering PVH kernel at ", entry.into(), start_info.into()),
+                KernelEntry::Linux64 { entry, boot_params } => ("entering 64-bit Linux at ", entry, boot_params),
+                KernelEntry::Linux32 { entry, boot_params } => {
+                    ("entering 32-bit Linux at ", entry.into(), boot_params.into())
+                }
+            };
+            let what_data =
+                if matches!(entry, KernelEntry::Pvh { .. }) { ", start info at " } else { ", boot_params at " };
+            l.str(what).hex(at).str(what_data).hex(data).end();
         }
         self.phase("jump");
         self.print_timeline();
-        Ok(PvhEntry { entry: kernel.entry, start_info })
+        Ok(entry)
     }
 
     /// The steps every kernel format shares, once the kernel's place (`kernel`) is known.
@@ -230,20 +281,29 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(Log::parse(&value[..len]))
     }
 
-    /// The PVH kernel QEMU loaded, checked to lie clear of the firmware. `head` may hold
-    /// anything: the read fills all of it (fw_cfg zero-fills past an item's end).
-    fn pvh_kernel(&mut self, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<Kernel, Error> {
+    /// The kernel QEMU was given, and the memory it takes, checked to lie clear of the
+    /// firmware. `head` may hold anything: the read fills all of it (fw_cfg zero-fills past an
+    /// item's end).
+    fn find_kernel(&mut self, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<Kernel, Error> {
         self.io.read(key::SETUP_DATA, head)?;
         let entry = fw_cfg::read_u32(self.io, key::KERNEL_ENTRY)?;
         let addr = fw_cfg::read_u32(self.io, key::KERNEL_ADDR)?;
         let size = fw_cfg::read_u32(self.io, key::KERNEL_SIZE)?;
-        match kernel::detect(head, entry) {
-            Format::Pvh => {}
-            Format::BzImage => return Err(Error::BzImageUnsupported),
+        let load = Range { start: addr.into(), end: u64::from(addr) + u64::from(size) };
+        let kernel = match kernel::detect(head, entry) {
+            Format::Pvh => self.pvh_kernel(entry, load),
+            Format::BzImage => self.bzimage_kernel(head, load)?,
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
             Format::Unknown => return Err(Error::UnknownKernelFormat),
+        };
+        if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&kernel.range)) {
+            return Err(Error::KernelOverlapsFirmware { start: kernel.range.start, end: kernel.range.end });
         }
-        let range = Range { start: addr.into(), end: u64::from(addr) + u64::from(size) };
+        Ok(kernel)
+    }
+
+    /// A PVH ELF: QEMU has loaded its segments to `range` already.
+    fn pvh_kernel(&mut self, entry: u32, range: Range) -> Kernel {
         if let Some(l) = self.info() {
             l.str("PVH kernel loaded at ")
                 .hex(range.start)
@@ -253,11 +313,104 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .hex(entry.into())
                 .end();
         }
-        if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&range)) {
-            return Err(Error::KernelOverlapsFirmware { start: range.start, end: range.end });
-        }
-        Ok(Kernel { entry, range })
+        Kernel { format: KernelFormat::Pvh { entry }, range }
     }
+
+    /// A bzImage: nothing is loaded yet. Its protected-mode part goes to `load` (QEMU's
+    /// `KERNEL_ADDR`, where any `setup_data` QEMU appended expects it) and it then needs
+    /// `init_size` bytes from where it runs; the kernel takes the span of both.
+    fn bzimage_kernel(&mut self, head: &[u8; kernel::HEAD_BYTES], load: Range) -> Result<Kernel, Error> {
+        let header = SetupHeader::parse(head)?;
+        let size = header.init_size().into();
+        let runtime =
+            header.runtime_range(load.start).ok_or(Error::KernelInitSizeDoesNotFit { addr: load.start, size })?;
+        let range = Range { start: load.start.min(runtime.start), end: load.end.max(runtime.end) };
+        if let Some(l) = self.info() {
+            l.str("bzImage, boot protocol ")
+                .hex(header.protocol().into())
+                .str(": ")
+                .dec(load.end - load.start)
+                .str(" bytes to ")
+                .hex(load.start)
+                .str(", runs in ")
+                .hex(runtime.start)
+                .str("-")
+                .hex(runtime.end)
+                .end();
+        }
+        Ok(Kernel { format: KernelFormat::BzImage { header, load }, range })
+    }
+
+    /// Copies the bzImage's protected-mode part to `load` with one DMA, once the memory map
+    /// says the kernel's whole span (`kernel`) is RAM that no table or initrd uses.
+    fn load_bzimage(
+        &mut self,
+        header: &SetupHeader,
+        load: Range,
+        memmap: &[MemmapEntry],
+        kernel: &Range,
+        initrd: Option<ModlistEntry>,
+    ) -> Result<(), Error> {
+        header.check_init_size(load.start, memmap)?;
+        if !e820::is_ram(memmap, *kernel) {
+            let size = kernel.end - kernel.start;
+            return Err(Error::KernelInitSizeDoesNotFit { addr: kernel.start, size });
+        }
+        if let Some(i) = initrd {
+            header.check_initrd(Range { start: i.paddr, end: i.paddr + i.size })?;
+        }
+        self.io.read_to_phys(key::KERNEL_DATA, load.start, (load.end - load.start) as u32)
+    }
+
+    /// The `setup_data` list QEMU may have appended to the kernel (`-dtb`), copied into
+    /// `room` (scratch RAM that is free once the tables are placed, and reserved) with new
+    /// links, so that nothing of it depends on where QEMU put it. Returns the new head.
+    fn rebuild_setup_data(
+        &mut self,
+        header: &SetupHeader,
+        load: Range,
+        room: &mut [u8; table_loader::MAX_SCRIPT],
+    ) -> Result<u64, Error> {
+        if header.setup_data() == 0 {
+            return Ok(0);
+        }
+        let platform = &mut *self.platform;
+        let mut read = |addr: u64, buf: &mut [u8]| match Range::from_len(addr, buf.len() as u64) {
+            Some(r) if load.contains(&r) => {
+                buf.copy_from_slice(platform.phys(r));
+                true
+            }
+            _ => false,
+        };
+        let room_paddr = crate::layout::SCRATCH + core::mem::offset_of!(Scratch, loader) as u64;
+        let (head, _) = setup_data::rebuild(header.setup_data(), &mut read, room, room_paddr)?;
+        Ok(head)
+    }
+
+    /// The Linux handover: `boot_params` with QEMU's header, the memory map, the command
+    /// line, the initrd, the RSDP and the rebuilt `setup_data`.
+    fn describe_linux(
+        &mut self,
+        handoff: &mut Handoff,
+        addrs: &HandoffAddrs,
+        set_up: &SetUp,
+        setup: &[u8; kernel::HEAD_BYTES],
+        setup_data: u64,
+    ) -> Result<(), Error> {
+        let cmdline_len = handoff.cmdline.iter().position(|&b| b == 0).unwrap_or(CMDLINE_MAX);
+        let initrd = set_up.initrd.map(|i| Range { start: i.paddr, end: i.paddr + i.size });
+        let linux = boot_params::Handoff {
+            setup,
+            memmap: &handoff.memmap[..set_up.memmap_len],
+            cmdline_addr: addrs.cmdline,
+            cmdline_len,
+            initrd,
+            rsdp: set_up.rsdp,
+            setup_data,
+        };
+        handoff.boot_params.fill(&linux)
+    }
+
     /// Reads `etc/table-loader`, if QEMU has ACPI tables for this machine.
     fn read_loader_script<'s>(
         &mut self,
@@ -468,9 +621,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
 }
 
 /// The PVH handover: `hvm_start_info` pointing at the module list, the memory map and the
-/// command line, all in `handoff` at physical `handoff_paddr`.
-fn describe_pvh(handoff: &mut Handoff, handoff_paddr: u32, set_up: &SetUp) {
-    let addrs = HandoffAddrs::at(handoff_paddr.into());
+/// command line, all in `handoff` at `addrs`.
+fn describe_pvh(handoff: &mut Handoff, addrs: &HandoffAddrs, set_up: &SetUp) {
     handoff.modlist[0] = set_up.initrd.unwrap_or_default();
     handoff.start_info = StartInfo {
         magic: MAGIC,

@@ -26,6 +26,7 @@ pub mod key {
     pub const INITRD_ADDR: u16 = 0x0a;
     pub const INITRD_SIZE: u16 = 0x0b;
     pub const KERNEL_ENTRY: u16 = 0x10;
+    pub const KERNEL_DATA: u16 = 0x11;
     pub const INITRD_DATA: u16 = 0x12;
     pub const CMDLINE_SIZE: u16 = 0x14;
     pub const CMDLINE_DATA: u16 = 0x15;

@@ -5,7 +5,7 @@
 //! gets no setup data at all.
 
 /// Bytes of the setup data needed to tell the formats apart.
-pub const HEAD_BYTES: usize = 0x210;
+pub const HEAD_BYTES: usize = 0x290;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

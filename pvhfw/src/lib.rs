@@ -18,6 +18,7 @@ pub mod console;
 pub mod e820;
 pub mod error;
 pub mod fw_cfg;
+pub mod handoff;
 pub mod kernel;
 pub mod layout;
 pub mod mptable;

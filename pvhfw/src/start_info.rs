@@ -1,5 +1,6 @@
-//! The PVH boot ABI's `hvm_start_info` (Xen's `arch-x86/hvm/start_info.h`) and the area of
-//! firmware RAM that holds it, the module list, the memory map and the command line.
+//! The PVH boot ABI's `hvm_start_info` (Xen's `arch-x86/hvm/start_info.h`), its module list
+//! and memory map entries. The memory map's entries are also the form in which the boot builds
+//! every kernel's map.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -47,39 +48,3 @@ const _: () = assert!(core::mem::size_of::<MemmapEntry>() == 24);
 
 /// Linux copies the memory map into a 128-slot array without checking; stay below that.
 pub const MAX_MEMMAP: usize = 127;
-/// Largest command line accepted, including its NUL (Linux itself keeps 2 KiB of it on x86).
-pub const CMDLINE_MAX: usize = 64 * 1024;
-
-/// Everything the kernel reads from firmware memory, in one block at a fixed physical address.
-#[repr(C)]
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout)]
-pub struct Handoff {
-    /// First, so that the area's address is the start info's.
-    pub start_info: StartInfo,
-    pub _pad: u64,
-    pub modlist: [ModlistEntry; 1],
-    pub memmap: [MemmapEntry; MAX_MEMMAP],
-    pub _pad2: [u8; 8],
-    pub cmdline: [u8; CMDLINE_MAX],
-}
-
-const _: () = assert!(crate::layout::HANDOFF + size_of::<Handoff>() as u64 <= crate::layout::SCRATCH);
-
-/// Physical addresses of the parts of a [`Handoff`] placed at `base`.
-pub struct HandoffAddrs {
-    pub modlist: u64,
-    pub memmap: u64,
-    pub cmdline: u64,
-}
-
-impl HandoffAddrs {
-    pub fn at(base: u64) -> HandoffAddrs {
-        use core::mem::offset_of;
-        const _: () = assert!(offset_of!(Handoff, start_info) == 0);
-        HandoffAddrs {
-            modlist: base + offset_of!(Handoff, modlist) as u64,
-            memmap: base + offset_of!(Handoff, memmap) as u64,
-            cmdline: base + offset_of!(Handoff, cmdline) as u64,
-        }
-    }
-}
