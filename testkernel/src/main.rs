@@ -10,6 +10,7 @@
 
 use core::arch::{asm, global_asm};
 
+mod bz;
 mod fw_cfg;
 mod tables;
 
@@ -52,7 +53,7 @@ static mut STACK: [u8; STACK_SIZE] = [0; STACK_SIZE];
 
 const MAGIC: u32 = 0x336e_c578;
 const RAM: u32 = 1;
-const KERNEL_START: u64 = 0x10_0000;
+pub(crate) const KERNEL_START: u64 = 0x10_0000;
 
 pub(crate) fn out(bytes: &[u8]) {
     for &b in bytes {
@@ -116,12 +117,32 @@ pub(crate) struct Entry {
     kind: u32,
 }
 
-fn in_ram(map: &[Entry], start: u64, end: u64) -> bool {
+pub(crate) fn in_ram(map: &[Entry], start: u64, end: u64) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr <= start && end <= e.addr + e.size)
 }
 
 pub(crate) fn touches_ram(map: &[Entry], start: u64, end: u64) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr < end && start < e.addr + e.size)
+}
+
+/// Checks that selector `sel` (register `i`: cs ds es ss fs gs) indexes a flat 4 GiB descriptor
+/// of the GDT at `gdt_base`; returns the descriptor.
+pub(crate) fn flat_descriptor(c: &mut Checker, gdt_base: u64, gdt_limit: u16, i: usize, sel: u16) -> Option<u64> {
+    let idx = u64::from(sel & !7);
+    let ok = sel & 4 == 0 && idx != 0 && idx + 7 <= u64::from(gdt_limit);
+    c.check(ok, "selector", (i as u64) << 16 | u64::from(sel));
+    if !ok {
+        return None;
+    }
+    let d: u64 = peek(gdt_base + idx);
+    let base = (d >> 16 & 0xff_ffff) | (d >> 56) << 24;
+    let limit = (d & 0xffff) | (d >> 48 & 0xf) << 16;
+    let (present, system, granular) = (d >> 47 & 1, d >> 44 & 1, d >> 55 & 1);
+    c.check(base == 0 && limit == 0xf_ffff && granular == 1 && present == 1 && system == 1, "flat", d);
+    if i != 0 {
+        c.check(d >> 43 & 1 == 0 && d >> 41 & 1 == 1, "data-writable", d);
+    }
+    Some(d)
 }
 
 fn check_registers(c: &mut Checker, s: &EntryState) {
@@ -130,21 +151,10 @@ fn check_registers(c: &mut Checker, s: &EntryState) {
     c.check(s.cr4 == 0, "cr4", s.cr4.into());
     c.check(s.eflags & (1 << 9 | 1 << 8 | 1 << 17) == 0, "eflags", s.eflags.into());
     for (i, &sel) in s.selectors.iter().enumerate() {
-        let idx = u64::from(sel & !7);
-        let ok = sel & 4 == 0 && idx != 0 && idx + 7 <= u64::from(gdt_limit);
-        c.check(ok, "selector", (i as u64) << 16 | u64::from(sel));
-        if !ok {
-            continue;
-        }
-        let d: u64 = peek(gdt_base + idx);
-        let base = (d >> 16 & 0xff_ffff) | (d >> 56) << 24;
-        let limit = (d & 0xffff) | (d >> 48 & 0xf) << 16;
-        let (present, system, code, granular) = (d >> 47 & 1, d >> 44 & 1, d >> 43 & 1, d >> 55 & 1);
-        c.check(base == 0 && limit == 0xf_ffff && granular == 1 && present == 1 && system == 1, "flat", d);
-        if i == 0 {
-            c.check(code == 1 && d >> 54 & 1 == 1 && d >> 53 & 1 == 0, "cs-32bit-code", d);
-        } else {
-            c.check(code == 0 && d >> 41 & 1 == 1, "data-writable", d);
+        if let Some(d) = flat_descriptor(c, gdt_base, gdt_limit, i, sel) {
+            if i == 0 {
+                c.check(d >> 43 & 1 == 1 && d >> 54 & 1 == 1 && d >> 53 & 1 == 0, "cs-32bit-code", d);
+            }
         }
     }
 }
@@ -155,13 +165,23 @@ fn check_memmap(c: &mut Checker, si: u64, map: &mut [Entry; 128]) -> usize {
     c.check((1..=127).contains(&n), "memmap-entries", n.into());
     c.check(paddr != 0 && paddr + 24 * u64::from(n) <= 1 << 30, "memmap-below-1g", paddr);
     let n = (n as usize).min(127);
+    let read = |i: usize| {
+        let a = paddr + 24 * i as u64;
+        Entry { addr: peek(a), size: peek(a + 8), kind: peek(a + 16) }
+    };
+    report_memmap(c, &mut map[..n], read);
+    n
+}
+
+/// Prints the memory map (`pvhtest: memmap N`, an `e820` line per entry, `ram` total), read
+/// entry by entry through `read`, and checks it is sorted, disjoint and leaves the legacy hole.
+pub(crate) fn report_memmap(c: &mut Checker, map: &mut [Entry], read: impl Fn(usize) -> Entry) {
     let mut ram = 0;
     out(b"pvhtest: memmap ");
-    dec(n as u64);
+    dec(map.len() as u64);
     out(b"\n");
-    for (i, e) in map.iter_mut().enumerate().take(n) {
-        let a = paddr + 24 * i as u64;
-        *e = Entry { addr: peek(a), size: peek(a + 8), kind: peek(a + 16) };
+    for (i, e) in map.iter_mut().enumerate() {
+        *e = read(i);
         out(b"pvhtest: e820 ");
         hex(e.addr);
         out(b" ");
@@ -174,18 +194,17 @@ fn check_memmap(c: &mut Checker, si: u64, map: &mut [Entry; 128]) -> usize {
             ram += e.size;
         }
     }
-    for w in map[..n].windows(2) {
+    for w in map.windows(2) {
         c.check(w[0].addr.saturating_add(w[0].size) <= w[1].addr, "memmap-sorted-disjoint", w[1].addr);
     }
-    c.check(!touches_ram(&map[..n], 0xa_0000, 0x10_0000), "legacy-hole-is-ram", 0xa_0000);
+    c.check(!touches_ram(map, 0xa_0000, 0x10_0000), "legacy-hole-is-ram", 0xa_0000);
     out(b"pvhtest: ram ");
     dec(ram);
     out(b"\n");
-    n
 }
 
-fn check_cmdline(c: &mut Checker, si: u64, map: &[Entry]) {
-    let paddr: u64 = peek(si + 24);
+/// Prints the NUL-terminated command line at `paddr` in hex (`pvhtest: cmdline ...`).
+pub(crate) fn check_cmdline(c: &mut Checker, paddr: u64, map: &[Entry]) {
     if paddr == 0 {
         out(b"pvhtest: cmdline none\n");
         return;
@@ -214,7 +233,11 @@ fn check_initrd(c: &mut Checker, si: u64, map: &[Entry], kernel_end: u64) {
     }
     c.check(nr == 1 && list != 0 && list < 1 << 30, "modlist", list);
     c.check(!touches_ram(map, list, list + 32), "modlist-in-ram", list);
-    let (addr, size): (u64, u64) = (peek(list), peek(list + 8));
+    report_initrd(c, map, peek(list), peek(list + 8), kernel_end);
+}
+
+/// Checks the initrd's placement and prints its size and FNV-1a hash (`pvhtest: initrd N H`).
+pub(crate) fn report_initrd(c: &mut Checker, map: &[Entry], addr: u64, size: u64, kernel_end: u64) {
     let end = addr + size;
     c.check(end <= 1 << 32 && in_ram(map, addr, end), "initrd-not-in-ram", addr);
     c.check(end <= KERNEL_START || addr >= kernel_end, "initrd-overlaps-kernel", addr);
@@ -248,12 +271,16 @@ extern "sysv64" fn kmain(state: &EntryState) -> ! {
     let n = check_memmap(&mut c, si, &mut map);
     let map = &map[..n];
     c.check(!touches_ram(map, si, si + 56), "start-info-in-ram", si);
-    // The stack is the last thing in .bss, the end of the image.
-    let kernel_end = core::ptr::addr_of!(STACK) as u64 + STACK_SIZE as u64;
+    let kernel_end = kernel_end();
     c.check(in_ram(map, KERNEL_START, kernel_end), "kernel-not-in-ram", KERNEL_START);
-    check_cmdline(&mut c, si, map);
+    check_cmdline(&mut c, peek(si + 24), map);
     check_initrd(&mut c, si, map, kernel_end);
-    tables::check_acpi(&mut c, si, map);
+    tables::check_acpi(&mut c, peek(si + 32), map);
+    check_platform_and_exit(c, map)
+}
+
+/// The checks both entries share after their own: SMBIOS, MP table, vmgenid; then the verdict.
+pub(crate) fn check_platform_and_exit(mut c: Checker, map: &[Entry]) -> ! {
     tables::check_smbios(&mut c, map);
     tables::check_mptable(&mut c, map);
     tables::check_vmgenid(&mut c, map);
@@ -261,9 +288,14 @@ extern "sysv64" fn kmain(state: &EntryState) -> ! {
     exit(c.failures.min(1))
 }
 
+/// The end of the image: the stack is the last thing in .bss.
+pub(crate) fn kernel_end() -> u64 {
+    core::ptr::addr_of!(STACK) as u64 + STACK_SIZE as u64
+}
+
 /// Ends QEMU through `-device isa-debug-exit,iobase=0xf4` (exit status `code * 2 + 1`); halts
 /// where that device is absent.
-fn exit(code: u32) -> ! {
+pub(crate) fn exit(code: u32) -> ! {
     // SAFETY: port 0xf4 is the debug-exit device or nothing.
     unsafe { asm!("out dx, eax", in("dx") 0xf4u16, in("eax") code, options(nomem, nostack)) }
     loop {

@@ -24,10 +24,9 @@ fn acpi_table(c: &mut Checker, map: &[Entry], addr: u64) -> [u8; 4] {
     s
 }
 
-/// Walks RSDP, RSDT or XSDT, every table, the FADT's DSDT and FACS. Prints
-/// `pvhtest: acpi SIG SIG ...` or `pvhtest: acpi none`.
-pub fn check_acpi(c: &mut Checker, si: u64, map: &[Entry]) {
-    let rsdp: u64 = peek(si + 32);
+/// Walks RSDP (`rsdp`, as the start info or boot_params gave it), RSDT or XSDT, every table,
+/// the FADT's DSDT and FACS. Prints `pvhtest: acpi SIG SIG ...` or `pvhtest: acpi none`.
+pub fn check_acpi(c: &mut Checker, rsdp: u64, map: &[Entry]) {
     out(b"pvhtest: acpi");
     if rsdp == 0 {
         out(b" none\n");
