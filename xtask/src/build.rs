@@ -48,6 +48,7 @@ pub fn build() -> Result<Artifacts> {
     let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
     let firmware = root().join("target/pvhfw.bin");
     std::fs::write(&firmware, image)?;
+    crate::bzimage::write_all(&out.join("pvhtest"))?;
     Ok(Artifacts { firmware, testkernel: out.join("pvhtest") })
 }
 

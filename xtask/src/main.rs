@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod bzimage;
 mod capture;
 mod cpio;
 mod debian;
