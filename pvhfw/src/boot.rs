@@ -170,8 +170,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 KernelEntry::Pvh { entry, start_info: addrs.start_info as u32 }
             }
             KernelFormat::BzImage { header, load } => {
-                let memmap = &handoff.memmap[..set_up.memmap_len];
-                self.load_bzimage(&header, load, memmap, &kernel.range, set_up.initrd)?;
+                self.load_bzimage(&header, load, set_up.initrd)?;
                 self.phase("kernel");
                 let setup_data = self.rebuild_setup_data(&header, load, loader)?;
                 self.describe_linux(handoff, &addrs, &set_up, kernel_head, setup_data)?;
@@ -221,6 +220,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             Some(placed) => placed.rsdp,
             None => self.tables_at_top(&tables, memmap, &mut memmap_len)?,
         };
+        if !e820::is_ram(&memmap[..memmap_len], kernel) {
+            return Err(Error::KernelNotInRam { start: kernel.start, end: kernel.end });
+        }
         let initrd = self.load_initrd(initrd, &memmap[..memmap_len], &kernel)?;
         self.phase("initrd");
         if script.is_none() {
@@ -341,21 +343,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(Kernel { format: KernelFormat::BzImage { header, load }, range })
     }
 
-    /// Copies the bzImage's protected-mode part to `load` with one DMA, once the memory map
-    /// says the kernel's whole span (`kernel`) is RAM that no table or initrd uses.
-    fn load_bzimage(
-        &mut self,
-        header: &SetupHeader,
-        load: Range,
-        memmap: &[MemmapEntry],
-        kernel: &Range,
-        initrd: Option<ModlistEntry>,
-    ) -> Result<(), Error> {
-        header.check_init_size(load.start, memmap)?;
-        if !e820::is_ram(memmap, *kernel) {
-            let size = kernel.end - kernel.start;
-            return Err(Error::KernelInitSizeDoesNotFit { addr: kernel.start, size });
-        }
+    /// Copies the bzImage's protected-mode part to `load` with one DMA (the shared steps
+    /// checked that the kernel's whole span is RAM that no table or initrd uses).
+    fn load_bzimage(&mut self, header: &SetupHeader, load: Range, initrd: Option<ModlistEntry>) -> Result<(), Error> {
         if let Some(i) = initrd {
             header.check_initrd(Range { start: i.paddr, end: i.paddr + i.size })?;
         }
@@ -399,7 +389,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     ) -> Result<(), Error> {
         let cmdline_len = handoff.cmdline.iter().position(|&b| b == 0).unwrap_or(CMDLINE_MAX);
         let initrd = set_up.initrd.map(|i| Range { start: i.paddr, end: i.paddr + i.size });
-        let linux = boot_params::Handoff {
+        let linux = boot_params::Contents {
             setup,
             memmap: &handoff.memmap[..set_up.memmap_len],
             cmdline_addr: addrs.cmdline,

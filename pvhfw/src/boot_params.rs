@@ -48,7 +48,7 @@ const _: () = assert!(offset_of!(BootParams, hdr) == 0x1f1);
 const _: () = assert!(offset_of!(BootParams, e820_table) == 0x2d0);
 
 /// What the firmware hands the kernel, by physical address.
-pub struct Handoff<'a> {
+pub struct Contents<'a> {
     /// `SETUP_DATA` as QEMU published it (boot sector and patched header first).
     pub setup: &'a [u8],
     /// The sorted memory map the kernel gets.
@@ -65,7 +65,7 @@ pub struct Handoff<'a> {
 impl BootParams {
     /// Fills the zero page for `h`: zero, then QEMU's header, then what the firmware decided.
     /// Checks the header, the command line's length and the initrd's placement against it.
-    pub fn fill(&mut self, h: &Handoff) -> Result<(), Error> {
+    pub fn fill(&mut self, h: &Contents) -> Result<(), Error> {
         let header = SetupHeader::parse(h.setup)?;
         header.check_cmdline(h.cmdline_len)?;
         if let Some(initrd) = h.initrd {

@@ -10,8 +10,6 @@ pub enum Error {
     DmaFailed { key: u16 },
     /// QEMU was started without `-kernel`.
     NoKernel,
-    /// The kernel is a bzImage (Linux boot protocol), which this build cannot boot.
-    BzImageUnsupported,
     /// The kernel is neither a PVH ELF nor a bzImage.
     UnknownKernelFormat,
     /// A required fw_cfg file is absent.
@@ -22,6 +20,9 @@ pub enum Error {
     NoRam,
     /// The sanitised memory map has more entries than Linux accepts.
     MemoryMapTooLarge,
+    /// The memory the kernel takes (where it is loaded and, for a bzImage, where it runs) is
+    /// not all RAM.
+    KernelNotInRam { start: u64, end: u64 },
     /// The kernel's loaded range collides with the firmware's own RAM.
     KernelOverlapsFirmware { start: u64, end: u64 },
     /// The initrd's target range is not free RAM below 4 GiB.
@@ -60,9 +61,6 @@ impl Error {
             Error::NoFwCfg => line.str("no QEMU fw_cfg interface found at ports 0x510-0x51b"),
             Error::DmaFailed { key } => line.str("fw_cfg DMA transfer failed, key ").hex(key.into()),
             Error::NoKernel => line.str("no kernel given; start QEMU with -kernel FILE"),
-            Error::BzImageUnsupported => {
-                line.str("kernel is a bzImage; this pvhfw boots PVH ELF kernels (vmlinux) only so far")
-            }
             Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage"),
             Error::MissingFile { name } => line.str("fw_cfg file missing: ").str(name),
             Error::TooLarge { what, size, max } => {
@@ -70,6 +68,12 @@ impl Error {
             }
             Error::NoRam => line.str("memory map (etc/e820) has no RAM"),
             Error::MemoryMapTooLarge => line.str("memory map has more than 127 entries"),
+            Error::KernelNotInRam { start, end } => line
+                .str("kernel needs ")
+                .hex(start)
+                .str("-")
+                .hex(end)
+                .str(", which is not all RAM; give the machine more memory (-m)"),
             Error::KernelOverlapsFirmware { start, end } => {
                 line.str("kernel at ").hex(start).str("-").hex(end).str(" overlaps firmware memory")
             }

@@ -6,9 +6,10 @@ use crate::boot::Boot;
 use crate::console::testing::Buffer;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{fake::FakeFwCfg, key, Directory};
+use crate::handoff::Handoff;
 use crate::platform::fake::FakePlatform;
 use crate::scratch::Scratch;
-use crate::start_info::{Handoff, MemmapEntry, MAX_MEMMAP};
+use crate::start_info::{MemmapEntry, MAX_MEMMAP};
 use crate::Range;
 use std::vec::Vec;
 
@@ -132,7 +133,7 @@ fn pvh_boot_survives_random_fw_cfg() {
         f.set(key::INITRD_DATA, &[]);
         let mut con = Buffer::default();
         let mut p = FakePlatform::default().with_bank(crate::layout::MP_TABLE.start, 0x2000);
-        let result = Boot::new(&mut f, &mut con, &mut p).prepare_pvh(&mut area, 0x3000, &mut scratch);
+        let result = Boot::new(&mut f, &mut con, &mut p).prepare(&mut area, 0x3000, &mut scratch);
         let Ok(_) = result else { continue };
         let si = area.start_info;
         let map = &area.memmap[..si.memmap_entries as usize];

@@ -49,15 +49,18 @@ fn platform() -> FakePlatform {
         .with_bank(127 * M, M as usize)
 }
 
-fn prepare_on(f: &mut FakeFwCfg, p: &mut FakePlatform) -> (Result<PvhEntry, Error>, Box<Handoff>, std::string::String) {
+fn prepare_on(
+    f: &mut FakeFwCfg,
+    p: &mut FakePlatform,
+) -> (Result<KernelEntry, Error>, Box<Handoff>, std::string::String) {
     let mut area = crate::boxed_zeroed::<Handoff>();
     let mut con = Buffer::default();
     let mut scratch = crate::boxed_zeroed::<Scratch>();
-    let r = Boot::new(f, &mut con, p).prepare_pvh(&mut area, AREA, &mut scratch);
+    let r = Boot::new(f, &mut con, p).prepare(&mut area, AREA, &mut scratch);
     (r, area, con.text().into())
 }
 
-fn prepare(f: &mut FakeFwCfg) -> (Result<PvhEntry, Error>, Box<Handoff>, std::string::String) {
+fn prepare(f: &mut FakeFwCfg) -> (Result<KernelEntry, Error>, Box<Handoff>, std::string::String) {
     prepare_on(f, &mut platform())
 }
 
@@ -69,7 +72,10 @@ fn memmap(area: &Handoff) -> Vec<(u64, u64, u32)> {
 fn pvh_boot_fills_start_info() {
     let mut f = pvh_machine();
     let (r, area, out) = prepare(&mut f);
-    assert_eq!(r, Ok(PvhEntry { entry: 0x10_0040, start_info: AREA }));
+    assert_eq!(
+        r,
+        Ok(KernelEntry::Pvh { entry: 0x10_0040, start_info: HandoffAddrs::at(AREA.into()).start_info as u32 })
+    );
     assert_eq!(out, "", "quiet by default");
     let si = area.start_info;
     let addrs = HandoffAddrs::at(AREA.into());
@@ -129,7 +135,7 @@ fn kernel_formats() {
     let mut bz = std::vec![0u8; 0x210];
     bz[0x202..0x206].copy_from_slice(b"HdrS");
     f.set(key::SETUP_DATA, &bz);
-    assert_eq!(prepare(&mut f).0, Err(Error::BzImageUnsupported));
+    assert_eq!(prepare(&mut f).0, Err(Error::BzImageProtocolTooOld { version: 0 }));
     f.set(key::SETUP_DATA, b"MZ");
     assert_eq!(prepare(&mut f).0, Err(Error::UnknownKernelFormat));
     for k in [key::SETUP_DATA, key::KERNEL_ENTRY, key::KERNEL_ADDR, key::KERNEL_SIZE] {
@@ -296,4 +302,65 @@ fn tables_too_big_for_640k_go_to_the_top_of_ram() {
     let rsdp = area.start_info.rsdp_paddr;
     let rsdt = u64::from(u32::from_le_bytes(p.read(Range { start: rsdp + 16, end: rsdp + 20 }).try_into().unwrap()));
     assert!(top.0 <= rsdt && rsdt < 128 * M, "{rsdt:#x}");
+}
+
+/// What QEMU publishes for `-M pc -m 128M -kernel vmlinuz -initrd x -append ...`: Debian 12's
+/// patched setup header, 8 MiB of protected-mode kernel for 1 MiB.
+fn bzimage_machine() -> FakeFwCfg {
+    let mut f = pvh_machine();
+    f.set(key::SETUP_DATA, &crate::bzimage::tests::debian12());
+    f.items.remove(&key::KERNEL_ENTRY);
+    f.set(key::KERNEL_SIZE, &(8 * M as u32).to_le_bytes());
+    f.set(key::KERNEL_DATA, b"kernel");
+    f
+}
+
+#[test]
+fn bzimage_boot_fills_boot_params() {
+    let mut f = bzimage_machine();
+    let (r, area, _) = prepare(&mut f);
+    let addrs = HandoffAddrs::at(AREA.into());
+    assert_eq!(r, Ok(KernelEntry::Linux64 { entry: 0x10_0200, boot_params: addrs.boot_params }));
+    let bp = &area.boot_params;
+    assert_eq!(bp.hdr.header, *b"HdrS");
+    assert_eq!(bp.hdr.type_of_loader, 0xb0);
+    assert_eq!((bp.hdr.cmd_line_ptr.get(), bp.ext_cmd_line_ptr.get()), (addrs.cmdline as u32, 0));
+    assert_eq!(&area.cmdline[..12], b"console=tty\0");
+    assert_eq!((bp.hdr.ramdisk_image.get(), bp.hdr.ramdisk_size.get()), (0x7f0_0000, 5));
+    assert_eq!((bp.acpi_rsdp_addr.get(), bp.hdr.setup_data.get()), (0, 0));
+    // The same memory map as a PVH boot gets, as e820 entries.
+    let e820: Vec<(u64, u64, u32)> = bp.e820_table[..usize::from(bp.e820_entries)]
+        .iter()
+        .map(|e| (e.addr.get(), e.size.get(), e.kind.get()))
+        .collect();
+    assert_eq!(
+        e820,
+        [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
+    );
+    // The initrd, then one DMA of the protected-mode part to KERNEL_ADDR.
+    assert_eq!(f.phys_writes[1], (Range { start: M, end: 9 * M }, b"kernel".to_vec()));
+}
+
+#[test]
+fn bzimage_that_does_not_fit_is_refused() {
+    // Debian's kernel runs from 16 MiB and needs init_size (~64 MiB) there: not in 64 MiB.
+    let mut f = bzimage_machine();
+    f.add_file("etc/e820", &e820(&[(0, 64 * M, 1)]));
+    f.set(key::INITRD_ADDR, &(0x3f0_0000u32).to_le_bytes());
+    let (r, _, _) = prepare_on(&mut f, &mut platform().with_bank(63 * M, M as usize));
+    assert_eq!(r, Err(Error::KernelNotInRam { start: M, end: 16 * M + 0x3f9_8000 }));
+    assert!(f.phys_writes.is_empty(), "nothing loaded");
+    // An initrd QEMU put inside the kernel's span.
+    let mut f = bzimage_machine();
+    f.set(key::INITRD_ADDR, &(20 * M as u32).to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::InitrdDoesNotFit { addr: 20 * M, size: 5 }));
+}
+
+#[test]
+fn bzimage_command_line_over_its_limit_is_refused() {
+    let mut f = bzimage_machine();
+    let line = [&[b'x'; 2048][..], b"\0"].concat();
+    f.set(key::CMDLINE_SIZE, &(line.len() as u32).to_le_bytes());
+    f.set(key::CMDLINE_DATA, &line);
+    assert_eq!(prepare(&mut f).0, Err(Error::CmdlineTooLong { len: 2048, max: 2047 }));
 }

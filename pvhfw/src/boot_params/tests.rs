@@ -13,8 +13,8 @@ const MAP: [MemmapEntry; 3] = [
     MemmapEntry { addr: 0x1_0000_0000, size: 0x4000_0000, kind: e820::RAM, reserved: 0 },
 ];
 
-fn handoff(setup: &[u8]) -> Handoff<'_> {
-    Handoff {
+fn handoff(setup: &[u8]) -> Contents<'_> {
+    Contents {
         setup,
         memmap: &MAP,
         cmdline_addr: 0x1_2000_0010,
@@ -74,7 +74,7 @@ fn fills_the_zero_page() {
 fn no_initrd_no_rsdp() {
     let setup = debian12();
     let mut bp = dirty();
-    bp.fill(&Handoff { initrd: None, rsdp: None, setup_data: 0, cmdline_addr: 0x2_0000, ..handoff(&setup) }).unwrap();
+    bp.fill(&Contents { initrd: None, rsdp: None, setup_data: 0, cmdline_addr: 0x2_0000, ..handoff(&setup) }).unwrap();
     assert_eq!(bp.acpi_rsdp_addr.get(), 0);
     assert_eq!((bp.hdr.ramdisk_image.get(), bp.hdr.ramdisk_size.get()), (0, 0));
     assert_eq!((bp.ext_ramdisk_image.get(), bp.ext_ramdisk_size.get()), (0, 0));
@@ -86,11 +86,11 @@ fn no_initrd_no_rsdp() {
 fn refuses() {
     let setup = debian12();
     let mut bp = dirty();
-    let long = Handoff { cmdline_len: 2048, ..handoff(&setup) };
+    let long = Contents { cmdline_len: 2048, ..handoff(&setup) };
     assert_eq!(bp.fill(&long), Err(Error::CmdlineTooLong { len: 2048, max: 2047 }));
     let map = [entry(0, 0x1000, e820::RAM); E820_MAX + 1];
-    assert_eq!(bp.fill(&Handoff { memmap: &map, ..handoff(&setup) }), Err(Error::MemoryMapTooLarge));
-    assert!(bp.fill(&Handoff { memmap: &map[..E820_MAX], ..handoff(&setup) }).is_ok());
+    assert_eq!(bp.fill(&Contents { memmap: &map, ..handoff(&setup) }), Err(Error::MemoryMapTooLarge));
+    assert!(bp.fill(&Contents { memmap: &map[..E820_MAX], ..handoff(&setup) }).is_ok());
     assert_eq!(bp.e820_entries, 128);
     let mut old = setup.clone();
     old[0x206] = 0x0b;
