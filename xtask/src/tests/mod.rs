@@ -28,9 +28,6 @@ struct Case {
     check: Check,
 }
 
-/// The machine types every feature is tested on.
-const MACHINES: [&str; 4] = ["pc", "q35", "microvm", "microvm,acpi=off"];
-
 /// `microvm,acpi=off` -> `microvm-noacpi`, for case names.
 fn tag(machine: &str) -> String {
     machine.replace(",acpi=off", "-noacpi").replace(",smbios-entry-point-type=64", "-smbios3")
