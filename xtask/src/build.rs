@@ -7,9 +7,12 @@ use object::Endianness;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The image QEMU maps just below 4 GiB; its size must be a multiple of 64 KiB.
-pub const IMAGE_SIZE: u64 = 64 * 1024;
-const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
+/// The image QEMU maps so that it ends at 4 GiB: from the library's layout, which the firmware
+/// is linked for.
+const IMAGE_BASE: u64 = pvhfw::layout::IMAGE_BASE;
+/// Its size, which QEMU wants to be a multiple of 64 KiB.
+pub const IMAGE_SIZE: u64 = (1 << 32) - IMAGE_BASE;
+const _: () = assert!(IMAGE_SIZE > 0 && IMAGE_SIZE.is_multiple_of(64 * 1024), "the ROM image must be whole 64 KiB");
 
 pub struct Artifacts {
     pub firmware: PathBuf,
