@@ -28,3 +28,27 @@ fn replace_block(readme: &str, table: &str) -> Result<String> {
     Ok(format!("{}{BEGIN}\n{table}\n![benchmark chart](docs/bench.svg)\n{}", &readme[..a], &readme[b..]))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_only_the_block() {
+        let readme = "# title\n\nbefore\n<!-- bench:begin -->\nold table\n\nold chart\n<!-- bench:end -->\nafter\n";
+        let new = replace_block(readme, "| new |\n").unwrap();
+        assert_eq!(
+            new,
+            "# title\n\nbefore\n<!-- bench:begin -->\n| new |\n\n![benchmark chart](docs/bench.svg)\n\
+             <!-- bench:end -->\nafter\n"
+        );
+        // Rendering the same table again changes nothing.
+        assert_eq!(replace_block(&new, "| new |\n").unwrap(), new);
+    }
+
+    #[test]
+    fn needs_both_markers() {
+        assert!(replace_block("no markers", "t").is_err());
+        assert!(replace_block("<!-- bench:begin -->\nt\n", "t").is_err());
+        assert!(replace_block("t\n<!-- bench:end -->\n", "t").is_err());
+    }
+}

@@ -95,3 +95,79 @@ pub fn markdown(r: &Report) -> String {
     t
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Row;
+
+    fn row(machine: &str, firmware: &str) -> Row {
+        Row { machine: machine.into(), firmware: firmware.into(), image_bytes: 65536, ..Row::default() }
+    }
+
+    #[test]
+    fn numbers_are_formatted_for_reading() {
+        assert_eq!(fmt_int(Some(5_722_365)), "5 722 365");
+        assert_eq!(fmt_int(Some(480)), "480");
+        assert_eq!(fmt_int(Some(8_480)), "8 480");
+        assert_eq!(fmt_int(None), "n/a");
+        assert_eq!(fmt_f(Some(1.834), 2), "1.83");
+        assert_eq!(fmt_spread(Some(Spread { median: 4.2, q1: 0.1, q3: 12.0 }), 1), "4.2 (0.1..12.0)");
+        assert_eq!(fmt_spread(Some(Spread { median: -0.3, q1: -5.5, q3: 3.5 }), 1), "≈0 (-5.5..3.5)");
+        assert_eq!(ratio(Some(1.0), Some(8.0), 0.25), "12.5% (meets ≤ 25%)");
+        assert_eq!(ratio(Some(3.0), Some(4.0), 0.5), "75.0% (misses ≤ 50%)");
+        assert_eq!(ratio(Some(3.0), Some(0.0), 0.5), "n/a");
+    }
+
+    #[test]
+    fn report_renders_exact_lines() {
+        let pvhfw = Row {
+            instructions: Some(8480),
+            exits: Some(26),
+            kvm_ms: Some(Spread { median: 4.2, q1: 0.1, q3: 12.0 }),
+            tcg_ms: Some(Spread { median: 5.7, q1: 4.0, q3: 9.4 }),
+            linux_s: Some(1.83),
+            ..row("pc", "pvhfw")
+        };
+        let qboot = Row {
+            instructions: Some(63_027),
+            exits: Some(236),
+            kvm_ms: Some(Spread { median: 51.8, q1: 36.0, q3: 59.4 }),
+            ..row("pc", "qboot")
+        };
+        let q35 = Row { kvm_ms: Some(Spread { median: 8.0, q1: -0.1, q3: 18.1 }), ..row("q35", "pvhfw") };
+        let q35_qboot = Row { kvm_ms: Some(Spread { median: 56.0, q1: 48.2, q3: 68.0 }), ..row("q35", "qboot") };
+        let microvm = Row { kvm_ms: Some(Spread { median: -0.2, q1: -5.5, q3: 3.5 }), ..row("microvm", "pvhfw") };
+        let report = Report {
+            qemu: "QEMU emulator version 7.2".into(),
+            host_cpu: "CPU, 2 CPUs".into(),
+            rounds: 21,
+            linux_runs: 3,
+            rows: vec![pvhfw, qboot, q35, q35_qboot, microvm],
+        };
+        let text = markdown(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "QEMU: QEMU emulator version 7.2; host: CPU, 2 CPUs. Wall times: per round, the QEMU process with \
+                 the firmware minus with a null firmware; median (interquartile range) of 21 interleaved rounds. \
+                 Debian 12 to init: median of 3 boots under TCG.",
+                "",
+                "| machine | firmware | instructions | VM exits | KVM ms | TCG ms | Debian to init, s | image KiB |",
+                "|---|---|---:|---:|---:|---:|---:|---:|",
+                "| pc | pvhfw | 8 480 | 26 | 4.2 (0.1..12.0) | 5.7 (4.0..9.4) | 1.83 | 64 |",
+                "| pc | qboot | 63 027 | 236 | 51.8 (36.0..59.4) | n/a | n/a | 64 |",
+                "| q35 | pvhfw | n/a | n/a | 8.0 (-0.1..18.1) | n/a | n/a | 64 |",
+                "| q35 | qboot | n/a | n/a | 56.0 (48.2..68.0) | n/a | n/a | 64 |",
+                "| microvm | pvhfw | n/a | n/a | ≈0 (-5.5..3.5) | n/a | n/a | 64 |",
+                "",
+                "| machine | instructions vs qboot | VM exits vs qboot | KVM wall time vs qboot |",
+                "|---|---|---|---|",
+                "| pc | 13.5% (meets ≤ 25%) | 11.0% (meets ≤ 25%) | 8.1% (meets ≤ 50%) |",
+                "| q35 | n/a | n/a | 14.3% (meets ≤ 50%), range reaches 0 |",
+                "| microvm | n/a | n/a | ≈0, below resolution (meets ≤ 50%) |",
+            ]
+        );
+        assert!(text.ends_with("|\n"));
+    }
+}

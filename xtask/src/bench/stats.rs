@@ -35,3 +35,31 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_samples() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![-1.5]), -1.5);
+    }
+
+    #[test]
+    fn spread_interpolates_quartiles() {
+        // Sorted 1..=5: ranks 1, 2 and 3 (from 0) exactly.
+        assert_eq!(Spread::of(vec![5.0, 1.0, 4.0, 2.0, 3.0]), Spread { median: 3.0, q1: 2.0, q3: 4.0 });
+        // Sorted 1..=4: ranks 0.75, 1.5 and 2.25.
+        assert_eq!(Spread::of(vec![4.0, 3.0, 2.0, 1.0]), Spread { median: 2.5, q1: 1.75, q3: 3.25 });
+        assert_eq!(Spread::of(vec![7.0]), Spread { median: 7.0, q1: 7.0, q3: 7.0 });
+    }
+
+    #[test]
+    fn spread_median_agrees_with_median() {
+        for n in 1..12 {
+            let v: Vec<f64> = (0..n).map(|i| ((i * 7919) % 13) as f64 - 4.0).collect();
+            assert_eq!(Spread::of(v.clone()).median, median(v), "n = {n}");
+        }
+    }
+}
