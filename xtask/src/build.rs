@@ -20,11 +20,11 @@ pub struct Artifacts {
 }
 
 /// The built-in bare-metal target the firmware and pvhtest are built for.
-const TARGET: &str = "x86_64-unknown-none";
+pub const TARGET: &str = "x86_64-unknown-none";
 
 /// rustup installs a toolchain file's targets only when it installs the toolchain itself; a
 /// machine that already had this Rust version lacks the bare-metal standard library.
-fn ensure_target() -> Result<()> {
+pub fn ensure_target() -> Result<()> {
     let sysroot = Command::new("rustc").current_dir(root()).args(["--print", "sysroot"]).output()?;
     let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
     if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
