@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn guid_bytes_as_qemu_stores_them() {
-        assert_eq!(guid_bytes("324e6eaf-d1d1-4bf6-bf41-b9bb6c91fb87"), "af6e4e32d1d1f64bbf41b9bb6c91fb87");
+        assert_eq!(guid_bytes("00112233-4455-6677-8899-aabbccddeeff"), "33221100554477668899aabbccddeeff");
     }
 
     /// The library's vmgenid fixtures were captured with the tests' GUID: QEMU's bytes at
