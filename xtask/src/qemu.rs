@@ -1,4 +1,5 @@
-//! Running QEMU: installing it, building command lines, capturing the serial console.
+//! Running QEMU: installing it, building command lines, capturing the serial console; and the
+//! facts every QEMU run of the host tool shares (machines, base arguments, devices, images).
 
 use crate::{work_dir, Result};
 use std::io::Read;
