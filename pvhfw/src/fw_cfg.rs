@@ -315,6 +315,11 @@ impl<'a> Directory<'a> {
         quick.map(FileEntry::file).or_else(|| self.find(&NameKey::new(name)))
     }
 
+    /// Every entry in directory order, for listing (lookups use the `find` methods).
+    pub fn entries(&self) -> impl Iterator<Item = (&FileName, File)> + '_ {
+        self.entries.iter().map(|e| (&e.name, e.file()))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -7,9 +7,12 @@ use object::Endianness;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The image QEMU maps just below 4 GiB; its size must be a multiple of 64 KiB.
-pub const IMAGE_SIZE: u64 = 64 * 1024;
-const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
+/// The image QEMU maps so that it ends at 4 GiB: from the library's layout, which the firmware
+/// is linked for.
+const IMAGE_BASE: u64 = pvhfw::layout::IMAGE_BASE;
+/// Its size, which QEMU wants to be a multiple of 64 KiB.
+pub const IMAGE_SIZE: u64 = (1 << 32) - IMAGE_BASE;
+const _: () = assert!(IMAGE_SIZE > 0 && IMAGE_SIZE.is_multiple_of(64 * 1024), "the ROM image must be whole 64 KiB");
 
 pub struct Artifacts {
     pub firmware: PathBuf,
@@ -17,11 +20,11 @@ pub struct Artifacts {
 }
 
 /// The built-in bare-metal target the firmware and pvhtest are built for.
-const TARGET: &str = "x86_64-unknown-none";
+pub const TARGET: &str = "x86_64-unknown-none";
 
 /// rustup installs a toolchain file's targets only when it installs the toolchain itself; a
 /// machine that already had this Rust version lacks the bare-metal standard library.
-fn ensure_target() -> Result<()> {
+pub fn ensure_target() -> Result<()> {
     let sysroot = Command::new("rustc").current_dir(root()).args(["--print", "sysroot"]).output()?;
     let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
     if sysroot.join("lib/rustlib").join(TARGET).is_dir() {

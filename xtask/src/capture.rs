@@ -1,32 +1,51 @@
-//! `cargo xtask capture`: what QEMU publishes through fw_cfg, read over qtest.
+//! `cargo xtask capture`: what QEMU publishes through fw_cfg, read over qtest with the
+//! library's own fw_cfg code.
 //!
 //! `--fixtures` stores the files the firmware consumes (ACPI, SMBIOS, e820, vmgenid) for a few
 //! machine configurations under `pvhfw/testdata/<variant>/`, so host unit tests run the table
 //! loader and SMBIOS code over exactly what QEMU hands over. Files are stored with trailing
 //! zeros trimmed; `files.txt` keeps every file's real size.
 
+use crate::qemu::VMGENID_GUID;
 use crate::qtest::Qtest;
 use crate::{root, Result};
+use pvhfw::fw_cfg::{self, FileName, FwCfgIo, DIR_BYTES};
+
+/// The fw_cfg file directory: (name, select, size) of each file, in directory order.
+fn files(q: &mut Qtest) -> Result<Vec<(String, u16, u32)>> {
+    let mut buf = Box::new([0u8; DIR_BYTES]);
+    let dir = fw_cfg::read_directory(q, &mut buf).map_err(|e| q.error(e))?;
+    Ok(dir.entries().map(|(name, f)| (name_str(name), f.select, f.size)).collect())
+}
+
+/// A file name as text: up to its NUL (all 56 bytes if it has none).
+fn name_str(name: &FileName) -> String {
+    let len = name.0.iter().position(|&b| b == 0).unwrap_or(name.0.len());
+    String::from_utf8_lossy(&name.0[..len]).into_owned()
+}
 
 /// Prints the fw_cfg file directory of `machine`.
 pub fn list(machine: &str, extra: &[String]) -> Result<()> {
     crate::qemu::ensure_installed()?;
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let mut q = Qtest::start(machine, &extra)?;
-    for (name, select, size) in q.fw_cfg_files()? {
+    for (name, select, size) in files(&mut q)? {
         println!("{select:#06x} {size:>8} {name}");
     }
     Ok(())
 }
 
 /// (variant, machine, extra QEMU arguments)
-const VARIANTS: &[(&str, &str, &[&str])] = &[
-    ("pc", "pc", &[]),
-    ("q35", "q35", &[]),
-    ("microvm", "microvm", &[]),
-    ("pc-vmgenid-smp4", "pc", &["-device", "vmgenid,guid=324e6eaf-d1d1-4bf6-bf41-b9bb6c91fb87", "-smp", "4"]),
-    ("q35-smbios3", "q35,smbios-entry-point-type=64", &[]),
-];
+fn variants() -> [(&'static str, &'static str, Vec<String>); 5] {
+    let vmgenid = ["-device".into(), format!("vmgenid,guid={VMGENID_GUID}"), "-smp".into(), "4".into()];
+    [
+        ("pc", "pc", vec![]),
+        ("q35", "q35", vec![]),
+        ("microvm", "microvm", vec![]),
+        ("pc-vmgenid-smp4", "pc", vmgenid.to_vec()),
+        ("q35-smbios3", "q35,smbios-entry-point-type=64", vec![]),
+    ]
+}
 
 /// Files a firmware reads; anything else in the directory is ignored.
 const WANTED: &[&str] = &[
@@ -43,18 +62,20 @@ const WANTED: &[&str] = &[
 
 pub fn fixtures() -> Result<()> {
     crate::qemu::ensure_installed()?;
-    for (variant, machine, extra) in VARIANTS {
+    for (variant, machine, extra) in variants() {
         let dir = root().join("pvhfw/testdata").join(variant);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let mut q = Qtest::start(machine, extra)?;
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let mut q = Qtest::start(machine, &extra)?;
         program_chipset(&mut q)?;
         let mut manifest = String::new();
-        for (name, select, size) in q.fw_cfg_files()? {
+        for (name, select, size) in files(&mut q)? {
             if !WANTED.contains(&name.as_str()) {
                 continue;
             }
-            let data = q.fw_cfg_read(select, size)?;
+            let mut data = vec![0; size as usize];
+            q.read(select, &mut data).map_err(|e| q.error(e))?;
             let used = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
             std::fs::write(dir.join(name.replace('/', "_")), &data[..used])?;
             manifest.push_str(&format!("{name} {size}\n"));
@@ -70,4 +91,38 @@ pub fn fixtures() -> Result<()> {
 fn program_chipset(q: &mut Qtest) -> Result<()> {
     pvhfw::chipset::Chipset::detect(q).setup(q);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pvhfw::fw_cfg::{Directory, File};
+
+    /// A directory image as QEMU serves it: big-endian count, then 64-byte entries.
+    fn directory(files: &[(&str, u16, u32)]) -> Vec<u8> {
+        let mut raw = (files.len() as u32).to_be_bytes().to_vec();
+        for (name, select, size) in files {
+            raw.extend_from_slice(&size.to_be_bytes());
+            raw.extend_from_slice(&select.to_be_bytes());
+            raw.extend_from_slice(&[0, 0]);
+            raw.extend_from_slice(&FileName::new(name).0);
+        }
+        raw
+    }
+
+    #[test]
+    fn lists_directory_entries_in_order() {
+        let long = "n".repeat(56);
+        let raw = directory(&[("etc/e820", 0x25, 40), ("bootorder", 0x20, 0), (&long, 0x30, 7)]);
+        let dir = Directory::parse(&raw);
+        let listed: Vec<(String, File)> = dir.entries().map(|(n, f)| (name_str(n), f)).collect();
+        assert_eq!(
+            listed,
+            [
+                ("etc/e820".to_string(), File { select: 0x25, size: 40 }),
+                ("bootorder".to_string(), File { select: 0x20, size: 0 }),
+                (long, File { select: 0x30, size: 7 }),
+            ]
+        );
+    }
 }

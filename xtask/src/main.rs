@@ -1,4 +1,11 @@
-//! pvhfw's host tool: `cargo xtask build | run | test`.
+//! pvhfw's host tool: `cargo xtask build | run | test | bench | capture`.
+//!
+//! - `build`: the firmware image `target/pvhfw.bin` and the `pvhtest` kernel;
+//! - `run`: boot Debian 12's kernel to a busybox shell;
+//! - `test`: formatting and clippy, host unit tests, the QEMU test-kernel matrix, Debian boots;
+//! - `bench`: pvhfw against qboot and SeaBIOS;
+//! - `capture`: what QEMU publishes through fw_cfg, read over qtest (`--fixtures` regenerates
+//!   the library's test data).
 //!
 //! Everything a fresh machine needs is fetched here: QEMU and the reference firmwares through
 //! apt, the bare-metal Rust target through rustup, Debian's kernels and busybox through
@@ -72,7 +79,7 @@ enum Cmd {
         #[arg(long)]
         reuse: bool,
     },
-    /// Run every test: host unit tests, pvhtest boots, Debian boots.
+    /// Run every test: formatting and clippy, host unit tests, pvhtest boots, Debian boots.
     Test {
         /// Only QEMU tests whose name contains this.
         #[arg(long)]
@@ -80,6 +87,9 @@ enum Cmd {
         /// Skip the Debian kernel boots.
         #[arg(long)]
         no_debian: bool,
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
     },
 }
 
@@ -127,7 +137,7 @@ fn main() -> ExitCode {
         Cmd::Bench { rounds, linux_runs, publish, reuse } => {
             bench::run(&bench::Options { rounds, linux_runs, publish, reuse })
         }
-        Cmd::Test { filter, no_debian } => tests::run(filter.as_deref(), !no_debian),
+        Cmd::Test { filter, no_debian, no_lint } => tests::run(filter.as_deref(), !no_debian, !no_lint),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! Running QEMU: installing it, building command lines, capturing the serial console.
+//! Running QEMU: installing it, building command lines, capturing the serial console; and the
+//! facts every QEMU run of the host tool shares (machines, base arguments, devices, images).
 
 use crate::{work_dir, Result};
 use std::io::Read;
@@ -8,6 +9,31 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const QEMU: &str = "qemu-system-x86_64";
+
+/// The machine types pvhfw supports, each once: what the benchmark compares.
+pub const MACHINE_TYPES: [&str; 3] = ["pc", "q35", "microvm"];
+
+/// The machine configurations every feature is tested on: the types, and `microvm` without
+/// ACPI (CPUs from the MP table).
+pub const MACHINES: [&str; 4] = [MACHINE_TYPES[0], MACHINE_TYPES[1], MACHINE_TYPES[2], "microvm,acpi=off"];
+
+/// The GUID tests give `-device vmgenid` (and the `pc-vmgenid-smp4` fixtures were captured
+/// with).
+pub const VMGENID_GUID: &str = "324e6eaf-d1d1-4bf6-bf41-b9bb6c91fb87";
+
+/// The exit device `pvhtest` (and the benchmark's null firmware) write to at port 0xf4 to end
+/// a run: QEMU exits with status `value << 1 | 1`.
+pub const DEBUG_EXIT: [&str; 2] = ["-device", "isa-debug-exit,iobase=0xf4,iosize=4"];
+
+/// What every QEMU run starts with: `machine`, headless, without default devices or monitor.
+pub fn base_args(machine: &str) -> Vec<String> {
+    ["-M", machine, "-nodefaults", "-display", "none", "-monitor", "none"].map(String::from).to_vec()
+}
+
+/// The reference firmware images: qboot, SeaBIOS for pc and q35, SeaBIOS for microvm.
+pub const QBOOT: &str = "qboot.rom";
+pub const SEABIOS: &str = "bios-256k.bin";
+pub const SEABIOS_MICROVM: &str = "bios-microvm.bin";
 
 /// Where Debian's packages put the firmware pvhfw is measured against (`seabios`,
 /// `qemu-system-data`).
@@ -25,7 +51,7 @@ pub fn anchor_firmware(image: &str) -> Result<PathBuf> {
 /// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
 pub fn ensure_installed() -> Result<()> {
     let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    let anchors = ["qboot.rom", "bios-256k.bin", "bios-microvm.bin"].iter().all(|i| anchor_firmware(i).is_ok());
+    let anchors = [QBOOT, SEABIOS, SEABIOS_MICROVM].iter().all(|i| anchor_firmware(i).is_ok());
     if have && anchors {
         return Ok(());
     }
@@ -60,12 +86,11 @@ pub struct Outcome {
 }
 
 impl Qemu {
-    /// A headless machine without default devices, booting `bios`. A guest reset ends QEMU.
+    /// A headless machine without default devices ([`base_args`]), booting `bios`, its serial
+    /// console on stdout. A guest reset ends QEMU.
     pub fn new(name: &str, machine: &str, bios: &Path) -> Qemu {
-        let args = ["-M", machine, "-bios"].iter().map(|s| s.to_string()).collect();
-        let mut q = Qemu { name: name.into(), args, timeout: Duration::from_secs(30), until: None };
-        q.args.push(bios.display().to_string());
-        q.args(&["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot", "-monitor", "none"])
+        let q = Qemu { name: name.into(), args: base_args(machine), timeout: Duration::from_secs(30), until: None };
+        q.arg_path("-bios", bios).args(&["-serial", "stdio", "-no-reboot"])
     }
 
     pub fn args(mut self, args: &[&str]) -> Self {
@@ -105,7 +130,7 @@ impl Qemu {
     /// (Ctrl-A X quits).
     pub fn run_interactive(&self) -> Result<std::process::ExitStatus> {
         let args: Vec<&str> = self.args.iter().map(|a| if a == "stdio" { "mon:stdio" } else { a.as_str() }).collect();
-        let monitor = args.iter().position(|a| *a == "-monitor").expect("set in new()");
+        let monitor = args.iter().position(|a| *a == "-monitor").expect("set by base_args()");
         let args: Vec<&str> =
             args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
         Ok(Command::new(QEMU).args(args).status()?)

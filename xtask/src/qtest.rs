@@ -2,19 +2,25 @@
 //! code at all. Used to capture what QEMU publishes through fw_cfg (test fixtures) exactly as a
 //! firmware would read it.
 
-use crate::qemu::QEMU;
+use crate::qemu::{self, QEMU};
 use crate::Result;
+use pvhfw::fw_cfg::{DmaAccess, FwCfgIo, PORT_DMA_LOW};
 use pvhfw::platform::{PciConfig, PciFn};
+use pvhfw::Error;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use zerocopy::IntoBytes;
 
 pub struct Qtest {
     child: Child,
     input: ChildStdin,
     output: BufReader<ChildStdout>,
+    /// Why the last fw_cfg transfer failed, when the qtest exchange (not QEMU) failed: the
+    /// library's error type has no room for it.
+    failure: Option<String>,
 }
 
-/// Guest-physical scratch: a DMA descriptor and the buffer it fills.
+/// Guest-physical scratch: DMA descriptors, and the buffer reads and writes go through.
 const DESCRIPTOR: u64 = 0x1000;
 const BUFFER: u64 = 0x10_0000;
 
@@ -22,8 +28,8 @@ impl Qtest {
     /// Starts `machine` with `extra` arguments under qtest control.
     pub fn start(machine: &str, extra: &[&str]) -> Result<Qtest> {
         let mut child = Command::new(QEMU)
-            .args(["-M", machine, "-accel", "tcg", "-m", "256M", "-qtest", "stdio", "-display", "none"])
-            .args(["-nodefaults", "-monitor", "none"])
+            .args(qemu::base_args(machine))
+            .args(["-accel", "tcg", "-m", "256M", "-qtest", "stdio"])
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -31,7 +37,7 @@ impl Qtest {
             .spawn()?;
         let input = child.stdin.take().expect("piped");
         let output = BufReader::new(child.stdout.take().expect("piped"));
-        Ok(Qtest { child, input, output })
+        Ok(Qtest { child, input, output, failure: None })
     }
 
     /// Sends one command; returns what follows "OK" in the reply.
@@ -61,10 +67,6 @@ impl Qtest {
         self.cmd(&format!("outb {port:#x} {value:#x}")).map(drop)
     }
 
-    pub fn outw(&mut self, port: u16, value: u16) -> Result<()> {
-        self.cmd(&format!("outw {port:#x} {value:#x}")).map(drop)
-    }
-
     pub fn inl(&mut self, port: u16) -> Result<u32> {
         let v = self.cmd(&format!("inl {port:#x}"))?;
         Ok(u32::from_str_radix(v.trim_start_matches("0x"), 16)?)
@@ -81,39 +83,82 @@ impl Qtest {
         (0..len).map(|i| Ok(u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?)).collect()
     }
 
-    /// Reads the first `len` bytes of fw_cfg item `key` with one DMA select+read.
-    pub fn fw_cfg_read(&mut self, key: u16, len: usize) -> Result<Vec<u8>> {
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let control = u32::from(key) << 16 | 0x08 | 0x02;
-        let mut desc = control.to_be_bytes().to_vec();
-        desc.extend_from_slice(&(len as u32).to_be_bytes());
-        desc.extend_from_slice(&BUFFER.to_be_bytes());
-        self.write_mem(DESCRIPTOR, &desc)?;
-        self.outl(0x518, (DESCRIPTOR as u32).swap_bytes())?;
-        let status = self.read_mem(DESCRIPTOR, 4)?;
-        if status != [0, 0, 0, 0] {
-            return Err(format!("fw_cfg DMA of key {key:#x} failed: {status:?}").into());
-        }
-        self.read_mem(BUFFER, len)
+    /// One DMA transfer, as the firmware does it: the descriptor in guest RAM below 4 GiB, its
+    /// address to the low half of the DMA register, the control word QEMU wrote back.
+    fn dma(&mut self, desc: DmaAccess) -> Result<u32> {
+        self.write_mem(DESCRIPTOR, desc.as_bytes())?;
+        self.outl(PORT_DMA_LOW, (DESCRIPTOR as u32).swap_bytes())?;
+        let control = self.read_mem(DESCRIPTOR, 4)?;
+        Ok(u32::from_be_bytes(control[..4].try_into()?))
     }
 
-    /// The fw_cfg file directory: (name, select, size).
-    pub fn fw_cfg_files(&mut self) -> Result<Vec<(String, u16, usize)>> {
-        self.outw(0x510, 0x19)?;
-        let head = self.fw_cfg_read(0x19, 4)?;
-        let count = u32::from_be_bytes(head[..4].try_into()?) as usize;
-        let dir = self.fw_cfg_read(0x19, 4 + 64 * count)?;
-        Ok(dir[4..]
-            .chunks_exact(64)
-            .map(|e| {
-                let size = u32::from_be_bytes(e[..4].try_into().expect("4 bytes")) as usize;
-                let select = u16::from_be_bytes([e[4], e[5]]);
-                let name = e[8..].split(|&b| b == 0).next().unwrap_or_default();
-                (String::from_utf8_lossy(name).into_owned(), select, size)
-            })
-            .collect())
+    /// `dma` as the library sees it: a qtest failure is kept for [`Qtest::error`] and reported
+    /// as a failed transfer.
+    fn transfer(&mut self, desc: DmaAccess, key: u16) -> std::result::Result<(), Error> {
+        match self.dma(desc) {
+            Ok(control) => DmaAccess::check(control, key),
+            Err(e) => {
+                self.failure = Some(e.to_string());
+                Err(Error::DmaFailed { key })
+            }
+        }
+    }
+
+    /// Turns a library error from this transport into one for the user, with the qtest failure
+    /// behind it if there was one.
+    pub fn error(&mut self, e: Error) -> Box<dyn std::error::Error> {
+        match self.failure.take() {
+            Some(why) => format!("qtest: {why}").into(),
+            None => format!("fw_cfg over qtest: {e:?}").into(),
+        }
+    }
+
+    /// Reads `len` bytes of guest memory, keeping a qtest failure as [`Qtest::transfer`] does.
+    fn read_buffer(&mut self, addr: u64, buf: &mut [u8], key: u16) -> std::result::Result<(), Error> {
+        match self.read_mem(addr, buf.len()) {
+            Ok(data) => {
+                buf.copy_from_slice(&data);
+                Ok(())
+            }
+            Err(e) => {
+                self.failure = Some(e.to_string());
+                Err(Error::DmaFailed { key })
+            }
+        }
+    }
+}
+
+/// fw_cfg over DMA, exactly as the firmware's transport does it, with guest RAM at [`BUFFER`]
+/// as the bounce buffer. (qtest captures only run on QEMUs with fw_cfg DMA, which every
+/// supported version has.)
+impl FwCfgIo for Qtest {
+    fn read(&mut self, key: u16, buf: &mut [u8]) -> std::result::Result<(), Error> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.transfer(DmaAccess::select_read(key, buf.len() as u32, BUFFER), key)?;
+        self.read_buffer(BUFFER, buf, key)
+    }
+
+    fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> std::result::Result<(), Error> {
+        self.transfer(DmaAccess::select_read(key, len, paddr), key)
+    }
+
+    fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> std::result::Result<(), Error> {
+        if let Err(e) = self.write_mem(BUFFER, data) {
+            self.failure = Some(e.to_string());
+            return Err(Error::DmaFailed { key });
+        }
+        let len = data.len() as u32;
+        if offset == 0 {
+            return self.transfer(DmaAccess::write(Some(key), len, BUFFER), key);
+        }
+        self.transfer(DmaAccess::select_skip(key, offset), key)?;
+        self.transfer(DmaAccess::write(None, len, BUFFER), key)
+    }
+
+    fn has_dma(&self) -> bool {
+        true
     }
 }
 

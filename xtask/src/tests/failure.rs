@@ -1,10 +1,10 @@
 //! Bad inputs under the real QEMU: each must end in one `pvhfw: error:` line on COM1 and the
 //! debug console, then `pvhfw: halted` (or a reset when `-boot reboot-timeout` asks for one).
 
-use super::{tag, Case, MACHINES};
+use super::{tag, Case};
 use crate::build::Artifacts;
 use crate::debian::DebianKernel;
-use crate::qemu::{Outcome, Qemu};
+use crate::qemu::{Outcome, Qemu, MACHINES};
 use crate::{work_dir, Result};
 use pvhfw::table_loader::encode::{add_pointer, allocate};
 use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};

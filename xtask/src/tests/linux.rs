@@ -47,7 +47,7 @@ const SCENARIOS: &[Scenario] = &[
         devices: Devices::Pci,
         vmgenid: true,
         vendor: "QEMU",
-        compare_with: Some("bios-256k.bin"),
+        compare_with: Some(qemu::SEABIOS),
     },
     Scenario {
         name: "pc-smbios3",
@@ -67,7 +67,7 @@ const SCENARIOS: &[Scenario] = &[
         devices: Devices::PcieRootPorts,
         vmgenid: true,
         vendor: "QEMU",
-        compare_with: Some("bios-256k.bin"),
+        compare_with: Some(qemu::SEABIOS),
     },
     Scenario {
         name: "q35",
@@ -87,7 +87,7 @@ const SCENARIOS: &[Scenario] = &[
         devices: Devices::Mmio,
         vmgenid: false,
         vendor: "",
-        compare_with: Some("bios-microvm.bin"),
+        compare_with: Some(qemu::SEABIOS_MICROVM),
     },
     // No ACPI: CPUs from the MP table, and no way to power off. (pvhtest checks the MP
     // table's APIC IDs for sparse topologies; two sockets under TCG make Linux crawl.)

@@ -1,4 +1,5 @@
-//! `cargo xtask test`: host unit tests, then every boot under QEMU, two at a time.
+//! `cargo xtask test`: formatting and clippy, host unit tests, then every boot under QEMU, two
+//! at a time.
 //!
 //! - `pvhtest`: the project's test kernel reports exactly what the firmware handed over, and
 //!   the checks compare it with what QEMU was given;
@@ -28,16 +29,16 @@ struct Case {
     check: Check,
 }
 
-/// The machine types every feature is tested on.
-const MACHINES: [&str; 4] = ["pc", "q35", "microvm", "microvm,acpi=off"];
-
 /// `microvm,acpi=off` -> `microvm-noacpi`, for case names.
 fn tag(machine: &str) -> String {
     machine.replace(",acpi=off", "-noacpi").replace(",smbios-entry-point-type=64", "-smbios3")
 }
 
-pub fn run(filter: Option<&str>, with_debian: bool) -> Result<()> {
+pub fn run(filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<()> {
     qemu::ensure_installed()?;
+    if with_lint {
+        lint()?;
+    }
     unit_tests()?;
     let artifacts = build::build()?;
     let kernels = if with_debian {
@@ -58,13 +59,27 @@ pub fn run(filter: Option<&str>, with_debian: bool) -> Result<()> {
     Ok(())
 }
 
-fn unit_tests() -> Result<()> {
+/// Runs `cargo ARGS` in the workspace; `what` names it in the error.
+fn cargo(args: &[&str], what: &str) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo).current_dir(root()).args(["test", "-p", "pvhfw", "-p", "xtask"]).status()?;
-    if !status.success() {
-        return Err("host unit tests failed".into());
+    if !Command::new(cargo).current_dir(root()).args(args).status()?.success() {
+        return Err(format!("{what} failed (cargo {})", args.join(" ")).into());
     }
     Ok(())
+}
+
+/// Formatting, then clippy with warnings as errors: the host crates with their tests, and the
+/// bare-metal crates for their target.
+fn lint() -> Result<()> {
+    build::ensure_target()?;
+    cargo(&["fmt", "--all", "--check"], "formatting check")?;
+    cargo(&["clippy", "-p", "pvhfw", "-p", "xtask", "--all-targets", "--", "-D", "warnings"], "host clippy")?;
+    let bare = ["clippy", "--target", build::TARGET, "-p", "pvhfw-firmware", "-p", "pvhtest", "--", "-D", "warnings"];
+    cargo(&bare, "bare-metal clippy")
+}
+
+fn unit_tests() -> Result<()> {
+    cargo(&["test", "-p", "pvhfw", "-p", "xtask"], "host unit tests")
 }
 
 /// Runs the cases two at a time (CI has two cores) and prints one line each.

@@ -1,17 +1,23 @@
 //! Boots of `pvhtest`, the project's PVH test kernel, which prints everything it received and
 //! checks the ABI itself. Here the printed values are compared with what QEMU was given.
 
-use super::{tag, test_file, Case, Verdict, MACHINES};
+use super::{tag, test_file, Case, Verdict};
 use crate::build::Artifacts;
-use crate::qemu::{Outcome, Qemu};
+use crate::qemu::{self, Outcome, Qemu, MACHINES, VMGENID_GUID};
 use crate::Result;
+use pvhfw::boot::LOG_FILE;
 use std::path::PathBuf;
 
 const MIB: u64 = 1 << 20;
-/// The GUID given to `-device vmgenid`, and the 16 bytes QEMU stores for it in guest memory
-/// (the first three fields little-endian).
-const VMGENID: &str = "324e6eaf-d1d1-4bf6-bf41-b9bb6c91fb87";
-const VMGENID_BYTES: &str = "af6e4e32d1d1f64bbf41b9bb6c91fb87";
+
+/// The 16 bytes QEMU stores in guest memory for a GUID, in hex: the first three fields
+/// little-endian, the rest as written.
+fn guid_bytes(guid: &str) -> String {
+    let fields: Vec<&str> = guid.split('-').collect();
+    let swapped = |f: &str| f.as_bytes().rchunks(2).map(|b| std::str::from_utf8(b).expect("ASCII")).collect::<String>();
+    let head: String = fields[..3].iter().map(|f| swapped(f)).collect();
+    head + &fields[3..].concat()
+}
 
 /// One pvhtest boot and what it must report.
 #[derive(Clone)]
@@ -23,7 +29,7 @@ struct Boot {
     smp: (&'static str, &'static str),
     cmdline: String,
     initrd: Option<PathBuf>,
-    /// The `opt/org.pvhfw/log` string, if any.
+    /// The string for the firmware's log option ([`LOG_FILE`]), if any.
     log: Option<&'static str>,
     vmgenid: bool,
     extra: Vec<&'static str>,
@@ -47,7 +53,7 @@ impl Boot {
     fn case(self, name: &str, a: &Artifacts) -> Case {
         let mut q = Qemu::new(name, self.machine, &a.firmware)
             .args(&["-accel", self.accel, "-m", &format!("{}M", self.mem / MIB), "-smp", self.smp.0])
-            .args(&["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+            .args(&qemu::DEBUG_EXIT)
             .arg_path("-kernel", &a.testkernel)
             .args(&self.extra)
             .timeout(30);
@@ -58,10 +64,10 @@ impl Boot {
             q = q.arg_path("-initrd", i);
         }
         if let Some(log) = self.log {
-            q = q.args(&["-fw_cfg", &format!("name=opt/org.pvhfw/log,string={log}")]);
+            q = q.args(&["-fw_cfg", &format!("name={LOG_FILE},string={log}")]);
         }
         if self.vmgenid {
-            q = q.args(&["-device", &format!("vmgenid,guid={VMGENID}")]);
+            q = q.args(&["-device", &format!("vmgenid,guid={VMGENID_GUID}")]);
         }
         Case { name: name.into(), qemu: q, check: Box::new(move |o| self.check(o)) }
     }
@@ -152,10 +158,11 @@ impl Boot {
         let mp = if acpi_off { format!("cpus {} ioapics 1 irqs 15", self.smp.1) } else { "none".into() };
         expect("mp", line("mp"), mp)?;
         let vmgenid = line("vmgenid").unwrap_or_default();
+        let want = if self.vmgenid { guid_bytes(VMGENID_GUID) } else { "none".into() };
         match self.vmgenid {
-            true if vmgenid.starts_with("0x") && vmgenid.ends_with(&format!(" {VMGENID_BYTES}")) => Ok(()),
-            false if vmgenid == "none" => Ok(()),
-            _ => Err(format!("vmgenid: got {vmgenid:?}, want {}", if self.vmgenid { VMGENID_BYTES } else { "none" })),
+            true if vmgenid.starts_with("0x") && vmgenid.ends_with(&format!(" {want}")) => Ok(()),
+            false if vmgenid == want => Ok(()),
+            _ => Err(format!("vmgenid: got {vmgenid:?}, want {want}")),
         }
     }
 
@@ -248,4 +255,24 @@ pub(super) fn cases(a: &Artifacts) -> Result<Vec<Case>> {
     let odd = Boot { smp: ("6,sockets=2,cores=1,threads=3", "0,1,2,4,5,6"), ..Boot::on("microvm,acpi=off") };
     cases.push(odd.case("pvhtest-microvm-noacpi-odd-threads", a));
     Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_bytes_as_qemu_stores_them() {
+        assert_eq!(guid_bytes("00112233-4455-6677-8899-aabbccddeeff"), "33221100554477668899aabbccddeeff");
+    }
+
+    /// The library's vmgenid fixtures were captured with the tests' GUID: QEMU's bytes at
+    /// offset 40 of `etc/vmgenid_guid`.
+    #[test]
+    fn fixtures_hold_the_tests_guid() {
+        let file = crate::root().join("pvhfw/testdata/pc-vmgenid-smp4/etc_vmgenid_guid");
+        let data = std::fs::read(file).unwrap();
+        let stored: String = data[40..56].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(stored, guid_bytes(VMGENID_GUID));
+    }
 }

@@ -1,0 +1,208 @@
+//! The measurements: QEMU runs of each firmware booting `pvhtest` or Debian's kernel.
+
+use super::stats::{median, Spread};
+use super::{Options, Report, Row, FIRMWARES};
+use crate::build::{self, IMAGE_SIZE};
+use crate::debian::{self, Release};
+use crate::qemu::{self, MACHINE_TYPES, QEMU};
+use crate::{work_dir, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The image each firmware is for `machine`.
+fn image(firmware: &str, machine: &str, pvhfw: &Path) -> Result<PathBuf> {
+    match firmware {
+        "pvhfw" => Ok(pvhfw.to_path_buf()),
+        "qboot" => qemu::anchor_firmware(qemu::QBOOT),
+        _ if machine == "microvm" => qemu::anchor_firmware(qemu::SEABIOS_MICROVM),
+        _ => qemu::anchor_firmware(qemu::SEABIOS),
+    }
+}
+
+/// Every measurement of every row; `dir` receives the scratch files.
+pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
+    qemu::ensure_installed()?;
+    let a = build::build()?;
+    let debian = debian::fetch(Release::Bookworm)?;
+    std::fs::create_dir_all(dir)?;
+    let null = null_firmware(dir)?;
+    let initrd = dir.join("initrd.bin");
+    std::fs::write(&initrd, b"pvhfw bench initrd\n")?;
+    let kit = Kit { pvhfw: a.firmware.clone(), testkernel: a.testkernel.clone(), initrd, null, debian };
+    let mut rows = Vec::new();
+    for m in MACHINE_TYPES {
+        for fw in FIRMWARES {
+            let path = image(fw, m, &kit.pvhfw)?;
+            let image_bytes = std::fs::metadata(&path)?.len();
+            rows.push(Row { machine: m.into(), firmware: fw.into(), image_bytes, ..Row::default() });
+        }
+    }
+    let steps = rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * 2 * o.rounds * (FIRMWARES.len() + 1);
+    let mut p = Progress { done: 0, total: steps };
+    for row in &mut rows {
+        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
+        p.step(&format!("instructions {} {}", row.machine, row.firmware));
+        row.instructions = instructions(&kit, &row.machine, &fw);
+        p.step(&format!("VM exits {} {}", row.machine, row.firmware));
+        row.exits = exits(&kit, &row.machine, &fw);
+    }
+    for m in MACHINE_TYPES {
+        for accel in ["kvm", "tcg"] {
+            let times = wall_times(&kit, m, accel, o.rounds, &mut p)?;
+            for (row, t) in rows.iter_mut().filter(|r| r.machine == m).zip(times) {
+                *(if accel == "kvm" { &mut row.kvm_ms } else { &mut row.tcg_ms }) = t;
+            }
+        }
+    }
+    for row in &mut rows {
+        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
+        let boots: Vec<f64> = (0..o.linux_runs)
+            .filter_map(|i| {
+                p.step(&format!("Debian to init {} {} ({}/{})", row.machine, row.firmware, i + 1, o.linux_runs));
+                linux_to_init(&kit, &row.machine, &fw)
+            })
+            .collect();
+        row.linux_s = (boots.len() == o.linux_runs).then(|| median(boots));
+    }
+    Ok(Report { qemu: qemu_version(), host_cpu: host_cpu(), rounds: o.rounds, linux_runs: o.linux_runs, rows })
+}
+
+/// What every measured boot uses.
+struct Kit {
+    pvhfw: PathBuf,
+    testkernel: PathBuf,
+    initrd: PathBuf,
+    null: PathBuf,
+    debian: debian::DebianKernel,
+}
+
+struct Progress {
+    done: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn step(&mut self, what: &str) {
+        self.done += 1;
+        eprintln!("bench [{:>3}/{}] {what}", self.done, self.total);
+    }
+}
+
+/// An image of pvhfw's size that ends the run at the reset vector: `mov al, 0; out 0xf4, al` to
+/// isa-debug-exit, then `hlt` in a loop. Timing it measures QEMU without any firmware.
+fn null_firmware(dir: &Path) -> Result<PathBuf> {
+    let mut image = vec![0u8; IMAGE_SIZE as usize];
+    let reset = IMAGE_SIZE as usize - 16;
+    image[reset..reset + 7].copy_from_slice(&[0xb0, 0x00, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd]);
+    let path = dir.join("null.bin");
+    std::fs::write(&path, image)?;
+    Ok(path)
+}
+
+/// QEMU arguments for a firmware booting pvhtest, which ends the run at its entry through
+/// isa-debug-exit (status 1) when `exit_at_entry`.
+fn pvhtest_args(k: &Kit, machine: &str, firmware: &Path, accel: &str, exit_at_entry: bool) -> Vec<String> {
+    let mut args = qemu::base_args(machine);
+    args.extend(["-accel", accel, "-m", "256M"].map(String::from));
+    args.extend(qemu::DEBUG_EXIT.map(String::from));
+    args.extend(["-bios".into(), firmware.display().to_string()]);
+    args.extend(["-kernel".into(), k.testkernel.display().to_string()]);
+    args.extend(["-initrd".into(), k.initrd.display().to_string()]);
+    args.extend(["-append".into(), if exit_at_entry { "pvhtest.exit-at-entry" } else { "bench" }.into()]);
+    args
+}
+
+/// Instructions from reset to kernel entry, as pvhtest's first RDTSC under `-icount shift=0`.
+fn instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
+    let mut args = pvhtest_args(k, machine, firmware, "tcg", false);
+    args.extend(["-icount", "shift=0,sleep=off", "-serial", "stdio"].map(String::from));
+    let out = Command::new(QEMU).args(&args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let serial = String::from_utf8_lossy(&out.stdout);
+    serial.lines().find_map(|l| l.strip_prefix("pvhtest: tsc ")?.trim().parse().ok())
+}
+
+/// Exits to QEMU before kernel entry: all of them in a run that pvhtest ends at its entry
+/// with one exit of its own. `None` unless the kernel was reached.
+fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
+    let trace = work_dir().join("bench/exits.log");
+    let _ = std::fs::remove_file(&trace);
+    let mut args = pvhtest_args(k, machine, firmware, "kvm", true);
+    args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
+    args.push(trace.display().to_string());
+    let status = Command::new(QEMU).args(&args).stdin(Stdio::null()).stderr(Stdio::null()).status().ok()?;
+    if status.code() != Some(1) {
+        return None;
+    }
+    let log = std::fs::read_to_string(&trace).ok()?;
+    Some(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64 - 1)
+}
+
+/// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
+/// the null firmware, at its reset vector), both status 1.
+fn time_once(args: &[String]) -> Option<Duration> {
+    let start = Instant::now();
+    let status =
+        Command::new(QEMU).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?;
+    let elapsed = start.elapsed();
+    (status.code() == Some(1)).then_some(elapsed)
+}
+
+/// Firmware wall time in ms for each of [`FIRMWARES`] on `machine`: per round, each run minus
+/// the null firmware's run of that round (rounds interleave the firmwares, so drift in the
+/// host's load hits them alike); `None` if any run failed.
+fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progress) -> Result<Vec<Option<Spread>>> {
+    let mut images = vec![k.null.clone()];
+    for fw in FIRMWARES {
+        images.push(image(fw, machine, &k.pvhfw)?);
+    }
+    let runs: Vec<Vec<String>> = images
+        .iter()
+        .map(|img| {
+            let mut a = pvhtest_args(k, machine, img, accel, true);
+            a.extend(["-serial".into(), "none".into()]);
+            a
+        })
+        .collect();
+    let mut diffs: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); FIRMWARES.len()];
+    for round in 0..rounds {
+        let mut times = Vec::new();
+        for (i, args) in runs.iter().enumerate() {
+            let name = if i == 0 { "null firmware" } else { FIRMWARES[i - 1] };
+            p.step(&format!("wall time {machine} {accel} {name} ({}/{rounds})", round + 1));
+            times.push(time_once(args).map(|t| t.as_secs_f64() * 1000.0));
+        }
+        let floor = times[0].ok_or("the null firmware did not end its run")?;
+        for (d, t) in diffs.iter_mut().zip(&times[1..]) {
+            *d = match (d.take(), t) {
+                (Some(mut v), Some(t)) => {
+                    v.push(t - floor);
+                    Some(v)
+                }
+                _ => None,
+            };
+        }
+    }
+    Ok(diffs.into_iter().map(|d| d.map(Spread::of)).collect())
+}
+
+/// Seconds from QEMU's start until Debian's init prints its first line.
+fn linux_to_init(k: &Kit, machine: &str, firmware: &Path) -> Option<f64> {
+    let q = debian::boot("bench-linux", machine, firmware, &k.debian, "quiet").allow_reboot();
+    let q = q.until("pvhfw-init: cmdline").timeout(120);
+    let start = Instant::now();
+    let outcome = q.run().ok()?;
+    let elapsed = start.elapsed().as_secs_f64();
+    outcome.serial.contains("pvhfw-init: cmdline").then_some(elapsed)
+}
+
+fn qemu_version() -> String {
+    let out = Command::new(QEMU).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
+    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
+}
+
+fn host_cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find_map(|l| l.strip_prefix("model name")?.split(':').nth(1)).unwrap_or("?").trim();
+    format!("{model}, {} CPUs", info.lines().filter(|l| l.starts_with("processor")).count())
+}

@@ -1,0 +1,89 @@
+//! `cargo xtask bench`: pvhfw against qboot and SeaBIOS, side by side, in one run.
+//!
+//! Per machine (`pc`, `q35`, `microvm`) and firmware:
+//! 1. guest instructions from reset to the kernel's entry: TCG with `-icount shift=0,sleep=off`,
+//!    where the guest TSC counts instructions; `pvhtest` reads it as its first instruction;
+//! 2. VM exits to QEMU before the kernel runs: `-accel kvm -trace kvm_run_exit` (minus the one
+//!    exit `pvhtest` itself makes to end the run);
+//! 3. firmware wall time: the whole QEMU process, started until the kernel's entry ends it,
+//!    minus, in the same round, a null firmware that ends the run at its reset vector (QEMU's
+//!    own start-up and tear-down); the median of these paired differences over interleaved
+//!    rounds, with their interquartile range (QEMU's start-up varies by milliseconds, as much
+//!    as pvhfw takes), under KVM and under TCG;
+//! 4. Debian's kernel from QEMU's start to its init (TCG, median of a few boots);
+//! 5. the image size.
+//!
+//! Results go to `target/xtask/bench/` as `bench.md` (a Markdown table), `bench.json` and
+//! `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/` and the table
+//! into the README; `--reuse` renders the stored `bench.json` again without measuring.
+//!
+//! - [`measure`]: the QEMU runs;
+//! - [`stats`]: median and interquartile range;
+//! - [`report`]: the Markdown table;
+//! - [`svg`]: the chart;
+//! - [`publish`]: docs/ and the README.
+
+mod measure;
+mod publish;
+mod report;
+mod stats;
+mod svg;
+
+use crate::{work_dir, Result};
+use serde::{Deserialize, Serialize};
+use stats::Spread;
+
+const FIRMWARES: [&str; 3] = ["pvhfw", "qboot", "SeaBIOS"];
+
+pub struct Options {
+    /// Rounds of wall-time runs (each firmware, and the null firmware, once per round).
+    pub rounds: usize,
+    /// Debian boots per firmware and machine.
+    pub linux_runs: usize,
+    /// Copy the results into docs/ and the README.
+    pub publish: bool,
+    /// Render the last run's JSON again instead of measuring.
+    pub reuse: bool,
+}
+
+/// One firmware on one machine; a measure that failed is `None`.
+#[derive(Serialize, Deserialize, Clone, Default)]
+struct Row {
+    machine: String,
+    firmware: String,
+    image_bytes: u64,
+    instructions: Option<u64>,
+    exits: Option<u64>,
+    kvm_ms: Option<Spread>,
+    tcg_ms: Option<Spread>,
+    linux_s: Option<f64>,
+}
+
+/// A whole run, as `bench.json` stores it.
+#[derive(Serialize, Deserialize)]
+struct Report {
+    qemu: String,
+    host_cpu: String,
+    rounds: usize,
+    linux_runs: usize,
+    rows: Vec<Row>,
+}
+
+pub fn run(o: &Options) -> Result<()> {
+    let dir = work_dir().join("bench");
+    let report = if o.reuse {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json"))?)?
+    } else {
+        measure::measure(o, &dir)?
+    };
+    let table = report::markdown(&report);
+    print!("{table}");
+    std::fs::write(dir.join("bench.md"), &table)?;
+    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(dir.join("bench.svg"), svg::svg(&report.rows))?;
+    eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
+    if o.publish {
+        publish::publish(&dir, &table)?;
+    }
+    Ok(())
+}
