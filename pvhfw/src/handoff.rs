@@ -24,7 +24,7 @@ pub struct Handoff {
     pub cmdline: [u8; CMDLINE_MAX],
 }
 const _: () = assert!(crate::layout::HANDOFF + size_of::<Handoff>() as u64 <= crate::layout::SCRATCH);
-const _: () = assert!(crate::layout::HANDOFF % 4096 == 0);
+const _: () = assert!(crate::layout::HANDOFF.is_multiple_of(4096));
 
 /// Physical addresses of the parts of a [`Handoff`] placed at `base`.
 pub struct HandoffAddrs {
