@@ -17,6 +17,8 @@ const _: () = assert!(IMAGE_SIZE > 0 && IMAGE_SIZE.is_multiple_of(64 * 1024), "t
 pub struct Artifacts {
     pub firmware: PathBuf,
     pub testkernel: PathBuf,
+    /// The same test kernel as a bzImage (64-bit boot protocol).
+    pub testkernel_bzimage: PathBuf,
 }
 
 /// The built-in bare-metal target the firmware and pvhtest are built for.
@@ -52,7 +54,7 @@ pub fn build() -> Result<Artifacts> {
     let firmware = root().join("target/pvhfw.bin");
     std::fs::write(&firmware, image)?;
     crate::bzimage::write_all(&out.join("pvhtest"))?;
-    Ok(Artifacts { firmware, testkernel: out.join("pvhtest") })
+    Ok(Artifacts { firmware, testkernel: out.join("pvhtest"), testkernel_bzimage: crate::bzimage::path() })
 }
 
 /// Places every loadable segment at its physical address inside the ROM image.

@@ -1,5 +1,6 @@
-//! Boots of `pvhtest`, the project's PVH test kernel, which prints everything it received and
-//! checks the ABI itself. Here the printed values are compared with what QEMU was given.
+//! Boots of `pvhtest`, the project's test kernel, as a PVH ELF and as a bzImage: it prints
+//! everything it received and checks the entry state itself. Here the printed values are
+//! compared with what QEMU was given.
 
 use super::{tag, test_file, Case, Verdict};
 use crate::build::Artifacts;
@@ -32,6 +33,8 @@ struct Boot {
     /// The string for the firmware's log option ([`LOG_FILE`]), if any.
     log: Option<&'static str>,
     vmgenid: bool,
+    /// Boot the bzImage form (64-bit boot protocol) instead of the PVH ELF.
+    bzimage: bool,
     extra: Vec<&'static str>,
 }
 
@@ -46,6 +49,7 @@ impl Boot {
             initrd: None,
             log: None,
             vmgenid: false,
+            bzimage: false,
             extra: Vec::new(),
         }
     }
@@ -54,7 +58,7 @@ impl Boot {
         let mut q = Qemu::new(name, self.machine, &a.firmware)
             .args(&["-accel", self.accel, "-m", &format!("{}M", self.mem / MIB), "-smp", self.smp.0])
             .args(&qemu::DEBUG_EXIT)
-            .arg_path("-kernel", &a.testkernel)
+            .arg_path("-kernel", if self.bzimage { &a.testkernel_bzimage } else { &a.testkernel })
             .args(&self.extra)
             .timeout(30);
         if !self.cmdline.is_empty() {
@@ -94,6 +98,9 @@ impl Boot {
         }
         if o.status != Some(1) || !o.serial.contains("pvhtest: PASS") {
             return Err(format!("no PASS from pvhtest (QEMU status {:?})", o.status));
+        }
+        if o.serial.contains("pvhtest: entry bzimage64") != self.bzimage {
+            return Err(format!("entered through the wrong entry (bzImage: {})", self.bzimage));
         }
         let want: String = self.cmdline.bytes().map(|b| format!("{b:02x}")).collect();
         // Without -append QEMU still passes an empty string, so the line is empty, not "none".
@@ -219,6 +226,35 @@ pub(super) fn cases(a: &Artifacts) -> Result<Vec<Case>> {
             Boot { accel: "kvm", mem: 512 * MIB, cmdline: quoted.clone(), initrd: Some(small.clone()), ..Boot::on(m) };
         cases.push(kvm.case(&format!("pvhtest-{t}-kvm"), a));
     }
+    for m in MACHINES {
+        let t = tag(m);
+        let bz = Boot { bzimage: true, ..Boot::on(m) };
+        cases.push(bz.clone().case(&format!("pvhtest-bz-{t}-128M-bare"), a));
+        let mid = Boot {
+            mem: 1024 * MIB,
+            smp: ("2", "0,1"),
+            cmdline: quoted.clone(),
+            initrd: Some(initrd.clone()),
+            ..bz.clone()
+        };
+        cases.push(mid.case(&format!("pvhtest-bz-{t}-1G-smp2-initrd-cmdline"), a));
+        let big = Boot { mem: 5120 * MIB, cmdline: long_cmdline.clone(), initrd: Some(initrd.clone()), ..bz.clone() };
+        cases.push(big.case(&format!("pvhtest-bz-{t}-5G-initrd-longcmdline"), a));
+        let kvm = Boot { accel: "kvm", mem: 512 * MIB, cmdline: quoted.clone(), initrd: Some(small.clone()), ..bz };
+        cases.push(kvm.case(&format!("pvhtest-bz-{t}-kvm"), a));
+    }
+    for m in ["pc", "microvm"] {
+        let b = Boot {
+            cmdline: quoted.clone(),
+            initrd: Some(small.clone()),
+            bzimage: true,
+            extra: vec!["-global", "fw_cfg_io.dma_enabled=off"],
+            ..Boot::on(m)
+        };
+        cases.push(b.case(&format!("pvhtest-bz-{m}-port-io"), a));
+    }
+    let log = Boot { mem: 256 * MIB, cmdline: "x".into(), bzimage: true, log: Some("timeline"), ..Boot::on("q35") };
+    cases.push(log.case("pvhtest-bz-q35-log-timeline", a));
     let split = Boot { mem: 3072 * MIB, cmdline: "a".into(), initrd: Some(small.clone()), ..Boot::on("q35") };
     cases.push(split.case("pvhtest-q35-3G-split", a));
     for (name, log) in [("pvhtest-q35-log-info", "info"), ("pvhtest-pc-log-timeline", "timeline")] {
