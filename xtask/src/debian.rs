@@ -37,9 +37,10 @@ impl Release {
 }
 
 /// What a Debian boot needs.
+#[derive(Clone)]
 pub struct DebianKernel {
     pub release: Release,
-    /// The PVH ELF extracted from the bzImage.
+    /// The PVH ELF extracted from the bzImage; what [`boot`] boots.
     pub vmlinux: PathBuf,
     /// The bzImage as Debian ships it.
     pub bzimage: PathBuf,

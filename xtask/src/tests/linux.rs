@@ -1,5 +1,5 @@
-//! Debian's stock kernels booted by pvhfw under TCG to a busybox init that reports what Linux
-//! found (`pvhfw-init: KEY: VALUE`): CPUs online, DMI vendor, ACPI tables, a virtio disk's first
+//! Debian's stock kernels, the PVH `vmlinux` and the bzImage `vmlinuz` as Debian ships it,
+//! booted by pvhfw under TCG to a busybox init that reports what Linux found (`pvhfw-init: KEY: VALUE`): CPUs online, DMI vendor, ACPI tables, a virtio disk's first
 //! bytes and the network interfaces; then `poweroff -f` must end QEMU with status 0.
 
 use super::{Case, Verdict};
@@ -195,13 +195,31 @@ fn test_disk() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Every scenario with kernel `k`; the SeaBIOS comparisons only when `compare` (once per run
-/// is enough: they describe QEMU's machine, not the kernel).
+/// The scenarios that also boot the bzImage: every machine type once.
+const BZIMAGE_SCENARIOS: [&str; 4] = ["pc", "q35", "microvm", "microvm-noacpi"];
+
+/// Every scenario with kernel `k`, then the machine types with its bzImage; the SeaBIOS
+/// comparisons only when `compare` (once per run is enough: they describe QEMU's machine, not
+/// the kernel).
 pub(super) fn cases(firmware: &Path, k: &DebianKernel, compare: bool) -> Result<Vec<Case>> {
+    let mut cases = scenario_cases(firmware, k, compare, SCENARIOS.iter(), "")?;
+    let bz = DebianKernel { vmlinux: k.bzimage.clone(), ..k.clone() };
+    let bz_scenarios = SCENARIOS.iter().filter(|s| BZIMAGE_SCENARIOS.contains(&s.name));
+    cases.extend(scenario_cases(firmware, &bz, false, bz_scenarios, "-bz")?);
+    Ok(cases)
+}
+
+fn scenario_cases(
+    firmware: &Path,
+    k: &DebianKernel,
+    compare: bool,
+    scenarios: impl Iterator<Item = &'static Scenario>,
+    suffix: &str,
+) -> Result<Vec<Case>> {
     let disk = test_disk()?;
     let mut cases = Vec::new();
-    for s in SCENARIOS {
-        let name = format!("{}-{}", k.release.tag(), s.name);
+    for s in scenarios {
+        let name = format!("{}{suffix}-{}", k.release.tag(), s.name);
         let append = format!("pvhfw.token={name}-{}", std::process::id());
         let q = s.qemu(&name, firmware, k, &append, &disk);
         let seabios = match s.compare_with.filter(|_| compare) {
