@@ -45,13 +45,16 @@ pub enum Broken {
 impl Broken {
     pub const ALL: [Broken; 3] = [Broken::OldProtocol, Broken::NoEntry, Broken::HugeInitSize];
 
-    pub fn path(self) -> PathBuf {
-        let name = match self {
+    pub fn name(self) -> &'static str {
+        match self {
             Broken::OldProtocol => "old-protocol",
             Broken::NoEntry => "no-entry",
             Broken::HugeInitSize => "huge-init-size",
-        };
-        work_dir().join(format!("pvhtest-{name}.bzImage"))
+        }
+    }
+
+    pub fn path(self) -> PathBuf {
+        work_dir().join(format!("pvhtest-{}.bzImage", self.name()))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::{tag, Case};
 use crate::build::Artifacts;
+use crate::bzimage::Broken;
 use crate::debian::DebianKernel;
 use crate::qemu::{Outcome, Qemu, MACHINES};
 use crate::{work_dir, Result};
@@ -53,9 +54,21 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
         &["-kernel", &multiboot],
         "pvhfw: error: unsupported kernel format",
     )?);
+    // bzImages pvhfw cannot enter: the test kernel's header, forged.
+    for (broken, message) in [
+        (Broken::OldProtocol, "pvhfw: error: bzImage boot protocol 2.11 is too old; pvhfw needs 2.12"),
+        (Broken::NoEntry, "pvhfw: error: bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one"),
+        (Broken::HugeInitSize, "pvhfw: error: kernel needs 0x100000-0x1000ff000, which is not all RAM"),
+    ] {
+        let name = format!("fail-pc-bzimage-{}", broken.name());
+        let kernel = broken.path().display().to_string();
+        cases.push(failure(&name, "pc", fw, &["-kernel", &kernel], message)?);
+    }
+    // Debian's kernel needs ~64 MiB from 16 MiB to decompress: not in a 64 MiB machine.
     if let Some(d) = debian {
         let bz = d.bzimage.display().to_string();
-        cases.push(failure("fail-pc-bzimage", "pc", fw, &["-kernel", &bz], "pvhfw: error: kernel is a bzImage")?);
+        let message = "pvhfw: error: kernel needs 0x100000-";
+        cases.push(failure("fail-q35-bzimage-64M", "q35", fw, &["-m", "64M", "-kernel", &bz], message)?);
     }
     // microvm without ACPI has no loader script of QEMU's, so one given with -fw_cfg is the
     // only one: broken scripts reach the firmware unchanged.
