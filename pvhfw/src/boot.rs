@@ -327,6 +327,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let runtime =
             header.runtime_range(load.start).ok_or(Error::KernelInitSizeDoesNotFit { addr: load.start, size })?;
         let range = Range { start: load.start.min(runtime.start), end: load.end.max(runtime.end) };
+        // The firmware maps (and the kernel's 64-bit entry expects mapped) the first 4 GiB.
+        if range.end > 1 << 32 {
+            return Err(Error::KernelAbove4G { start: range.start, end: range.end });
+        }
         if let Some(l) = self.info() {
             l.str("bzImage, boot protocol ")
                 .hex(header.protocol().into())

@@ -23,6 +23,8 @@ pub enum Error {
     /// The memory the kernel takes (where it is loaded and, for a bzImage, where it runs) is
     /// not all RAM.
     KernelNotInRam { start: u64, end: u64 },
+    /// A bzImage's span reaches above 4 GiB, which the firmware does not map.
+    KernelAbove4G { start: u64, end: u64 },
     /// The kernel's loaded range collides with the firmware's own RAM.
     KernelOverlapsFirmware { start: u64, end: u64 },
     /// The initrd's target range is not free RAM below 4 GiB.
@@ -74,6 +76,12 @@ impl Error {
                 .str("-")
                 .hex(end)
                 .str(", which is not all RAM; give the machine more memory (-m)"),
+            Error::KernelAbove4G { start, end } => line
+                .str("kernel needs ")
+                .hex(start)
+                .str("-")
+                .hex(end)
+                .str(", which reaches above 4 GiB; pvhfw loads bzImages below 4 GiB only"),
             Error::KernelOverlapsFirmware { start, end } => {
                 line.str("kernel at ").hex(start).str("-").hex(end).str(" overlaps firmware memory")
             }

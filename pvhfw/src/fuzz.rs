@@ -2,7 +2,7 @@
 //! throws structured and unstructured garbage at them and the properties below must hold for
 //! every case (no panic is one of them). Seeds are fixed, so failures reproduce.
 
-use crate::boot::Boot;
+use crate::boot::{Boot, KernelEntry};
 use crate::console::testing::Buffer;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{fake::FakeFwCfg, key, Directory};
@@ -118,10 +118,22 @@ fn pvh_boot_survives_random_fw_cfg() {
         }
         let head_len = rng.below(0x300) as usize;
         let mut head = rng.bytes(head_len);
-        if head.len() >= 4 && rng.below(2) == 0 {
-            head[..4].copy_from_slice(b"\x7fELF");
+        match rng.below(3) {
+            0 if head.len() >= 4 => head[..4].copy_from_slice(b"\x7fELF"),
+            // Debian's bzImage header with a few fields (protocol, flags, init_size, the
+            // setup_data pointer, addresses, alignment) overwritten at random.
+            1 => {
+                head = crate::bzimage::tests::debian12();
+                for _ in 0..rng.below(4) {
+                    let at = [0x206, 0x211, 0x230, 0x234, 0x236, 0x250, 0x258, 0x260][rng.below(8) as usize];
+                    let v = rng.next().to_le_bytes();
+                    head[at..at + 4].copy_from_slice(&v[..4]);
+                }
+            }
+            _ => {}
         }
         f.set(key::SETUP_DATA, &head);
+        f.set(key::KERNEL_DATA, b"kernel");
         for k in [key::KERNEL_ENTRY, key::KERNEL_ADDR, key::KERNEL_SIZE, key::INITRD_ADDR, key::INITRD_SIZE] {
             let v = if rng.below(2) == 0 { rng.below(1 << 28) as u32 } else { rng.next() as u32 };
             f.set(k, &v.to_le_bytes());
@@ -133,15 +145,28 @@ fn pvh_boot_survives_random_fw_cfg() {
         f.set(key::INITRD_DATA, &[]);
         let mut con = Buffer::default();
         let mut p = FakePlatform::default().with_bank(crate::layout::MP_TABLE.start, 0x2000);
+        if head.get(0x202..0x206) == Some(b"HdrS") {
+            // A bzImage's setup_data list is read back from where its kernel was loaded.
+            let size = rng.below(0x1_0000);
+            f.set(key::KERNEL_SIZE, &(size as u32).to_le_bytes());
+            let addr = u32::from_le_bytes(f.items[&key::KERNEL_ADDR][..4].try_into().unwrap());
+            p = p.with_bank(addr.into(), size as usize);
+        }
         let result = Boot::new(&mut f, &mut con, &mut p).prepare(&mut area, 0x3000, &mut scratch);
-        let Ok(_) = result else { continue };
-        let si = area.start_info;
-        let map = &area.memmap[..si.memmap_entries as usize];
+        let map_len = match result {
+            Ok(KernelEntry::Pvh { .. }) => area.start_info.memmap_entries as usize,
+            Ok(_) => usize::from(area.boot_params.e820_entries),
+            Err(_) => continue,
+        };
+        let map = &area.memmap[..map_len];
         assert!(!map.is_empty() && map.len() <= MAX_MEMMAP);
         // Whatever was written to RAM went to free RAM below 4 GiB, outside the firmware.
         for &(r, _) in &f.phys_writes {
             assert!(r.end <= 1 << 32 && e820::is_ram(map, r), "{r:x?} {map:x?}");
             assert!(!r.overlaps(&crate::layout::FIRMWARE_RAM));
+        }
+        if let [(a, _), (b, _)] = &f.phys_writes[..] {
+            assert!(!a.overlaps(b), "initrd and kernel overlap: {a:x?} {b:x?}");
         }
     }
 }
