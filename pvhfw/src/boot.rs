@@ -323,9 +323,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     /// `init_size` bytes from where it runs; the kernel takes the span of both.
     fn bzimage_kernel(&mut self, head: &[u8; kernel::HEAD_BYTES], load: Range) -> Result<Kernel, Error> {
         let header = SetupHeader::parse(head)?;
-        let size = header.init_size().into();
-        let runtime =
-            header.runtime_range(load.start).ok_or(Error::KernelInitSizeDoesNotFit { addr: load.start, size })?;
+        let beyond = Error::KernelAbove4G { start: load.start, end: u64::MAX };
+        let runtime = header.runtime_range(load.start).ok_or(beyond)?;
         let range = Range { start: load.start.min(runtime.start), end: load.end.max(runtime.end) };
         // The firmware maps (and the kernel's 64-bit entry expects mapped) the first 4 GiB.
         if range.end > 1 << 32 {

@@ -21,8 +21,7 @@
 //!   top of low RAM minus QEMU's ACPI reserve. QEMU never uses the `ext_` fields.
 //! - `setup_data`: see [`crate::setup_data`].
 
-use crate::start_info::MemmapEntry;
-use crate::{e820, Error, Range};
+use crate::{Error, Range};
 use core::mem::{offset_of, size_of};
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -218,22 +217,6 @@ impl SetupHeader {
             self.pref_address()
         };
         Range::from_len(start, self.init_size().into())
-    }
-
-    /// Checks that the runtime range from `load_addr` lies in one RAM entry of `memmap` (a
-    /// sorted, merged map, so contiguous RAM is one entry).
-    pub fn check_init_size(&self, load_addr: u64, memmap: &[MemmapEntry]) -> Result<(), Error> {
-        let size = self.init_size().into();
-        let bad = Error::KernelInitSizeDoesNotFit { addr: load_addr, size };
-        let range = self.runtime_range(load_addr).ok_or(bad)?;
-        let fits = memmap
-            .iter()
-            .any(|e| e.kind == e820::RAM && Range::from_len(e.addr, e.size).is_some_and(|ram| ram.contains(&range)));
-        if fits {
-            Ok(())
-        } else {
-            Err(Error::KernelInitSizeDoesNotFit { addr: range.start, size })
-        }
     }
 
     /// Checks an initrd at `initrd` against `initrd_addr_max`, which limits its last byte;

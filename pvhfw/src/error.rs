@@ -45,8 +45,6 @@ pub enum Error {
     BzImageHeaderTruncated { len: u64 },
     /// Neither `XLF_KERNEL_64` nor a usable 32-bit entry (protocol 2.02 with `LOADED_HIGH`).
     BzImageNoEntry,
-    /// `init_size` bytes from the kernel's runtime start are not all free RAM.
-    KernelInitSizeDoesNotFit { addr: u64, size: u64 },
     /// The initrd ends above the kernel's `initrd_addr_max`.
     InitrdAboveLimit { start: u64, end: u64, max: u64 },
     /// The command line is longer than the kernel's `cmdline_size`.
@@ -114,12 +112,6 @@ impl Error {
             Error::BzImageNoEntry => line.str(
                 "bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one (protocol 2.02, LOADED_HIGH)",
             ),
-            Error::KernelInitSizeDoesNotFit { addr, size } => line
-                .str("kernel needs ")
-                .dec(size)
-                .str(" bytes (init_size) of free RAM from ")
-                .hex(addr)
-                .str(", which the memory map does not have"),
             Error::InitrdAboveLimit { start, end, max } => line
                 .str("initrd at ")
                 .hex(start)

@@ -25,10 +25,6 @@ fn message(e: Error) -> std::string::String {
     b.text().into()
 }
 
-fn ram(start: u64, end: u64) -> MemmapEntry {
-    MemmapEntry { addr: start, size: end - start, kind: e820::RAM, reserved: 0 }
-}
-
 #[test]
 fn debian12_header() {
     let h = SetupHeader::parse(&debian12()).unwrap();
@@ -102,27 +98,18 @@ fn header_length() {
 }
 
 #[test]
-fn init_size_must_fit() {
+fn runtime_range_follows_boot_rst() {
+    // Relocatable: the larger of load address and pref_address, aligned; init_size from there.
     let h = SetupHeader::parse(&debian12()).unwrap();
-    let map = [ram(0, 0x9_f000), ram(0x10_0000, 0x800_0000)];
-    assert_eq!(h.check_init_size(0x10_0000, &map), Ok(()));
-    let small = [ram(0, 0x9_f000), ram(0x10_0000, 0x400_0000)];
-    let e = h.check_init_size(0x10_0000, &small).unwrap_err();
-    assert_eq!(e, Error::KernelInitSizeDoesNotFit { addr: 0x100_0000, size: 0x3f9_8000 });
-    assert_eq!(
-        message(e),
-        "pvhfw: error: kernel needs 66682880 bytes (init_size) of free RAM from 0x1000000, which the memory map does not have\n"
-    );
-    // Split RAM does not count as contiguous.
-    let split = [ram(0x10_0000, 0x200_0000), ram(0x200_0000, 0x800_0000)];
-    assert!(h.check_init_size(0x10_0000, &split).is_err());
+    assert_eq!(h.runtime_range(0x10_0000), Range::from_len(0x100_0000, 0x3f9_8000));
+    assert_eq!(h.runtime_range(0x110_0001), Range::from_len(0x120_0000, 0x3f9_8000));
+    assert_eq!(h.runtime_range(u64::MAX - 4), None);
     // Not relocatable: pref_address regardless of the load address.
     let mut s = debian12();
     s[0x234] = 0;
     s[0x258..0x260].copy_from_slice(&0x500_0000u64.to_le_bytes());
     let fixed = SetupHeader::parse(&s).unwrap();
     assert_eq!(fixed.runtime_range(0x10_0000), Range::from_len(0x500_0000, 0x3f9_8000));
-    assert!(fixed.check_init_size(0x10_0000, &map).is_err());
 }
 
 #[test]

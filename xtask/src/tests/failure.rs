@@ -58,7 +58,7 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     for (broken, message) in [
         (Broken::OldProtocol, "pvhfw: error: bzImage boot protocol 2.11 is too old; pvhfw needs 2.12"),
         (Broken::NoEntry, "pvhfw: error: bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one"),
-        (Broken::HugeInitSize, "pvhfw: error: kernel needs 0x100000-0x1000ff000, which is not all RAM"),
+        (Broken::HugeInitSize, "pvhfw: error: kernel needs 0x100000-0x40100000, which is not all RAM"),
     ] {
         let name = format!("fail-pc-bzimage-{}", broken.name());
         let kernel = broken.path().display().to_string();
