@@ -225,10 +225,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         }
         let initrd = self.load_initrd(initrd, &memmap[..memmap_len], &kernel)?;
         self.phase("initrd");
-        if script.is_none() {
-            self.mptable()?;
-            self.phase("MP table");
-        }
+        // Also with ACPI, as qboot and SeaBIOS do: a kernel started with acpi=off finds its
+        // CPUs only here.
+        self.mptable()?;
+        self.phase("MP table");
         Ok(SetUp { rsdp, initrd, memmap_len })
     }
 
@@ -449,8 +449,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         // area, then the legacy hole right above it.
         let firmware_end = low.map_or(FIRMWARE_RAM.end, |placed| placed.reserved.end.max(FIRMWARE_RAM.end));
         regions.push(Region::new(Range { start: FIRMWARE_RAM.start, end: firmware_end }, e820::RESERVED));
-        let hole_start = if tables.script.is_none() { MP_TABLE.start } else { LEGACY_HOLE.start };
-        regions.push(Region::new(Range { start: hole_start, end: LEGACY_HOLE.end }, e820::RESERVED));
+        regions.push(Region::new(Range { start: MP_TABLE.start, end: LEGACY_HOLE.end }, e820::RESERVED));
         if let Some(window) = tables.chipset.reserved() {
             regions.push(Region::new(window, e820::RESERVED));
         }
@@ -566,7 +565,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(PlacedTables { rsdp, reserved })
     }
 
-    /// Without ACPI: an MP table naming every boot CPU, the IOAPIC and the ISA interrupts.
+    /// An MP table naming every boot CPU, the IOAPIC and the ISA interrupts.
     fn mptable(&mut self) -> Result<(), Error> {
         let mut cpus = [0u8; 2];
         self.io.read(key::NB_CPUS, &mut cpus)?;
@@ -576,7 +575,6 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let [signature, _, _, features] = self.platform.cpuid(1, 0);
         let machine = mptable::Machine { cpus, topology, signature, features, irq0_to_pin2 };
         let built = mptable::build(self.platform.phys(MP_TABLE), &machine);
-        mptable::finish(self.platform, built);
         if built.cpus < cpus {
             Line::new(self.con)
                 .str("warning: MP table names ")

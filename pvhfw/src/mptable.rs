@@ -5,9 +5,9 @@
 //! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
 //! [`layout::MP_TABLE`], which the memory map then reserves. No PAM change is needed for that.
 
+use crate::checksum;
 use crate::layout::{MP_FLOATING_POINTER, MP_TABLE};
 use crate::platform::Platform;
-use crate::{checksum, Range};
 use zerocopy::little_endian::{U16, U32};
 use zerocopy::{Immutable, IntoBytes, KnownLayout};
 
@@ -137,12 +137,12 @@ pub struct Built {
     pub config_len: u64,
 }
 
-/// Writes the table into `area` (physical [`MP_TABLE`]), with both checksums still zero: the
-/// caller fixes them with [`finish`] (through the platform, which sums faster).
+/// Writes the table into `area` (physical [`MP_TABLE`]), checksums included: summed as the
+/// entries are written (the fixed ones' sum is a constant), not by reading the table back.
 pub fn build(area: &mut [u8], m: &Machine) -> Built {
     let pointer_at = (MP_FLOATING_POINTER - MP_TABLE.start) as usize;
     let (config_area, pointer_area) = area.split_at_mut(pointer_at);
-    let mut config = Writer { buf: config_area, len: size_of::<Header>(), entries: 0 };
+    let mut config = Writer { buf: config_area, len: size_of::<Header>(), entries: 0, sum: 0 };
     let mut named = 0;
     for index in 0..m.cpus {
         let apic_id = m.topology.apic_id(index);
@@ -160,19 +160,18 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
             reserved: [0; 8],
         });
         config.push(&entry);
+        config.sum = config.sum.wrapping_add(checksum::sum(&entry));
         named += 1;
     }
-    config.push(&[1, 0, b'I', b'S', b'A', b' ', b' ', b' ']);
-    let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
-    config.push(&[2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3]);
-    for irq in (0..16u8).filter(|&irq| irq != 2) {
-        let pin = if irq == 0 && m.irq0_to_pin2 { 2 } else { irq };
-        config.push(&[3, INT, 0, 0, 0, irq, IOAPIC_ID, pin]);
+    let mut fixed = FIXED_ENTRIES;
+    config.sum = config.sum.wrapping_add(FIXED_SUM);
+    if m.irq0_to_pin2 {
+        fixed[IRQ0_PIN] = 2;
+        config.sum = config.sum.wrapping_add(2);
     }
-    config.push(&[4, EXTINT, 0, 0, 0, 0, 0xff, 0]);
-    config.push(&[4, NMI, 0, 0, 0, 0, 0xff, 1]);
-    let (len, entries) = (config.len, config.entries);
-    let header = Header {
+    config.push(&fixed);
+    let (len, entries, entries_sum) = (config.len, config.entries + FIXED_COUNT as u16 - 1, config.sum);
+    let mut header = Header {
         signature: *b"PCMP",
         length: U16::new(len as u16),
         spec_rev: 4,
@@ -187,8 +186,9 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
         extended_checksum: 0,
         reserved: 0,
     };
+    header.checksum = 0u8.wrapping_sub(checksum::sum(header.as_bytes()).wrapping_add(entries_sum));
     config_area[..size_of::<Header>()].copy_from_slice(header.as_bytes());
-    let pointer = FloatingPointer {
+    let mut pointer = FloatingPointer {
         signature: *b"_MP_",
         config: U32::new(MP_TABLE.start as u32),
         length: 1,
@@ -196,17 +196,50 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
         checksum: 0,
         features: [0; 5],
     };
+    pointer.checksum = 0u8.wrapping_sub(checksum::sum(pointer.as_bytes()));
     pointer_area[..size_of::<FloatingPointer>()].copy_from_slice(pointer.as_bytes());
     Built { cpus: named, config_len: len as u64 }
 }
 
-/// Sets the two checksums of a table [`build`] wrote.
-pub fn finish(p: &mut (impl Platform + ?Sized), built: Built) {
-    checksum::fix(p.phys(Range { start: MP_TABLE.start, end: MP_TABLE.start + built.config_len }), 7);
-    checksum::fix(
-        p.phys(Range { start: MP_FLOATING_POINTER, end: MP_FLOATING_POINTER + size_of::<FloatingPointer>() as u64 }),
-        10,
-    );
+/// The entries after the CPUs, the same on every machine: the ISA bus, the IOAPIC, ISA IRQs
+/// 0-15 but 2 on the IOAPIC pin of the same number, and the local APIC's LINT0 (ExtINT) and
+/// LINT1 (NMI). Built at compile time and copied in one go: the MP table is written on every
+/// boot, ACPI or not.
+const FIXED_COUNT: usize = 19;
+const FIXED_ENTRIES: [u8; 8 * FIXED_COUNT] = fixed_entries();
+const FIXED_SUM: u8 = {
+    let (mut sum, mut i) = (0u8, 0);
+    while i < FIXED_ENTRIES.len() {
+        sum = sum.wrapping_add(FIXED_ENTRIES[i]);
+        i += 1;
+    }
+    sum
+};
+/// The byte of [`FIXED_ENTRIES`] holding IRQ 0's IOAPIC pin (QEMU's IRQ0_OVERRIDE makes it 2).
+const IRQ0_PIN: usize = 2 * 8 + 7;
+
+const fn fixed_entries() -> [u8; 8 * FIXED_COUNT] {
+    let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
+    let mut e = [[0u8; 8]; FIXED_COUNT];
+    e[0] = [1, 0, b'I', b'S', b'A', b' ', b' ', b' '];
+    e[1] = [2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3];
+    let (mut irq, mut i) = (0u8, 2);
+    while irq < 16 {
+        if irq != 2 {
+            e[i] = [3, INT, 0, 0, 0, irq, IOAPIC_ID, irq];
+            i += 1;
+        }
+        irq += 1;
+    }
+    e[i] = [4, EXTINT, 0, 0, 0, 0, 0xff, 0];
+    e[i + 1] = [4, NMI, 0, 0, 0, 0, 0xff, 1];
+    let mut out = [0u8; 8 * FIXED_COUNT];
+    let mut b = 0;
+    while b < out.len() {
+        out[b] = e[b / 8][b % 8];
+        b += 1;
+    }
+    out
 }
 
 /// Appends entries after the header, never past the end of `buf` (sized so that 255 CPUs fit,
@@ -215,6 +248,8 @@ struct Writer<'a> {
     buf: &'a mut [u8],
     len: usize,
     entries: u16,
+    /// The sum of the bytes written, for the header's checksum.
+    sum: u8,
 }
 
 impl Writer<'_> {
@@ -295,7 +330,6 @@ mod tests {
     fn build_in_ram(m: &Machine) -> (u32, std::vec::Vec<u8>) {
         let mut p = FakePlatform::default().with_bank(MP_TABLE.start, (MP_TABLE.end - MP_TABLE.start) as usize);
         let built = build(p.phys(MP_TABLE), m);
-        finish(&mut p, built);
         (built.cpus, p.read(MP_TABLE))
     }
 

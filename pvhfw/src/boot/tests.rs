@@ -86,7 +86,7 @@ fn pvh_boot_fills_start_info() {
     assert_eq!(si.cmdline_paddr, addrs.cmdline);
     assert_eq!(&area.cmdline[..13], b"console=tty\0\0");
     assert_eq!(si.memmap_paddr, addrs.memmap);
-    // No table loader: an MP table at 0x9e000-0xa0000, reserved with the legacy hole.
+    // An MP table at 0x9e000-0xa0000, reserved with the legacy hole.
     assert_eq!(
         memmap(&area),
         [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
@@ -240,9 +240,9 @@ fn pc_gets_acpi_smbios_and_a_reserved_table_block() {
     let anchor = (rsdp + 20 + 15) & !15;
     assert_eq!(&p.read(Range { start: anchor, end: anchor + 4 })[..], b"_SM_");
     // The tables (128 KiB of ACPI, SMBIOS) sit right above the firmware's RAM, reserved
-    // exactly as far as they reach; the rest below 640 KiB stays RAM; no MP table.
+    // exactly as far as they reach; the rest below the MP table stays RAM.
     let map = memmap(&area);
-    assert_eq!(map[..4], [(0, 0x1000, 1), (0x1000, 0x40000, 2), (0x41000, 0x5f000, 1), (0xa0000, 0x60000, 2)]);
+    assert_eq!(map[..4], [(0, 0x1000, 1), (0x1000, 0x40000, 2), (0x41000, 0x5d000, 1), (0x9e000, 0x62000, 2)]);
     assert_eq!(map[4], (M, 127 * M, 1));
     // PM base, interrupt routing, and the one PAM write for the F segment.
     assert_eq!(p.config_writes.len(), 4);
@@ -295,7 +295,7 @@ fn tables_too_big_for_640k_go_to_the_top_of_ram() {
     assert!(r.is_ok(), "{r:?}");
     let map = memmap(&area);
     // Nothing reserved below 640 KiB but the firmware's RAM; the block at the top is.
-    assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x80000, 1)]);
+    assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1)]);
     let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
     assert_eq!(top.0 + top.1, 128 * M);
     assert!(top.1 >= 600 * 1024 && top.1 % 4096 == 0);

@@ -36,6 +36,9 @@ struct Scenario {
     vendor: &'static str,
     /// SeaBIOS image to boot the same way and compare the ACPI tables with.
     compare_with: Option<&'static str>,
+    /// More for the kernel command line (`acpi=off`: Linux ignores ACPI and finds its CPUs in
+    /// the MP table).
+    append: &'static str,
 }
 
 const SCENARIOS: &[Scenario] = &[
@@ -48,6 +51,7 @@ const SCENARIOS: &[Scenario] = &[
         vmgenid: true,
         vendor: "QEMU",
         compare_with: Some(qemu::SEABIOS),
+        append: "",
     },
     Scenario {
         name: "pc-smbios3",
@@ -58,6 +62,7 @@ const SCENARIOS: &[Scenario] = &[
         vmgenid: false,
         vendor: "QEMU",
         compare_with: None,
+        append: "",
     },
     Scenario {
         name: "q35-smbios3",
@@ -68,6 +73,7 @@ const SCENARIOS: &[Scenario] = &[
         vmgenid: true,
         vendor: "QEMU",
         compare_with: Some(qemu::SEABIOS),
+        append: "",
     },
     Scenario {
         name: "q35",
@@ -78,6 +84,7 @@ const SCENARIOS: &[Scenario] = &[
         vmgenid: false,
         vendor: "QEMU",
         compare_with: None,
+        append: "",
     },
     Scenario {
         name: "microvm",
@@ -88,6 +95,7 @@ const SCENARIOS: &[Scenario] = &[
         vmgenid: false,
         vendor: "",
         compare_with: Some(qemu::SEABIOS_MICROVM),
+        append: "",
     },
     // No ACPI: CPUs from the MP table, and no way to power off. (pvhtest checks the MP
     // table's APIC IDs for sparse topologies; two sockets under TCG make Linux crawl.)
@@ -100,12 +108,26 @@ const SCENARIOS: &[Scenario] = &[
         vmgenid: false,
         vendor: "",
         compare_with: None,
+        append: "",
+    },
+    // ACPI turned off on the kernel's command line, a common boot-time tuning: the MP table
+    // that pvhfw writes on every machine must name every CPU.
+    Scenario {
+        name: "pc-kernel-acpi-off",
+        machine: "pc",
+        smp: "4",
+        cpus: "0-3",
+        devices: Devices::None,
+        vmgenid: false,
+        vendor: "QEMU",
+        compare_with: None,
+        append: "acpi=off",
     },
 ];
 
 impl Scenario {
     fn powers_off(&self) -> bool {
-        !self.machine.contains("acpi=off")
+        !self.machine.contains("acpi=off") && !self.append.contains("acpi=off")
     }
 
     fn qemu(&self, name: &str, firmware: &Path, k: &DebianKernel, append: &str, disk: &Path) -> Qemu {
@@ -221,7 +243,8 @@ fn scenario_cases(
     for s in scenarios {
         let name = format!("{}{suffix}-{}", k.release.tag(), s.name);
         let append = format!("pvhfw.token={name}-{}", std::process::id());
-        let q = s.qemu(&name, firmware, k, &append, &disk);
+        let cmdline = format!("{append} {}", s.append);
+        let q = s.qemu(&name, firmware, k, cmdline.trim(), &disk);
         let seabios = match s.compare_with.filter(|_| compare) {
             Some(image) => {
                 let firmware = qemu::anchor_firmware(image)?;

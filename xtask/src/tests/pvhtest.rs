@@ -162,7 +162,7 @@ impl Boot {
             _ => "none",
         };
         expect("smbios", line("smbios"), smbios.into())?;
-        let mp = if acpi_off { format!("cpus {} ioapics 1 irqs 15", self.smp.1) } else { "none".into() };
+        let mp = format!("cpus {} ioapics 1 irqs 15", self.smp.1);
         expect("mp", line("mp"), mp)?;
         let vmgenid = line("vmgenid").unwrap_or_default();
         let want = if self.vmgenid { guid_bytes(VMGENID_GUID) } else { "none".into() };
