@@ -34,6 +34,8 @@ const LOG: NameKey = NameKey::new_const(&FileName::new(LOG_FILE));
 const BOOT_FAIL_WAIT: NameKey = NameKey::new_const(&FileName::new(BOOT_FAIL_WAIT_FILE));
 const E820: NameKey = NameKey::new_const(&FileName::new(E820_FILE));
 const PAGE: u64 = 4096;
+/// The longest command line Linux keeps on x86 (`COMMAND_LINE_SIZE` 2048, with its NUL).
+const LINUX_CMDLINE_MAX: usize = 2047;
 
 /// `x` rounded up to a whole page (saturating at the top of the address space).
 fn page_up(x: u64) -> u64 {
@@ -162,10 +164,19 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         self.phase("fw_cfg");
         let kernel = self.find_kernel(kernel_head)?;
         let set_up = self.set_up(&files, kernel.range, e820, regions, loader, &mut handoff.memmap)?;
-        self.command_line(&mut handoff.cmdline)?;
+        let too_long = self.command_line(&mut handoff.cmdline)?;
         let addrs = HandoffAddrs::at(handoff_paddr.into());
         let entry = match kernel.format {
             KernelFormat::Pvh { entry } => {
+                // A bzImage says its limit (describe_linux refuses a longer line); a PVH kernel
+                // does not, and Linux stops without a word on a longer one: say so, once.
+                if let Some(len) = too_long {
+                    Line::new(self.con)
+                        .str("warning: command line of ")
+                        .dec(len as u64)
+                        .str(" bytes is longer than the 2047 Linux takes on x86; the kernel may stop silently")
+                        .end();
+                }
                 describe_pvh(handoff, &addrs, &set_up);
                 KernelEntry::Pvh { entry, start_info: addrs.start_info as u32 }
             }
@@ -592,12 +603,13 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     /// With DMA, one read of up to Linux's own limit usually does it (QEMU zero-fills past an
     /// item's end, so a window that ends in a NUL holds the whole line, terminated); longer
     /// lines, and the port interface, take the size first.
-    fn command_line(&mut self, buf: &mut [u8; CMDLINE_MAX]) -> Result<(), Error> {
-        const QUICK: usize = 2048;
+    /// Returns the line's length when it is beyond what Linux keeps on x86 (2047 bytes).
+    fn command_line(&mut self, buf: &mut [u8; CMDLINE_MAX]) -> Result<Option<usize>, Error> {
+        const QUICK: usize = LINUX_CMDLINE_MAX + 1;
         if self.io.has_dma() {
             self.io.read(key::CMDLINE_DATA, &mut buf[..QUICK])?;
             if buf[QUICK - 1] == 0 {
-                return Ok(());
+                return Ok(None);
             }
         }
         let size = fw_cfg::read_u32(self.io, key::CMDLINE_SIZE)? as usize;
@@ -607,7 +619,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         }
         self.io.read(key::CMDLINE_DATA, &mut buf[..size])?;
         buf[size] = 0;
-        Ok(())
+        let len = buf[..size].iter().position(|&b| b == 0).unwrap_or(size);
+        Ok((len > LINUX_CMDLINE_MAX).then_some(len))
     }
 }
 

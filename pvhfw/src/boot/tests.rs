@@ -364,3 +364,22 @@ fn bzimage_command_line_over_its_limit_is_refused() {
     f.set(key::CMDLINE_DATA, &line);
     assert_eq!(prepare(&mut f).0, Err(Error::CmdlineTooLong { len: 2048, max: 2047 }));
 }
+
+#[test]
+fn pvh_command_line_beyond_linux_limit_gets_one_warning() {
+    for (len, warned) in [(2047, false), (2048, true), (3000, true)] {
+        for port_io in [false, true] {
+            let mut f = pvh_machine();
+            f.port_io = port_io;
+            let line = [&std::vec![b'x'; len][..], b"\0"].concat();
+            f.set(key::CMDLINE_SIZE, &(line.len() as u32).to_le_bytes());
+            f.set(key::CMDLINE_DATA, &line);
+            let (r, area, out) = prepare(&mut f);
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(&area.cmdline[..=len], &line[..], "passed on whole");
+            let warning = std::format!("pvhfw: warning: command line of {len} bytes is longer than the 2047");
+            assert_eq!(out.starts_with(&warning), warned, "{len} {port_io}: {out}");
+            assert_eq!(out.lines().count(), usize::from(warned));
+        }
+    }
+}
