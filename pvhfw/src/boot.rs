@@ -306,6 +306,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let kernel = match kernel::detect(head, entry) {
             Format::Pvh => self.pvh_kernel(entry, load),
             Format::BzImage => self.bzimage_kernel(head, load)?,
+            Format::ElfNotLoaded => return Err(Error::PvhNotLoaded),
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
             Format::Unknown => return Err(Error::UnknownKernelFormat),
         };

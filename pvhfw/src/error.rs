@@ -10,6 +10,8 @@ pub enum Error {
     DmaFailed { key: u16 },
     /// QEMU was started without `-kernel`.
     NoKernel,
+    /// An ELF kernel QEMU did not load as PVH: the machine type predates PVH.
+    PvhNotLoaded,
     /// The kernel is neither a PVH ELF nor a bzImage.
     UnknownKernelFormat,
     /// A required fw_cfg file is absent.
@@ -35,6 +37,10 @@ pub enum Error {
     NoRoomForTables { size: u64 },
     /// The table loader wants to write a fw_cfg file, which needs the DMA interface.
     FwCfgWriteNeedsDma { key: u16 },
+    /// The F-segment window has no room left for `what`.
+    FSegmentFull { what: &'static str },
+    /// The SMBIOS entry point claims more structure bytes than QEMU published.
+    SmbiosTablesShort { claimed: u64, size: u64 },
     /// The SMBIOS entry point from QEMU is not one pvhfw understands.
     BadSmbiosAnchor,
     /// The kernel's setup data has no "HdrS" at 0x202: not a Linux boot-protocol header.
@@ -61,6 +67,9 @@ impl Error {
             Error::NoFwCfg => line.str("no QEMU fw_cfg interface found at ports 0x510-0x51b"),
             Error::DmaFailed { key } => line.str("fw_cfg DMA transfer failed, key ").hex(key.into()),
             Error::NoKernel => line.str("no kernel given; start QEMU with -kernel FILE"),
+            Error::PvhNotLoaded => line.str(
+                "QEMU did not load the ELF kernel as PVH: this machine type is too old (pc-i440fx-3.1 and older); use a newer one",
+            ),
             Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage"),
             Error::MissingFile { name } => line.str("fw_cfg file missing: ").str(name),
             Error::TooLarge { what, size, max } => {
@@ -98,6 +107,12 @@ impl Error {
             Error::FwCfgWriteNeedsDma { key } => {
                 line.str("fw_cfg file ").hex(key.into()).str(" must be written, which needs fw_cfg DMA")
             }
+            Error::FSegmentFull { what } => line.str("no room left in the F segment for the ").str(what),
+            Error::SmbiosTablesShort { claimed, size } => line
+                .str("etc/smbios/smbios-anchor claims ")
+                .dec(claimed)
+                .str(" bytes of structures, etc/smbios/smbios-tables has ")
+                .dec(size),
             Error::BadSmbiosAnchor => line.str("etc/smbios/smbios-anchor is not an SMBIOS 2.1 or 3.0 entry point"),
             Error::BzImageNoMagic => line.str("kernel setup header has no \"HdrS\" signature at 0x202"),
             Error::BzImageProtocolTooOld { version } => line

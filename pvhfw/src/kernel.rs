@@ -13,14 +13,21 @@ pub enum Format {
     Pvh,
     /// A Linux bzImage.
     BzImage,
+    /// An ELF QEMU did not load as PVH: on current machine types QEMU refuses an ELF without
+    /// the PVH note itself, so this is a machine type from before PVH (QEMU 3.1 and older).
+    ElfNotLoaded,
     Unknown,
 }
 
 pub fn detect(head: &[u8; HEAD_BYTES], entry: u32) -> Format {
     if &head[0x202..0x206] == b"HdrS" {
         Format::BzImage
-    } else if &head[..4] == b"\x7fELF" && entry != 0 {
-        Format::Pvh
+    } else if &head[..4] == b"\x7fELF" {
+        if entry != 0 {
+            Format::Pvh
+        } else {
+            Format::ElfNotLoaded
+        }
     } else {
         Format::Unknown
     }
@@ -36,7 +43,7 @@ mod tests {
         assert_eq!(detect(&head, 0x100000), Format::Unknown);
         head[..4].copy_from_slice(b"\x7fELF");
         assert_eq!(detect(&head, 0x100000), Format::Pvh);
-        assert_eq!(detect(&head, 0), Format::Unknown);
+        assert_eq!(detect(&head, 0), Format::ElfNotLoaded);
         head[0x202..0x206].copy_from_slice(b"HdrS");
         assert_eq!(detect(&head, 0), Format::BzImage);
     }

@@ -94,26 +94,36 @@ impl Smbios {
         let tables = high.alloc(size, TABLES_ALIGN).ok_or(Error::NoRoomForTables { size })?;
         io.read(self.tables.select, p.phys(tables))?;
         patch(anchor, tables.start, size)?;
-        let at = f_segment.alloc(len as u64, ANCHOR_ALIGN).ok_or(Error::NoRoomForTables { size: len as u64 })?;
+        let at = f_segment.alloc(len as u64, ANCHOR_ALIGN).ok_or(Error::FSegmentFull { what: "SMBIOS entry point" })?;
         p.phys(at).copy_from_slice(anchor);
         Ok(at.start)
     }
 }
 
+/// The structures' size an entry point claims must not exceed what QEMU published: the kernel
+/// would read past them.
+fn check_size(claimed: u64, size: u64) -> Result<(), Error> {
+    if claimed > size {
+        return Err(Error::SmbiosTablesShort { claimed, size });
+    }
+    Ok(())
+}
+
 /// Points `anchor` at structures of `size` bytes at `address` and fixes its checksums.
 fn patch(anchor: &mut [u8], address: u64, size: u64) -> Result<(), Error> {
     if let Ok(ep) = EntryPoint21::mut_from_bytes(anchor) {
-        let valid = ep.anchor == *b"_SM_" && ep.length == 0x1f && ep.dmi_anchor == *b"_DMI_";
-        if !valid || u64::from(ep.table_length.get()) > size {
+        if ep.anchor != *b"_SM_" || ep.length != 0x1f || ep.dmi_anchor != *b"_DMI_" {
             return Err(Error::BadSmbiosAnchor);
         }
+        check_size(ep.table_length.get().into(), size)?;
         ep.table_address = U32::new(u32::try_from(address).map_err(|_| Error::BadSmbiosAnchor)?);
         checksum::fix(&mut anchor[DMI_PART..], offset_of!(EntryPoint21, dmi_checksum) - DMI_PART);
         checksum::fix(anchor, offset_of!(EntryPoint21, checksum));
     } else if let Ok(ep) = EntryPoint30::mut_from_bytes(anchor) {
-        if ep.anchor != *b"_SM3_" || ep.length != 0x18 || u64::from(ep.max_table_size.get()) > size {
+        if ep.anchor != *b"_SM3_" || ep.length != 0x18 {
             return Err(Error::BadSmbiosAnchor);
         }
+        check_size(ep.max_table_size.get().into(), size)?;
         ep.table_address = U64::new(address);
         checksum::fix(anchor, offset_of!(EntryPoint30, checksum));
     } else {
@@ -140,7 +150,8 @@ mod tests {
         assert_eq!(&anchor[0x18..0x1c], &0x0fff_0000u32.to_le_bytes());
         assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
         assert_eq!(patch(&mut anchor.clone(), 1 << 32, size), Err(Error::BadSmbiosAnchor));
-        assert_eq!(patch(&mut anchor.clone(), 0x1000, 10), Err(Error::BadSmbiosAnchor), "length beyond the tables");
+        let short = Err(Error::SmbiosTablesShort { claimed: size, size: 10 });
+        assert_eq!(patch(&mut anchor.clone(), 0x1000, 10), short, "length beyond the tables");
     }
 
     #[test]
@@ -162,5 +173,22 @@ mod tests {
         let mut wrong_len = testdata::load("pc").get(ANCHOR_FILE).unwrap().clone();
         wrong_len.truncate(24);
         assert_eq!(patch(&mut wrong_len, 0, 1000), Err(Error::BadSmbiosAnchor));
+    }
+
+    #[test]
+    fn a_full_f_segment_is_named() {
+        let files = testdata::load("pc");
+        let mut f = crate::fw_cfg::fake::FakeFwCfg::default();
+        f.add_file(ANCHOR_FILE, &files[ANCHOR_FILE]);
+        f.add_file(TABLES_FILE, &files[TABLES_FILE]);
+        let high = crate::Range { start: 0x2_0000, end: 0x3_0000 };
+        let mut p = crate::platform::fake::FakePlatform::default().with_bank(high.start, 0x1_0000);
+        let (mut high, mut full) = (Bump::new(high), Bump::new(crate::Range { start: 0xf_4000, end: 0xf_4010 }));
+        let smbios = Smbios::new(
+            crate::fw_cfg::File { select: 0x20, size: 31 },
+            crate::fw_cfg::File { select: 0x21, size: files[TABLES_FILE].len() as u32 },
+        );
+        let e = smbios.install(&mut f, &mut p, &mut high, &mut full);
+        assert_eq!(e, Err(Error::FSegmentFull { what: "SMBIOS entry point" }));
     }
 }

@@ -54,6 +54,9 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
         &["-kernel", &multiboot],
         "pvhfw: error: unsupported kernel format",
     )?);
+    // A machine type from before PVH: QEMU publishes the ELF but loads nothing.
+    let message = "pvhfw: error: QEMU did not load the ELF kernel as PVH: this machine type is too old";
+    cases.push(failure("fail-pc-3.1-pvh", "pc-i440fx-3.1", fw, &["-kernel", &kernel], message)?);
     // bzImages pvhfw cannot enter: the test kernel's header, forged.
     for (broken, message) in [
         (Broken::OldProtocol, "pvhfw: error: bzImage boot protocol 2.11 is too old; pvhfw needs 2.12"),
