@@ -462,7 +462,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let firmware_end = low.map_or(FIRMWARE_RAM.end, |placed| placed.reserved.end.max(FIRMWARE_RAM.end));
         regions.push(Region::new(Range { start: FIRMWARE_RAM.start, end: firmware_end }, e820::RESERVED));
         regions.push(Region::new(Range { start: MP_TABLE.start, end: LEGACY_HOLE.end }, e820::RESERVED));
-        if let Some(window) = tables.chipset.reserved() {
+        for &window in tables.chipset.reserved() {
             regions.push(Region::new(window, e820::RESERVED));
         }
         let n = e820::build(regions, out)?;

@@ -34,6 +34,11 @@ const PIRQ_ROUTES: u32 = u32::from_le_bytes([10, 10, 11, 11]);
 pub const MMCONFIG: Range = Range { start: 0xb000_0000, end: 0xc000_0000 };
 /// PCIEXBAR: base, length 256 MiB (bits 2:1 = 0), enable (bit 0).
 const PCIEXBAR: u8 = 0x60;
+/// ICH9's root complex register block, where SeaBIOS puts it: the TCO watchdog (`iTCO_wdt`)
+/// and other chipset functions live there. 16 KiB.
+pub const RCBA: Range = Range { start: 0xfed1_c000, end: 0xfed2_0000 };
+/// The LPC bridge's RCBA register: base, enable (bit 0).
+const RCBA_REGISTER: u8 = 0xf0;
 
 /// PAM value for "RAM, read and write" in the high nibble: the F segment 0xF0000-0xFFFFF.
 const PAM_F_SEGMENT_RAM: u8 = 0x30;
@@ -73,14 +78,18 @@ impl Chipset {
                 p.pci_write8(ICH9_LPC, 0x44, 0x80); // ACPI_CNTL.ACPI_EN
                 p.pci_write32(ICH9_LPC, 0x60, PIRQ_ROUTES);
                 p.pci_write32(ICH9_LPC, 0x68, PIRQ_ROUTES);
+                p.pci_write32(ICH9_LPC, RCBA_REGISTER, RCBA.start as u32 | 1);
             }
             Chipset::Microvm => {}
         }
     }
 
     /// Address space the chipset now decodes and the memory map must mark reserved.
-    pub fn reserved(self) -> Option<Range> {
-        (self == Chipset::Q35).then_some(MMCONFIG)
+    pub fn reserved(self) -> &'static [Range] {
+        match self {
+            Chipset::Q35 => &[MMCONFIG, RCBA],
+            _ => &[],
+        }
     }
 
     /// Makes 0xF0000-0xFFFFF RAM (on `microvm` it already is), with one PAM write.
@@ -116,7 +125,7 @@ mod tests {
             p.config_writes,
             [(8, 0x60, 0x0b0b_0a0a, 4), (11, 0x40, 0x601, 4), (11, 0x80, 1, 1), (0, 0x59, 0x30, 1)]
         );
-        assert_eq!(Chipset::I440fx.reserved(), None);
+        assert_eq!(Chipset::I440fx.reserved(), []);
     }
 
     #[test]
@@ -133,10 +142,11 @@ mod tests {
                 (lpc, 0x44, 0x80, 1),
                 (lpc, 0x60, 0x0b0b_0a0a, 4),
                 (lpc, 0x68, 0x0b0b_0a0a, 4),
+                (lpc, 0xf0, 0xfed1_c001, 4),
                 (0, 0x90, 0x30, 1)
             ]
         );
-        assert_eq!(Chipset::Q35.reserved(), Some(MMCONFIG));
+        assert_eq!(Chipset::Q35.reserved(), [MMCONFIG, RCBA]);
     }
 
     #[test]
