@@ -17,6 +17,7 @@ mod bzimage;
 mod capture;
 mod cpio;
 mod debian;
+mod probe;
 mod qemu;
 mod qtest;
 mod tests;
