@@ -17,6 +17,7 @@ mod bzimage;
 mod capture;
 mod cpio;
 mod debian;
+mod probe;
 mod qemu;
 mod qtest;
 mod tests;
@@ -78,6 +79,9 @@ enum Cmd {
         /// Render the last run's results again without measuring.
         #[arg(long)]
         reuse: bool,
+        /// Measure only one part (results in target/xtask/bench/bench-PART.*).
+        #[arg(long, value_enum)]
+        only: Option<bench::Part>,
     },
     /// Run every test: formatting and clippy, host unit tests, pvhtest boots, Debian boots.
     Test {
@@ -134,8 +138,8 @@ fn main() -> ExitCode {
         Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
         Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(&machine, &qemu_args),
         Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
-        Cmd::Bench { rounds, linux_runs, publish, reuse } => {
-            bench::run(&bench::Options { rounds, linux_runs, publish, reuse })
+        Cmd::Bench { rounds, linux_runs, publish, reuse, only } => {
+            bench::run(&bench::Options { rounds, linux_runs, publish, reuse, only })
         }
         Cmd::Test { filter, no_debian, no_lint } => tests::run(filter.as_deref(), !no_debian, !no_lint),
     };

@@ -1,9 +1,11 @@
-//! The measurements: QEMU runs of each firmware booting `pvhtest` or Debian's kernel.
+//! The measurements: QEMU runs of each firmware booting `pvhtest`, Debian's kernel (vmlinux or
+//! vmlinuz) or the probe copy of the vmlinuz.
 
 use super::stats::{median, Spread};
-use super::{Options, Report, Row, FIRMWARES};
+use super::{Options, Part, Report, Row, FIRMWARES};
 use crate::build::{self, IMAGE_SIZE};
 use crate::debian::{self, Release};
+use crate::probe;
 use crate::qemu::{self, MACHINE_TYPES, QEMU};
 use crate::{work_dir, Result};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ fn image(firmware: &str, machine: &str, pvhfw: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Every measurement of every row; `dir` receives the scratch files.
+/// Every measurement of every row in the parts `o` asks for; `dir` receives the scratch files.
 pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
     qemu::ensure_installed()?;
     let a = build::build()?;
@@ -29,7 +31,11 @@ pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
     let null = null_firmware(dir)?;
     let initrd = dir.join("initrd.bin");
     std::fs::write(&initrd, b"pvhfw bench initrd\n")?;
-    let kit = Kit { pvhfw: a.firmware.clone(), testkernel: a.testkernel.clone(), initrd, null, debian };
+    let probe = dir.join("probe-vmlinuz");
+    std::fs::write(&probe, probe::patch(&std::fs::read(&debian.bzimage)?)?)?;
+    let debian_bz = debian::DebianKernel { vmlinux: debian.bzimage.clone(), ..debian.clone() };
+    let kit =
+        Kit { pvhfw: a.firmware.clone(), testkernel: a.testkernel.clone(), initrd, null, debian, probe, debian_bz };
     let mut rows = Vec::new();
     for m in MACHINE_TYPES {
         for fw in FIRMWARES {
@@ -38,34 +44,79 @@ pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
             rows.push(Row { machine: m.into(), firmware: fw.into(), image_bytes, ..Row::default() });
         }
     }
-    let steps = rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * 2 * o.rounds * (FIRMWARES.len() + 1);
-    let mut p = Progress { done: 0, total: steps };
-    for row in &mut rows {
+    let parts = o.parts();
+    let per_part = |part| match part {
+        Part::Pvh => rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * 2 * o.rounds * (FIRMWARES.len() + 1),
+        Part::Bzimage => rows.len() * (2 + o.linux_runs),
+    };
+    let mut p = Progress { done: 0, total: parts.iter().map(|&part| per_part(part)).sum() };
+    if parts.contains(&Part::Pvh) {
+        pvh(o, &kit, &mut rows, &mut p)?;
+    }
+    if parts.contains(&Part::Bzimage) {
+        bzimage(o, &kit, &mut rows, &mut p)?;
+    }
+    Ok(Report { qemu: qemu_version(), host_cpu: host_cpu(), rounds: o.rounds, linux_runs: o.linux_runs, parts, rows })
+}
+
+/// pvhtest's instructions, VM exits and wall times; Debian's vmlinux to init.
+fn pvh(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()> {
+    for row in rows.iter_mut() {
         let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
         p.step(&format!("instructions {} {}", row.machine, row.firmware));
-        row.instructions = instructions(&kit, &row.machine, &fw);
+        row.instructions = instructions(kit, &row.machine, &fw);
         p.step(&format!("VM exits {} {}", row.machine, row.firmware));
-        row.exits = exits(&kit, &row.machine, &fw);
+        row.exits = exits(kit, &row.machine, &fw);
     }
     for m in MACHINE_TYPES {
         for accel in ["kvm", "tcg"] {
-            let times = wall_times(&kit, m, accel, o.rounds, &mut p)?;
+            let times = wall_times(kit, m, accel, o.rounds, p)?;
             for (row, t) in rows.iter_mut().filter(|r| r.machine == m).zip(times) {
                 *(if accel == "kvm" { &mut row.kvm_ms } else { &mut row.tcg_ms }) = t;
             }
         }
     }
-    for row in &mut rows {
+    for row in rows.iter_mut() {
         let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
-        let boots: Vec<f64> = (0..o.linux_runs)
-            .filter_map(|i| {
-                p.step(&format!("Debian to init {} {} ({}/{})", row.machine, row.firmware, i + 1, o.linux_runs));
-                linux_to_init(&kit, &row.machine, &fw)
-            })
-            .collect();
-        row.linux_s = (boots.len() == o.linux_runs).then(|| median(boots));
+        row.linux_s = linux_median(o, &kit.debian, &row.machine, &row.firmware, &fw, p);
     }
-    Ok(Report { qemu: qemu_version(), host_cpu: host_cpu(), rounds: o.rounds, linux_runs: o.linux_runs, rows })
+    Ok(())
+}
+
+/// Debian 12's vmlinuz: the probe's instructions and VM exits to kernel entry, the real one to
+/// init.
+fn bzimage(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()> {
+    for row in rows.iter_mut() {
+        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
+        p.step(&format!("bzImage instructions {} {}", row.machine, row.firmware));
+        row.bz_instructions = probe_instructions(kit, &row.machine, &fw);
+        p.step(&format!("bzImage VM exits {} {}", row.machine, row.firmware));
+        row.bz_exits = probe_exits(kit, &row.machine, &fw);
+    }
+    for row in rows.iter_mut() {
+        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
+        row.bz_linux_s = linux_median(o, &kit.debian_bz, &row.machine, &row.firmware, &fw, p);
+    }
+    Ok(())
+}
+
+/// The median of `--linux-runs` boots of `kernel` to init; `None` if any failed.
+fn linux_median(
+    o: &Options,
+    kernel: &debian::DebianKernel,
+    machine: &str,
+    name: &str,
+    fw: &Path,
+    p: &mut Progress,
+) -> Option<f64> {
+    let file = kernel.vmlinux.file_name().map_or("?".into(), |f| f.to_string_lossy().into_owned());
+    let boots: Vec<f64> = (0..o.linux_runs)
+        .filter_map(|i| {
+            p.step(&format!("Debian {file} to init {machine} {name} ({}/{})", i + 1, o.linux_runs));
+            linux_to_init(kernel, machine, fw)
+        })
+        .collect();
+    (boots.len() == o.linux_runs && !boots.is_empty()).then(|| median(boots))
 }
 
 /// What every measured boot uses.
@@ -75,6 +126,10 @@ struct Kit {
     initrd: PathBuf,
     null: PathBuf,
     debian: debian::DebianKernel,
+    /// Debian's vmlinuz with the probe stub at its entries.
+    probe: PathBuf,
+    /// Debian's kernel with the vmlinuz in place of the vmlinux (what [`debian::boot`] boots).
+    debian_bz: debian::DebianKernel,
 }
 
 struct Progress {
@@ -186,9 +241,72 @@ fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progre
     Ok(diffs.into_iter().map(|d| d.map(Spread::of)).collect())
 }
 
+/// QEMU arguments for a firmware booting the probe copy of Debian's vmlinuz, whose stub ends the
+/// run at the kernel's entry through isa-debug-exit (status 1).
+fn probe_args(k: &Kit, machine: &str, firmware: &Path, accel: &str) -> Vec<String> {
+    let mut args = qemu::base_args(machine);
+    args.extend(["-accel", accel, "-m", "256M"].map(String::from));
+    args.extend(qemu::DEBUG_EXIT.map(String::from));
+    args.extend(["-bios".into(), firmware.display().to_string()]);
+    args.extend(["-kernel".into(), k.probe.display().to_string()]);
+    args.extend(["-initrd".into(), k.initrd.display().to_string()]);
+    args.extend(["-append".into(), "bench".into()]);
+    args
+}
+
+/// A probe run may hang where a firmware cannot boot the kernel; it is given this long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs QEMU with `args`; its exit status, or `None` if it could not start or was killed at
+/// [`PROBE_TIMEOUT`].
+fn run_bounded(args: &[String]) -> Option<i32> {
+    let mut child =
+        Command::new(QEMU).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().ok()? {
+            return status.code();
+        }
+        if start.elapsed() > PROBE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Instructions from reset to the vmlinuz's own entry: the TSC the probe stub prints under
+/// `-icount shift=0`.
+fn probe_instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
+    let serial = work_dir().join("bench/probe-serial.log");
+    let _ = std::fs::remove_file(&serial);
+    let mut args = probe_args(k, machine, firmware, "tcg");
+    args.extend(["-icount".into(), "shift=0,sleep=off".into(), "-serial".into()]);
+    args.push(format!("file:{}", serial.display()));
+    if run_bounded(&args)? != 1 {
+        return None;
+    }
+    probe::parse_tsc(&std::fs::read_to_string(&serial).ok()?)
+}
+
+/// VM exits before the vmlinuz's own entry: all of the run's, minus the probe stub's.
+fn probe_exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
+    let trace = work_dir().join("bench/probe-exits.log");
+    let _ = std::fs::remove_file(&trace);
+    let mut args = probe_args(k, machine, firmware, "kvm");
+    args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
+    args.push(trace.display().to_string());
+    if run_bounded(&args)? != 1 {
+        return None;
+    }
+    let log = std::fs::read_to_string(&trace).ok()?;
+    probe::exits_before_entry(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
+}
+
 /// Seconds from QEMU's start until Debian's init prints its first line.
-fn linux_to_init(k: &Kit, machine: &str, firmware: &Path) -> Option<f64> {
-    let q = debian::boot("bench-linux", machine, firmware, &k.debian, "quiet").allow_reboot();
+fn linux_to_init(kernel: &debian::DebianKernel, machine: &str, firmware: &Path) -> Option<f64> {
+    let q = debian::boot("bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
     let q = q.until("pvhfw-init: cmdline").timeout(120);
     let start = Instant::now();
     let outcome = q.run().ok()?;

@@ -13,9 +13,17 @@
 //! 4. Debian's kernel from QEMU's start to its init (TCG, median of a few boots);
 //! 5. the image size.
 //!
+//! and for the bzImage path, with Debian 12's `vmlinuz` (`--only bzimage` measures just this):
+//! 6. guest instructions from reset until the kernel's own protected- or long-mode code first
+//!    runs, and the VM exits until then: a probe copy of the `vmlinuz` ([`crate::probe`]) has a
+//!    stub at both entries that prints the TSC and ends the run (qboot and SeaBIOS run the
+//!    kernel's real-mode setup, which enters at 32 bits; pvhfw enters at 64 bits);
+//! 7. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots).
+//!
 //! Results go to `target/xtask/bench/` as `bench.md` (a Markdown table), `bench.json` and
 //! `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/` and the table
-//! into the README; `--reuse` renders the stored `bench.json` again without measuring.
+//! into the README; `--reuse` renders the stored `bench.json` again without measuring. With
+//! `--only`, the files are `bench-PART.{md,json}` and there is no chart and no publishing.
 //!
 //! - [`measure`]: the QEMU runs;
 //! - [`stats`]: median and interquartile range;
@@ -35,6 +43,32 @@ use stats::Spread;
 
 const FIRMWARES: [&str; 3] = ["pvhfw", "qboot", "SeaBIOS"];
 
+/// A part of the benchmark, for `--only`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// pvhtest (PVH): instructions, VM exits, wall times; Debian's vmlinux to init.
+    Pvh,
+    /// Debian 12's vmlinuz (bzImage): instructions and VM exits to kernel entry, to init.
+    Bzimage,
+}
+
+impl Part {
+    const ALL: [Part; 2] = [Part::Pvh, Part::Bzimage];
+
+    fn name(self) -> &'static str {
+        match self {
+            Part::Pvh => "pvh",
+            Part::Bzimage => "bzimage",
+        }
+    }
+}
+
+/// What a `bench.json` from before the bzImage rows measured.
+fn pvh_only() -> Vec<Part> {
+    vec![Part::Pvh]
+}
+
 pub struct Options {
     /// Rounds of wall-time runs (each firmware, and the null firmware, once per round).
     pub rounds: usize,
@@ -44,6 +78,14 @@ pub struct Options {
     pub publish: bool,
     /// Render the last run's JSON again instead of measuring.
     pub reuse: bool,
+    /// Measure only this part.
+    pub only: Option<Part>,
+}
+
+impl Options {
+    fn parts(&self) -> Vec<Part> {
+        self.only.map_or(Part::ALL.to_vec(), |p| vec![p])
+    }
 }
 
 /// One firmware on one machine; a measure that failed is `None`.
@@ -57,6 +99,15 @@ struct Row {
     kvm_ms: Option<Spread>,
     tcg_ms: Option<Spread>,
     linux_s: Option<f64>,
+    /// Debian 12's vmlinuz (probe copy): instructions from reset to the kernel's own entry.
+    #[serde(default)]
+    bz_instructions: Option<u64>,
+    /// The same, VM exits (without the probe stub's own).
+    #[serde(default)]
+    bz_exits: Option<u64>,
+    /// Debian 12's vmlinuz from QEMU's start to init, s.
+    #[serde(default)]
+    bz_linux_s: Option<f64>,
 }
 
 /// A whole run, as `bench.json` stores it.
@@ -66,20 +117,31 @@ struct Report {
     host_cpu: String,
     rounds: usize,
     linux_runs: usize,
+    /// What was measured (older files: only the PVH part).
+    #[serde(default = "pvh_only")]
+    parts: Vec<Part>,
     rows: Vec<Row>,
 }
 
 pub fn run(o: &Options) -> Result<()> {
     let dir = work_dir().join("bench");
+    if o.publish && o.only.is_some() {
+        return Err("--publish needs the whole benchmark, not --only".into());
+    }
+    let stem = o.only.map_or("bench".to_string(), |p| format!("bench-{}", p.name()));
     let report = if o.reuse {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json"))?)?
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json")))?)?
     } else {
         measure::measure(o, &dir)?
     };
     let table = report::markdown(&report);
     print!("{table}");
-    std::fs::write(dir.join("bench.md"), &table)?;
-    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(dir.join(format!("{stem}.md")), &table)?;
+    std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_string_pretty(&report)?)?;
+    if o.only.is_some() {
+        eprintln!("bench: wrote {}/{stem}.{{md,json}}", dir.display());
+        return Ok(());
+    }
     std::fs::write(dir.join("bench.svg"), svg::svg(&report.rows))?;
     eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
     if o.publish {
