@@ -74,6 +74,11 @@ impl pvhfw::console::Console for Console {
 }
 
 /// fw_cfg, through DMA when QEMU offers it, else through the byte-wide data port.
+///
+/// DMA is assumed rather than probed, which would cost a VM exit: every machine type of the
+/// last years has it. Without the DMA registers the port write goes nowhere and the descriptor
+/// comes back untouched, so a failed read falls back to the port interface, if its "QEMU"
+/// signature answers (a DMA read that fails for another reason is then simply redone there).
 #[derive(Clone, Copy)]
 pub enum FwCfg {
     Dma,
@@ -81,17 +86,30 @@ pub enum FwCfg {
 }
 
 impl FwCfg {
-    /// Finds fw_cfg: the DMA register's signature costs one port read; the older
-    /// signature check through the data port is the fallback.
-    pub fn probe() -> Option<FwCfg> {
-        // SAFETY: reading fw_cfg's DMA address register only returns its signature.
-        let dma_sig = unsafe { PortReadOnly::<u32>::new(fw_cfg::PORT_DMA_LOW).read() };
-        if fw_cfg::DMA_SIGNATURE_LOW.contains(&dma_sig) {
-            return Some(FwCfg::Dma);
+    /// After a failed DMA read: the port interface from now on, if there is one.
+    fn without_dma(&mut self) -> Result<(), Error> {
+        FwCfg::select(key::SIGNATURE);
+        let sig = [(); 4].map(|_| FwCfg::data_byte());
+        if sig != *b"QEMU" {
+            return Err(Error::NoFwCfg);
         }
-        let mut sig = [0u8; 4];
-        FwCfg::Ports.read(key::SIGNATURE, &mut sig).ok()?;
-        (sig == *b"QEMU").then_some(FwCfg::Ports)
+        *self = FwCfg::Ports;
+        Ok(())
+    }
+
+    /// Out of line, like the next: the DMA path stays a small inlined call.
+    #[cold]
+    #[inline(never)]
+    fn read_without_dma(&mut self, key: u16, buf: &mut [u8]) -> Result<(), Error> {
+        self.without_dma()?;
+        self.read(key, buf)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_to_phys_without_dma(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
+        self.without_dma()?;
+        self.read_to_phys(key, paddr, len)
     }
 
     fn select(key: u16) {
@@ -130,7 +148,10 @@ fn dma_read(key: u16, address: u64, length: u32) -> Result<(), Error> {
 impl FwCfgIo for FwCfg {
     fn read(&mut self, key: u16, buf: &mut [u8]) -> Result<(), Error> {
         match self {
-            FwCfg::Dma => dma_read(key, buf.as_mut_ptr() as u64, buf.len() as u32),
+            FwCfg::Dma => match dma_read(key, buf.as_mut_ptr() as u64, buf.len() as u32) {
+                Ok(()) => Ok(()),
+                Err(_) => self.read_without_dma(key, buf),
+            },
             FwCfg::Ports => {
                 FwCfg::select(key);
                 buf.iter_mut().for_each(|b| *b = FwCfg::data_byte());
@@ -155,7 +176,10 @@ impl FwCfgIo for FwCfg {
 
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
         match self {
-            FwCfg::Dma => dma_read(key, paddr, len),
+            FwCfg::Dma => match dma_read(key, paddr, len) {
+                Ok(()) => Ok(()),
+                Err(_) => self.read_to_phys_without_dma(key, paddr, len),
+            },
             FwCfg::Ports => {
                 FwCfg::select(key);
                 for i in 0..u64::from(len) {

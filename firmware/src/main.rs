@@ -30,19 +30,20 @@ global_asm!(
 
 extern "sysv64" fn main() -> ! {
     let mut con = hw::Console;
-    let Some(mut fw_cfg) = hw::FwCfg::probe() else { fail(&mut con, None, Error::NoFwCfg) };
+    // DMA until a read shows otherwise (no fw_cfg at all: Error::NoFwCfg).
+    let mut fw_cfg = hw::FwCfg::Dma;
     let (handoff, scratch) = hw::firmware_ram();
     let mut platform = hw::Platform;
     match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare(handoff, layout::HANDOFF as u32, scratch) {
         Ok(kernel) => hw::enter(kernel),
-        Err(e) => fail(&mut con, Some((&mut fw_cfg, scratch)), e),
+        Err(e) => fail(&mut con, &mut fw_cfg, scratch, e),
     }
 }
 
 /// Reports `error`, then halts or, if `-boot reboot-timeout=` asks for it, resets after a wait.
-fn fail(con: &mut hw::Console, fw_cfg: Option<(&mut hw::FwCfg, &mut Scratch)>, error: Error) -> ! {
+fn fail(con: &mut hw::Console, fw_cfg: &mut hw::FwCfg, scratch: &mut Scratch, error: Error) -> ! {
     error.report(con);
-    match fw_cfg.and_then(|(f, scratch)| boot::boot_fail_wait(f, scratch)) {
+    match boot::boot_fail_wait(fw_cfg, scratch) {
         Some(ms) => {
             Line::new(con).str("rebooting in ").dec(ms.into()).str(" ms").end();
             hw::delay_ms(ms);

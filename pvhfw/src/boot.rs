@@ -121,6 +121,8 @@ struct Kernel {
     /// All the memory it takes: where QEMU loaded a PVH kernel; where a bzImage is loaded and
     /// where it runs.
     range: Range,
+    /// Where QEMU wants the initrd (nothing is loaded yet).
+    initrd: Option<Range>,
 }
 
 enum KernelFormat {
@@ -163,7 +165,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let files = self.discover(dir)?;
         self.phase("fw_cfg");
         let kernel = self.find_kernel(kernel_head)?;
-        let set_up = self.set_up(&files, kernel.range, e820, regions, loader, &mut handoff.memmap)?;
+        let set_up = self.set_up(&files, &kernel, e820, regions, loader, &mut handoff.memmap)?;
         let too_long = self.command_line(&mut handoff.cmdline)?;
         let addrs = HandoffAddrs::at(handoff_paddr.into());
         let entry = match kernel.format {
@@ -209,7 +211,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     fn set_up(
         &mut self,
         files: &Files,
-        kernel: Range,
+        kernel: &Kernel,
         raw_e820: &mut [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
         regions: &mut Regions,
         loader: &mut [u8; table_loader::MAX_SCRIPT],
@@ -219,7 +221,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         self.phase("chipset");
         let script = self.read_loader_script(files.loader, loader)?;
         let smbios = files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, files.dir.find(&smbios::TABLES)?)));
-        let initrd = self.initrd_range()?;
+        let (initrd, kernel) = (kernel.initrd, kernel.range);
         self.read_e820(files.e820, raw_e820, regions)?;
         let tables = Tables { dir: &files.dir, script, smbios, chipset, avoid: [kernel, initrd.unwrap_or_default()] };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
@@ -299,12 +301,16 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     /// item's end).
     fn find_kernel(&mut self, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<Kernel, Error> {
         self.io.read(key::SETUP_DATA, head)?;
-        let entry = fw_cfg::read_u32(self.io, key::KERNEL_ENTRY)?;
+        // Only an ELF has a PVH entry to read (a VM exit saved for a bzImage).
+        let entry = match kernel::is_elf(head) {
+            true => fw_cfg::read_u32(self.io, key::KERNEL_ENTRY)?,
+            false => 0,
+        };
         let addr = fw_cfg::read_u32(self.io, key::KERNEL_ADDR)?;
         let size = fw_cfg::read_u32(self.io, key::KERNEL_SIZE)?;
         let load = Range { start: addr.into(), end: u64::from(addr) + u64::from(size) };
         let kernel = match kernel::detect(head, entry) {
-            Format::Pvh => self.pvh_kernel(entry, load),
+            Format::Pvh => self.pvh_kernel(entry, load)?,
             Format::BzImage => self.bzimage_kernel(head, load)?,
             Format::ElfNotLoaded => return Err(Error::PvhNotLoaded),
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
@@ -317,7 +323,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     }
 
     /// A PVH ELF: QEMU has loaded its segments to `range` already.
-    fn pvh_kernel(&mut self, entry: u32, range: Range) -> Kernel {
+    fn pvh_kernel(&mut self, entry: u32, range: Range) -> Result<Kernel, Error> {
         if let Some(l) = self.info() {
             l.str("PVH kernel loaded at ")
                 .hex(range.start)
@@ -327,7 +333,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .hex(entry.into())
                 .end();
         }
-        Kernel { format: KernelFormat::Pvh { entry }, range }
+        Ok(Kernel { format: KernelFormat::Pvh { entry }, range, initrd: self.initrd_range()? })
     }
 
     /// A bzImage: nothing is loaded yet. Its protected-mode part goes to `load` (QEMU's
@@ -355,7 +361,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .hex(runtime.end)
                 .end();
         }
-        Ok(Kernel { format: KernelFormat::BzImage { header, load }, range })
+        // QEMU wrote the initrd's place into the header, as INITRD_ADDR/SIZE say: two reads saved.
+        let (start, size) = (header.ramdisk_image.get(), header.ramdisk_size.get());
+        let initrd = (size != 0).then(|| Range { start: start.into(), end: u64::from(start) + u64::from(size) });
+        Ok(Kernel { format: KernelFormat::BzImage { header, load }, range, initrd })
     }
 
     /// Copies the bzImage's protected-mode part to `load` with one DMA (the shared steps

@@ -14,8 +14,6 @@ pub const PORT_SELECTOR: u16 = 0x510;
 pub const PORT_DATA: u16 = 0x511;
 /// DMA address, low half (big-endian); writing it starts the transfer.
 pub const PORT_DMA_LOW: u16 = 0x518;
-/// What a 32-bit read of [`PORT_DMA_LOW`] returns when DMA is present ("QEMU CFG", bytes 4..8).
-pub const DMA_SIGNATURE_LOW: [u32; 2] = [u32::from_be_bytes(*b" CFG"), u32::from_le_bytes(*b" CFG")];
 
 /// Item keys (fixed numbers from QEMU's `fw_cfg.h`).
 pub mod key {

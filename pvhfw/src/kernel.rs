@@ -19,6 +19,11 @@ pub enum Format {
     Unknown,
 }
 
+/// Whether the head is an ELF's (which has a PVH entry to read, if QEMU loaded it as PVH).
+pub fn is_elf(head: &[u8; HEAD_BYTES]) -> bool {
+    head[..4] == *b"\x7fELF"
+}
+
 pub fn detect(head: &[u8; HEAD_BYTES], entry: u32) -> Format {
     if &head[0x202..0x206] == b"HdrS" {
         Format::BzImage

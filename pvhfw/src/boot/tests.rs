@@ -309,10 +309,19 @@ fn tables_too_big_for_640k_go_to_the_top_of_ram() {
 fn bzimage_machine() -> FakeFwCfg {
     let mut f = pvh_machine();
     f.set(key::SETUP_DATA, &crate::bzimage::tests::debian12());
+    bz_initrd(&mut f, 0x7f0_0000, 5);
     f.items.remove(&key::KERNEL_ENTRY);
     f.set(key::KERNEL_SIZE, &(8 * M as u32).to_le_bytes());
     f.set(key::KERNEL_DATA, b"kernel");
     f
+}
+
+/// Where QEMU placed the initrd, as it patches it into a bzImage's header.
+fn bz_initrd(f: &mut FakeFwCfg, addr: u32, size: u32) {
+    let mut setup = f.items[&key::SETUP_DATA].clone();
+    setup[0x218..0x21c].copy_from_slice(&addr.to_le_bytes());
+    setup[0x21c..0x220].copy_from_slice(&size.to_le_bytes());
+    f.set(key::SETUP_DATA, &setup);
 }
 
 #[test]
@@ -346,13 +355,13 @@ fn bzimage_that_does_not_fit_is_refused() {
     // Debian's kernel runs from 16 MiB and needs init_size (~64 MiB) there: not in 64 MiB.
     let mut f = bzimage_machine();
     f.add_file("etc/e820", &e820(&[(0, 64 * M, 1)]));
-    f.set(key::INITRD_ADDR, &(0x3f0_0000u32).to_le_bytes());
+    bz_initrd(&mut f, 0x3f0_0000, 5);
     let (r, _, _) = prepare_on(&mut f, &mut platform().with_bank(63 * M, M as usize));
     assert_eq!(r, Err(Error::KernelNotInRam { start: M, end: 16 * M + 0x3f9_8000 }));
     assert!(f.phys_writes.is_empty(), "nothing loaded");
     // An initrd QEMU put inside the kernel's span.
     let mut f = bzimage_machine();
-    f.set(key::INITRD_ADDR, &(20 * M as u32).to_le_bytes());
+    bz_initrd(&mut f, 20 * M as u32, 5);
     assert_eq!(prepare(&mut f).0, Err(Error::InitrdDoesNotFit { addr: 20 * M, size: 5 }));
 }
 
