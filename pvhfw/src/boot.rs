@@ -15,6 +15,7 @@ use crate::fw_cfg::{self, key, Directory, File, FileName, FwCfgIo, NameKey};
 use crate::handoff::{Handoff, HandoffAddrs, CMDLINE_MAX};
 use crate::kernel::{self, Format};
 use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LEGACY_HOLE, LOW_TABLES, MP_TABLE};
+use crate::madt;
 use crate::mptable::{self, Topology};
 use crate::platform::Platform;
 use crate::scratch::Scratch;
@@ -229,10 +230,11 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let low = self.tables_below_640k(&tables, regions)?;
         let mut memmap_len = self.memory_map(regions, &tables, low, memmap)?;
         self.phase("memory map");
-        let rsdp = match low {
-            Some(placed) => placed.rsdp,
+        let placed = match low {
+            Some(placed) => Some(placed),
             None => self.tables_at_top(&tables, memmap, &mut memmap_len)?,
         };
+        let rsdp = placed.and_then(|p| p.rsdp);
         if !e820::is_ram(&memmap[..memmap_len], kernel) {
             return Err(Error::KernelNotInRam { start: kernel.start, end: kernel.end });
         }
@@ -240,7 +242,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         self.phase("initrd");
         // Also with ACPI, as qboot and SeaBIOS do: a kernel started with acpi=off finds its
         // CPUs only here.
-        self.mptable()?;
+        self.mptable(placed)?;
         self.phase("MP table");
         Ok(SetUp { rsdp, initrd, memmap_len })
     }
@@ -534,7 +536,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         t: &Tables,
         memmap: &mut [MemmapEntry; MAX_MEMMAP],
         map_len: &mut usize,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<PlacedTables>, Error> {
         if !t.any() {
             return Ok(None);
         }
@@ -547,7 +549,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let block = table_memory::find_high(&memmap[..*map_len], size, needs.high_align.max(PAGE), &t.avoid)?;
         let placed = self.place_tables(t, block)?;
         *map_len = e820::carve(memmap, *map_len, placed.reserved, e820::RESERVED)?;
-        Ok(placed.rsdp)
+        Ok(Some(placed))
     }
 
     /// Runs the table loader and installs SMBIOS, with high-zone allocations in `high`.
@@ -587,11 +589,17 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     }
 
     /// An MP table naming every boot CPU, the IOAPIC and the ISA interrupts.
-    fn mptable(&mut self) -> Result<(), Error> {
-        let mut cpus = [0u8; 2];
-        self.io.read(key::NB_CPUS, &mut cpus)?;
-        let cpus = u16::from_le_bytes(cpus).max(1).into();
-        let irq0_to_pin2 = fw_cfg::read_u32(self.io, key::IRQ0_OVERRIDE)? != 0;
+    /// With ACPI tables (`placed`), the CPUs and the IRQ 0 override come from their MADT, else
+    /// from fw_cfg.
+    fn mptable(&mut self, placed: Option<PlacedTables>) -> Result<(), Error> {
+        let (cpus, irq0_to_pin2) = match placed.and_then(|p| self.madt(p)) {
+            Some(madt) => (madt.enabled.max(1), madt.irq0_to_pin2),
+            None => {
+                let mut cpus = [0u8; 2];
+                self.io.read(key::NB_CPUS, &mut cpus)?;
+                (u16::from_le_bytes(cpus).max(1).into(), fw_cfg::read_u32(self.io, key::IRQ0_OVERRIDE)? != 0)
+            }
+        };
         let topology = Topology::from_cpuid(self.platform);
         let [signature, _, _, features] = self.platform.cpuid(1, 0);
         let machine = mptable::Machine { cpus, topology, signature, features, irq0_to_pin2 };
@@ -606,6 +614,20 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .end();
         }
         Ok(())
+    }
+
+    /// The MADT of the tables just placed, through their RSDP (which is in the F segment).
+    fn madt(&mut self, placed: PlacedTables) -> Option<madt::Cpus> {
+        let rsdp = placed.rsdp?;
+        let mut rsdp_copy = [0u8; 36];
+        let rsdp_bytes = Range { start: rsdp, end: (rsdp + 36).min(F_SEGMENT_WINDOW.end) };
+        if !F_SEGMENT_WINDOW.contains(&rsdp_bytes) {
+            return None;
+        }
+        let len = (rsdp_bytes.end - rsdp_bytes.start) as usize;
+        rsdp_copy[..len].copy_from_slice(self.platform.phys(rsdp_bytes));
+        let tables = madt::Tables { base: placed.reserved.start, bytes: self.platform.phys(placed.reserved) };
+        madt::cpus(&rsdp_copy[..len], &tables)
     }
 
     /// Copies the command line byte for byte, NUL-terminated (empty if QEMU has none).

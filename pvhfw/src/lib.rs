@@ -21,6 +21,7 @@ pub mod fw_cfg;
 pub mod handoff;
 pub mod kernel;
 pub mod layout;
+pub mod madt;
 pub mod mptable;
 pub mod platform;
 pub mod scratch;
