@@ -8,7 +8,7 @@ use crate::checksum;
 use crate::fw_cfg::{File, FileName, FwCfgIo, NameKey};
 use crate::platform::Platform;
 use crate::table_memory::Bump;
-use crate::Error;
+use crate::{Error, Range};
 use core::mem::offset_of;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -72,9 +72,9 @@ impl Smbios {
         Smbios { anchor, tables }
     }
 
-    /// High memory the structures need.
+    /// High memory the structures need, with room for the BIOS information pvhfw adds.
     pub fn tables_size(&self) -> u64 {
-        self.tables.size.into()
+        u64::from(self.tables.size) + BIOS_INFORMATION.len() as u64
     }
 
     /// Loads the structures into `high`, the patched entry point into `f_segment`; returns the
@@ -90,14 +90,52 @@ impl Smbios {
         let mut anchor = [0u8; MAX_ANCHOR];
         let anchor = anchor.get_mut(..len).ok_or(Error::BadSmbiosAnchor)?;
         io.read(self.anchor.select, anchor)?;
-        let size = self.tables_size();
-        let tables = high.alloc(size, TABLES_ALIGN).ok_or(Error::NoRoomForTables { size })?;
-        io.read(self.tables.select, p.phys(tables))?;
-        patch(anchor, tables.start, size)?;
+        let room = self.tables_size();
+        let tables = high.alloc(room, TABLES_ALIGN).ok_or(Error::NoRoomForTables { size: room })?;
+        // QEMU's structures after room for a type 0, which QEMU leaves to the firmware unless
+        // the user gives one (`-smbios type=0,...`; QEMU then puts it first).
+        let theirs = Range { start: tables.start + BIOS_INFORMATION.len() as u64, end: tables.end };
+        io.read(self.tables.select, p.phys(theirs))?;
+        let size = u64::from(self.tables.size);
+        let has_type0 = size > 0 && p.phys(theirs)[0] == 0;
+        if has_type0 {
+            patch(anchor, theirs.start, size, 0)?;
+        } else {
+            p.phys(Range { start: tables.start, end: theirs.start }).copy_from_slice(&BIOS_INFORMATION);
+            patch(anchor, tables.start, size, BIOS_INFORMATION.len() as u16)?;
+        }
         let at = f_segment.alloc(len as u64, ANCHOR_ALIGN).ok_or(Error::FSegmentFull { what: "SMBIOS entry point" })?;
         p.phys(at).copy_from_slice(anchor);
         Ok(at.start)
     }
+}
+
+/// SMBIOS type 0, BIOS Information, which the specification requires and QEMU leaves to the
+/// firmware (qboot and SeaBIOS write one too): Linux shows it as `/sys/class/dmi/id/bios_*`.
+/// Handle 0, which QEMU keeps for a type 0 of its own.
+const BIOS_INFORMATION: [u8; 0x18 + BIOS_STRINGS.len()] = bios_information();
+/// Vendor, version, release date (MM/DD/YYYY, as the specification asks), and the NUL that ends
+/// the string set.
+const BIOS_STRINGS: &[u8] = b"pvhfw\00.1.0\012/02/2026\0\0";
+
+const fn bios_information() -> [u8; 0x18 + BIOS_STRINGS.len()] {
+    let fixed: [u8; 0x18] = [
+        0, 0x18, 0, 0, // type 0, length, handle 0
+        1, 2, // vendor: string 1, version: string 2
+        0x00, 0xe8, // starting address segment 0xE800 (what QEMU's own type 0 says)
+        3, 0, // release date: string 3; ROM size 64 KiB
+        8, 0, 0, 0, 0, 0, 0, 0, // characteristics: bit 3, "not supported"
+        0, 0x10, // extension byte 2 bit 4: a virtual machine
+        0, 1, // BIOS release 0.1 (the crate's version)
+        0xff, 0xff, // no embedded controller
+    ];
+    let mut all = [0u8; 0x18 + BIOS_STRINGS.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < 0x18 { fixed[i] } else { BIOS_STRINGS[i - 0x18] };
+        i += 1;
+    }
+    all
 }
 
 /// The structures' size an entry point claims must not exceed what QEMU published: the kernel
@@ -109,13 +147,19 @@ fn check_size(claimed: u64, size: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Points `anchor` at structures of `size` bytes at `address` and fixes its checksums.
-fn patch(anchor: &mut [u8], address: u64, size: u64) -> Result<(), Error> {
+/// Points `anchor` at QEMU's structures (`size` bytes) with `added` bytes of one more in front
+/// of them, at `address`, and fixes its checksums.
+fn patch(anchor: &mut [u8], address: u64, size: u64, added: u16) -> Result<(), Error> {
     if let Ok(ep) = EntryPoint21::mut_from_bytes(anchor) {
         if ep.anchor != *b"_SM_" || ep.length != 0x1f || ep.dmi_anchor != *b"_DMI_" {
             return Err(Error::BadSmbiosAnchor);
         }
         check_size(ep.table_length.get().into(), size)?;
+        if added > 0 {
+            ep.table_length += added;
+            ep.structures += 1;
+            ep.max_structure_size = ep.max_structure_size.max(added.into());
+        }
         ep.table_address = U32::new(u32::try_from(address).map_err(|_| Error::BadSmbiosAnchor)?);
         checksum::fix(&mut anchor[DMI_PART..], offset_of!(EntryPoint21, dmi_checksum) - DMI_PART);
         checksum::fix(anchor, offset_of!(EntryPoint21, checksum));
@@ -124,6 +168,7 @@ fn patch(anchor: &mut [u8], address: u64, size: u64) -> Result<(), Error> {
             return Err(Error::BadSmbiosAnchor);
         }
         check_size(ep.max_table_size.get().into(), size)?;
+        ep.max_table_size += u32::from(added);
         ep.table_address = U64::new(address);
         checksum::fix(anchor, offset_of!(EntryPoint30, checksum));
     } else {
@@ -146,12 +191,12 @@ mod tests {
         let files = testdata::load("pc");
         let mut anchor = files.get(ANCHOR_FILE).unwrap().clone();
         let size = files.get(TABLES_FILE).unwrap().len() as u64;
-        patch(&mut anchor, 0x0fff_0000, size).unwrap();
+        patch(&mut anchor, 0x0fff_0000, size, 0).unwrap();
         assert_eq!(&anchor[0x18..0x1c], &0x0fff_0000u32.to_le_bytes());
         assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
-        assert_eq!(patch(&mut anchor.clone(), 1 << 32, size), Err(Error::BadSmbiosAnchor));
+        assert_eq!(patch(&mut anchor.clone(), 1 << 32, size, 0), Err(Error::BadSmbiosAnchor));
         let short = Err(Error::SmbiosTablesShort { claimed: size, size: 10 });
-        assert_eq!(patch(&mut anchor.clone(), 0x1000, 10), short, "length beyond the tables");
+        assert_eq!(patch(&mut anchor.clone(), 0x1000, 10, 0), short, "length beyond the tables");
     }
 
     #[test]
@@ -160,7 +205,7 @@ mod tests {
         let mut anchor = files.get(ANCHOR_FILE).unwrap().clone();
         assert_eq!(&anchor[..5], b"_SM3_");
         let size = files.get(TABLES_FILE).unwrap().len() as u64;
-        patch(&mut anchor, 0x1_2345_6000, size).unwrap();
+        patch(&mut anchor, 0x1_2345_6000, size, 0).unwrap();
         assert_eq!(&anchor[0x10..0x18], &0x1_2345_6000u64.to_le_bytes());
         assert!(sums_to_zero(&anchor));
     }
@@ -168,11 +213,11 @@ mod tests {
     #[test]
     fn rejects_other_anchors() {
         for bad in [&b""[..], b"_SM_", &[0u8; 31], &[0xffu8; 24]] {
-            assert_eq!(patch(&mut bad.to_vec(), 0, 0), Err(Error::BadSmbiosAnchor));
+            assert_eq!(patch(&mut bad.to_vec(), 0, 0, 0), Err(Error::BadSmbiosAnchor));
         }
         let mut wrong_len = testdata::load("pc").get(ANCHOR_FILE).unwrap().clone();
         wrong_len.truncate(24);
-        assert_eq!(patch(&mut wrong_len, 0, 1000), Err(Error::BadSmbiosAnchor));
+        assert_eq!(patch(&mut wrong_len, 0, 1000, 0), Err(Error::BadSmbiosAnchor));
     }
 
     #[test]
@@ -190,5 +235,46 @@ mod tests {
         );
         let e = smbios.install(&mut f, &mut p, &mut high, &mut full);
         assert_eq!(e, Err(Error::FSegmentFull { what: "SMBIOS entry point" }));
+    }
+
+    /// Installs QEMU's `pc` SMBIOS files (with `tables` instead of QEMU's structures, if given);
+    /// returns the entry point and the platform.
+    fn install_pc(tables: Option<std::vec::Vec<u8>>) -> (std::vec::Vec<u8>, crate::platform::fake::FakePlatform) {
+        let files = testdata::load("pc");
+        let tables = tables.unwrap_or_else(|| files[TABLES_FILE].clone());
+        let mut f = crate::fw_cfg::fake::FakeFwCfg::default();
+        f.add_file(ANCHOR_FILE, &files[ANCHOR_FILE]);
+        f.add_file(TABLES_FILE, &tables);
+        let (high, fseg) = (Range { start: 0x2_0000, end: 0x3_0000 }, Range { start: 0xf_4000, end: 0xf_4200 });
+        let mut p =
+            crate::platform::fake::FakePlatform::default().with_bank(high.start, 0x1_0000).with_bank(fseg.start, 0x200);
+        let smbios = Smbios::new(File { select: 0x20, size: 31 }, File { select: 0x21, size: tables.len() as u32 });
+        let at = smbios.install(&mut f, &mut p, &mut Bump::new(high), &mut Bump::new(fseg)).unwrap();
+        (p.read(Range { start: at, end: at + 31 }), p)
+    }
+
+    #[test]
+    fn bios_information_goes_first_unless_qemu_has_one() {
+        let qemu = testdata::load("pc")[TABLES_FILE].clone();
+        let qemu_count = u16::from_le_bytes(testdata::load("pc")[ANCHOR_FILE][0x1c..0x1e].try_into().unwrap());
+        let (anchor, mut p) = install_pc(None);
+        let ep = EntryPoint21::read_from_bytes(&anchor).unwrap();
+        assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
+        let start = u64::from(ep.table_address.get());
+        let len = usize::from(ep.table_length.get());
+        assert_eq!(len, qemu.len() + BIOS_INFORMATION.len());
+        assert_eq!(ep.structures.get(), qemu_count + 1);
+        let tables = p.read(Range { start, end: start + len as u64 });
+        assert_eq!(&tables[..BIOS_INFORMATION.len()], &BIOS_INFORMATION);
+        assert_eq!(&tables[BIOS_INFORMATION.len()..], &qemu[..]);
+        assert_eq!(&tables[0x18..0x1e], b"pvhfw\0");
+        // QEMU's own type 0 (-smbios type=0,...) comes first in its structures: kept, none added.
+        let mut with_type0 = BIOS_INFORMATION.to_vec();
+        with_type0[0x18] = b'Q';
+        with_type0.extend_from_slice(&qemu);
+        let (anchor, _) = install_pc(Some(with_type0.clone()));
+        let ep = EntryPoint21::read_from_bytes(&anchor).unwrap();
+        assert_eq!(usize::from(ep.table_length.get()), qemu.len(), "QEMU's anchor says its own length");
+        assert_eq!(ep.structures.get(), qemu_count);
     }
 }

@@ -79,6 +79,7 @@ say cmdline "$(cat /proc/cmdline)"
 say file "$(cat /hello.txt)"
 say cpus "$(cat /sys/devices/system/cpu/online)"
 say sys_vendor "$(cat /sys/class/dmi/id/sys_vendor 2>/dev/null)"
+say bios_vendor "$(cat /sys/class/dmi/id/bios_vendor 2>/dev/null)"
 say acpi_tables "$(ls /sys/firmware/acpi/tables 2>/dev/null | grep -v -e dynamic -e data | tr '\n' ' ')"
 say disk "$(head -c 32 /dev/vda 2>/dev/null)"
 say net "$(ls /sys/class/net | tr '\n' ' ')"
@@ -95,7 +96,10 @@ pub fn fetch(release: Release) -> Result<DebianKernel> {
     std::fs::create_dir_all(&dir)?;
     let vmlinux = dir.join("vmlinux");
     let bzimage = dir.join("vmlinuz");
-    let initrd = dir.join("initrd.cpio");
+    // Named after its /init, so that a changed init script rebuilds it.
+    let init_hash =
+        INIT.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let initrd = dir.join(format!("initrd-{:08x}.cpio", init_hash as u32));
     if [&vmlinux, &bzimage, &initrd].iter().all(|p| p.exists()) {
         return Ok(DebianKernel { release, vmlinux, bzimage, initrd });
     }

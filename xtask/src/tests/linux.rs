@@ -169,7 +169,15 @@ impl Scenario {
         if !get("cmdline").split(' ').any(|w| w == append) {
             return Err(format!("init saw command line {:?}, want it to hold {append:?}", get("cmdline")));
         }
-        let mut want = vec![("file", HELLO_TEXT), ("cpus", self.cpus), ("sys_vendor", self.vendor), ("done", "yes")];
+        // pvhfw adds the SMBIOS BIOS information QEMU leaves out.
+        let bios_vendor = if self.vendor.is_empty() { "" } else { "pvhfw" };
+        let mut want = vec![
+            ("file", HELLO_TEXT),
+            ("cpus", self.cpus),
+            ("sys_vendor", self.vendor),
+            ("bios_vendor", bios_vendor),
+            ("done", "yes"),
+        ];
         if self.devices != Devices::None {
             want.push(("disk", DISK_SIGNATURE));
         }
