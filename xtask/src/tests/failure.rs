@@ -12,6 +12,7 @@ use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
 use std::path::{Path, PathBuf};
 
 const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
+const NO_LONG_MODE: &str = "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64";
 
 /// A boot of `machine` with `args` that must fail with `message`, then halt.
 fn failure(name: &str, machine: &str, firmware: &Path, args: &[&str], message: &'static str) -> Result<Case> {
@@ -103,6 +104,10 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
         ],
         "pvhfw: error: no free RAM below 4 GiB for ",
     )?);
+    // CPUs without long mode: reset.s must say so (in 32-bit assembly) instead of resetting.
+    let qemu32 = ["-cpu", "qemu32", "-kernel", &kernel];
+    cases.push(failure("fail-pc-qemu32-no-long-mode", "pc", fw, &qemu32, NO_LONG_MODE)?);
+    cases.push(failure("fail-isapc-no-long-mode", "isapc", fw, &["-kernel", &kernel], NO_LONG_MODE)?);
     cases.push(reboot_timeout(fw));
     Ok(cases)
 }
