@@ -15,7 +15,7 @@ use pvhfw::scratch::Scratch;
 use pvhfw::{Error, Range};
 use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
 
-global_asm!(include_str!("exit.s"), options(att_syntax));
+global_asm!(include_str!("exit.s"), stack_top = const layout::STACK_TOP, options(att_syntax));
 
 extern "sysv64" {
     /// Leaves long mode and jumps to the 32-bit `entry` with `EBX` and `ESI` set (exit.s).
