@@ -3,12 +3,14 @@
 # exit32: to a 32-bit entry, Xen's PVH ABI or Linux's 32-bit boot protocol: protected mode,
 # paging off, CR0 = PE (and ET), CR4 = 0, IF = 0, a GDT whose selector 0x10 is flat 32-bit
 # code and 0x18 flat read/write data (Linux's __BOOT_CS and __BOOT_DS; the PVH ABI only asks
-# for flat segments), CS = 0x10, DS/ES/SS/FS/GS = 0x18, EBX and ESI as given.
+# for flat segments), CS = 0x10, DS/ES/SS/FS/GS = 0x18, EBX and ESI as given, ESP = the top
+# of the firmware's stack.
 #
 # extern "sysv64" fn exit32(entry: u32 /* edi */, ebx: u32 /* esi */, esi: u32 /* edx */) -> !
 #
 # linux64: to Linux's 64-bit entry: long mode with the firmware's identity map, IF = 0,
-# CS = 0x10 (64-bit code) and DS/ES/SS = 0x18 as reset.s left them, RSI = boot_params.
+# CS = 0x10 (64-bit code) and DS/ES/SS = 0x18 as reset.s left them, RSI = boot_params, RSP
+# still inside the firmware's stack.
 #
 # extern "sysv64" fn linux64(entry: u64 /* rdi */, boot_params: u64 /* rsi */) -> !
 
@@ -49,13 +51,20 @@ exit32:
     xorl %ecx, %ecx
     xorl %edx, %edx
     xorl %ebp, %ebp
-    xorl %esp, %esp
+    # Neither protocol promises a stack, but qboot and SeaBIOS leave a usable one and guests
+    # written against them push at once (with ESP = 0 a push lands in the ROM below 4 GiB).
+    # The top of the firmware's own stack (pvhfw::layout::STACK_TOP): reserved in the memory
+    # map, and free now that the firmware is done with it.
+    movl ${stack_top}, %esp
     jmp *%edi
 
 .section .text.linux64, "ax", @progbits
 .code64
 .globl linux64
 linux64:
+    # RSP stays the firmware's own stack pointer, inside its stack (pvhfw::layout::STACK_BOTTOM
+    # to STACK_TOP), which the memory map reserves: the protocol promises no stack, and this
+    # one is usable and free from here on.
     cli
     cld
     xorl %eax, %eax

@@ -38,6 +38,23 @@ start32:
     movw %ax, %fs
     movw %ax, %gs
 
+    # Long mode and PAE (which its page tables need), or the wrmsr below triple-faults and a
+    # CPU without them (-cpu qemu32, -M isapc) resets forever in silence. The largest extended
+    # leaf must be 0x80000001..0x8000FFFF: past its last leaf a CPU answers with basic-leaf data.
+    movl $0x80000000, %eax
+    cpuid
+    subl $0x80000001, %eax
+    cmpl $0xfffe, %eax
+    ja no_long_mode
+    movl $0x80000001, %eax
+    cpuid
+    btl $29, %edx                   # LM
+    jnc no_long_mode
+    movl $1, %eax
+    cpuid
+    btl $6, %edx                    # PAE
+    jnc no_long_mode
+
     # PML4[0] -> PDPT, PDPT[0..4] -> the four ROM page directories. Both tables are in RAM that
     # may hold anything after a reboot, so the high halves are written too. 0x23 = present,
     # writable, accessed (preset so the CPU has nothing to write back).
@@ -69,6 +86,30 @@ start64:
     movl ${stack_top}, %esp
     call {main}
     ud2
+
+# No long mode: the error on COM1 and the debug console, as main.rs's fail() prints errors,
+# then halt. No `-boot reboot-timeout` here: honouring it would take a fw_cfg directory walk
+# and a timer in 32-bit assembly, and a reset cannot give the CPU long mode; halting with the
+# message is the useful end.
+.section .text.no_long_mode, "ax", @progbits
+.code32
+no_long_mode:
+    movl $no_long_mode_message, %esi  # DF is 0 after reset
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    movw $0x3f8, %dx
+    outb %al, %dx
+    outb %al, $0xe9
+    jmp 1b
+2:  cli
+    hlt
+    jmp 2b
+
+.section .rodata.no_long_mode, "a", @progbits
+no_long_mode_message:
+    .ascii "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64\n"
+    .asciz "pvhfw: halted\n"
 
 # Flat segments with the Accessed bit preset: the CPU never writes to this ROM copy.
 .section .rodata.gdt, "a", @progbits

@@ -5,8 +5,8 @@
 //! written out from Linux's `bootparam.h` independently of pvhfw's definitions.
 
 use crate::{
-    check_cmdline, check_platform_and_exit, dec, flat_descriptor, hex, in_ram, kernel_end, out, peek, report_initrd,
-    report_memmap, tables, touches_ram, Checker, Entry, KERNEL_START,
+    check_cmdline, check_platform_and_exit, check_stack, dec, flat_descriptor, hex, in_ram, kernel_end, out, peek,
+    report_initrd, report_memmap, tables, touches_ram, Checker, Entry, KERNEL_START,
 };
 use core::arch::global_asm;
 
@@ -33,12 +33,14 @@ struct BzEntryState {
     rflags: u64,
     selectors: [u16; 6], // cs ds es ss fs gs
     gdtr: [u16; 5],      // limit, base (four 16-bit parts): what sgdt stores in long mode
+    rsp: u64,
 }
 const _: () = assert!(core::mem::offset_of!(BzEntryState, selectors) == 48);
 const _: () = assert!(core::mem::offset_of!(BzEntryState, gdtr) == 60);
+const _: () = assert!(core::mem::offset_of!(BzEntryState, rsp) == 72);
 
 static mut RECORD: BzEntryState =
-    BzEntryState { tsc: 0, rsi: 0, cr0: 0, cr4: 0, efer: 0, rflags: 0, selectors: [0; 6], gdtr: [0; 5] };
+    BzEntryState { tsc: 0, rsi: 0, cr0: 0, cr4: 0, efer: 0, rflags: 0, selectors: [0; 6], gdtr: [0; 5], rsp: 0 };
 
 /// `__BOOT_CS` and `__BOOT_DS`, the selectors the protocol requires.
 const BOOT_CS: u16 = 0x10;
@@ -109,6 +111,7 @@ extern "sysv64" fn kmain_bz(state: &BzEntryState) -> ! {
     } else {
         report_initrd(&mut c, map, initrd, initrd_size, kernel_end);
     }
+    check_stack(&mut c, map, state.rsp);
     tables::check_acpi(&mut c, peek(bp + 0x070), map);
     check_platform_and_exit(c, map)
 }

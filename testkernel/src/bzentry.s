@@ -3,7 +3,7 @@
 #
 # Record layout (kept in step with `BzEntryState` in bz.rs):
 #   0 tsc   8 rsi   16 cr0   24 cr4   32 efer   40 rflags (u64 each)
-#   48 cs ds es ss fs gs (u16 each)   60 gdtr (limit u16, base u64)
+#   48 cs ds es ss fs gs (u16 each)   60 gdtr (limit u16, base u64)   72 rsp
 
 .section .text.bz32, "ax", @progbits
 .code32
@@ -50,6 +50,7 @@ bz_entry64:
     movw %fs, {record} + 56
     movw %gs, {record} + 58
     sgdtq {record} + 60
+    movq %rsp, {record} + 72
     # As at the PVH entry: a command line starting with "pvhtest.exit" ends the run at once.
     movl 0x228(%rsi), %eax          # cmd_line_ptr
     movl 0xc8(%rsi), %edx           # ext_cmd_line_ptr

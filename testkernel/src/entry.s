@@ -3,7 +3,7 @@
 #
 # Record layout (kept in step with `EntryState` in main.rs):
 #   0 tsc (u64)   8 ebx   12 cr0   16 cr4   20 eflags   24 cs ds es ss fs gs (u16 each)
-#   36 gdtr (limit u16, base u32)
+#   36 gdtr (limit u16, base u32)   44 esp
 
 .section .note.xen, "a", @note
 .balign 4
@@ -33,6 +33,7 @@ pvh_entry:
     movw %fs, {record} + 32
     movw %gs, {record} + 34
     sgdtl {record} + 36
+    movl %esp, {record} + 44
     # Benchmarks end the run here, at the kernel's entry, before this kernel spends anything of
     # its own: a command line that starts with "pvhtest.exit-at-entry" exits through
     # isa-debug-exit (status 1) at once.

@@ -36,16 +36,18 @@ struct EntryState {
     eflags: u32,
     selectors: [u16; 6], // cs ds es ss fs gs
     gdtr: [u16; 3],      // limit, base (low, high): what sgdt stores in 32-bit mode
+    esp: u32,
 }
 const _: () = assert!(core::mem::offset_of!(EntryState, selectors) == 24);
 const _: () = assert!(core::mem::offset_of!(EntryState, gdtr) == 36);
+const _: () = assert!(core::mem::offset_of!(EntryState, esp) == 44);
 
 #[repr(C, align(4096))]
 struct Page([u64; 512]);
 const STACK_SIZE: usize = 32 * 1024;
 
 static mut RECORD: EntryState =
-    EntryState { tsc: 0, ebx: 0, cr0: 0, cr4: 0, eflags: 0, selectors: [0; 6], gdtr: [0; 3] };
+    EntryState { tsc: 0, ebx: 0, cr0: 0, cr4: 0, eflags: 0, selectors: [0; 6], gdtr: [0; 3], esp: 0 };
 static mut PML4: Page = Page([0; 512]);
 static mut PDPT: Page = Page([0; 512]);
 static mut PD: [Page; 4] = [const { Page([0; 512]) }; 4];
@@ -53,6 +55,7 @@ static mut STACK: [u8; STACK_SIZE] = [0; STACK_SIZE];
 
 const MAGIC: u32 = 0x336e_c578;
 const RAM: u32 = 1;
+const RESERVED: u32 = 2;
 pub(crate) const KERNEL_START: u64 = 0x10_0000;
 
 pub(crate) fn out(bytes: &[u8]) {
@@ -155,6 +158,30 @@ fn check_registers(c: &mut Checker, s: &EntryState) {
             if i == 0 {
                 c.check(d >> 43 & 1 == 1 && d >> 54 & 1 == 1 && d >> 53 & 1 == 0, "cs-32bit-code", d);
             }
+        }
+    }
+}
+
+/// Checks the stack pointer the firmware handed over (`pvhtest: stack SP`): neither protocol
+/// promises a stack, but guests written against qboot and SeaBIOS push at once. At least 1 KiB
+/// below it must be memory the map reserves (not RAM given to the kernel) and writable (not ROM).
+pub(crate) fn check_stack(c: &mut Checker, map: &[Entry], sp: u64) {
+    const ROOM: u64 = 1024;
+    out(b"pvhtest: stack ");
+    hex(sp);
+    out(b"\n");
+    let bottom = sp.wrapping_sub(ROOM);
+    let reserved = sp >= ROOM && map.iter().any(|e| e.kind == RESERVED && e.addr <= bottom && sp <= e.addr + e.size);
+    c.check(reserved, "stack-not-reserved", sp);
+    if reserved {
+        for a in [bottom, sp - 8] {
+            // SAFETY: reserved memory below 4 GiB (checked above), identity-mapped; the firmware
+            // gave it up at the jump and nothing of pvhtest's lives there.
+            let back = unsafe {
+                core::ptr::write_volatile(a as *mut u64, 0x5a5a_a5a5_0f0f_f0f0);
+                core::ptr::read_volatile(a as *const u64)
+            };
+            c.check(back == 0x5a5a_a5a5_0f0f_f0f0, "stack-not-writable", a);
         }
     }
 }
@@ -275,6 +302,7 @@ extern "sysv64" fn kmain(state: &EntryState) -> ! {
     c.check(in_ram(map, KERNEL_START, kernel_end), "kernel-not-in-ram", KERNEL_START);
     check_cmdline(&mut c, peek(si + 24), map);
     check_initrd(&mut c, si, map, kernel_end);
+    check_stack(&mut c, map, state.esp.into());
     tables::check_acpi(&mut c, peek(si + 32), map);
     check_platform_and_exit(c, map)
 }

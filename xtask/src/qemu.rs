@@ -75,6 +75,8 @@ pub struct Qemu {
     timeout: Duration,
     /// Stop QEMU once the console shows this (for guests that halt rather than exit).
     until: Option<String>,
+    /// Time the rest of the run from when the console first shows this.
+    mark: Option<String>,
 }
 
 /// How a run ended.
@@ -83,13 +85,21 @@ pub struct Outcome {
     pub status: Option<i32>,
     pub serial: String,
     pub log: PathBuf,
+    /// From the first appearance of the [`Qemu::mark`] text to the end of the run.
+    pub after_mark: Option<Duration>,
 }
 
 impl Qemu {
     /// A headless machine without default devices ([`base_args`]), booting `bios`, its serial
     /// console on stdout. A guest reset ends QEMU.
     pub fn new(name: &str, machine: &str, bios: &Path) -> Qemu {
-        let q = Qemu { name: name.into(), args: base_args(machine), timeout: Duration::from_secs(30), until: None };
+        let q = Qemu {
+            name: name.into(),
+            args: base_args(machine),
+            timeout: Duration::from_secs(30),
+            until: None,
+            mark: None,
+        };
         q.arg_path("-bios", bios).args(&["-serial", "stdio", "-no-reboot"])
     }
 
@@ -113,6 +123,13 @@ impl Qemu {
 
     pub fn timeout(mut self, secs: u64) -> Self {
         self.timeout = Duration::from_secs(secs);
+        self
+    }
+
+    /// Notes when the console first shows `text`, to time the rest of the run
+    /// ([`Outcome::after_mark`]).
+    pub fn mark(mut self, text: &str) -> Self {
+        self.mark = Some(text.into());
         self
     }
 
@@ -151,7 +168,11 @@ impl Qemu {
         let err = collect(child.stderr.take().expect("piped"), stderr.clone());
         let start = Instant::now();
         let seen = |text: &str| serial.lock().expect("no poisoning").windows(text.len()).any(|w| w == text.as_bytes());
+        let mut marked = None;
         let status = loop {
+            if marked.is_none() && self.mark.as_deref().is_some_and(seen) {
+                marked = Some(Instant::now());
+            }
             if let Some(s) = child.try_wait()? {
                 break s.code();
             }
@@ -162,6 +183,7 @@ impl Qemu {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        let after_mark = marked.map(|m| m.elapsed());
         let _ = (out.join(), err.join());
         let serial = String::from_utf8_lossy(&serial.lock().expect("no poisoning")).into_owned();
         let stderr = String::from_utf8_lossy(&stderr.lock().expect("no poisoning")).into_owned();
@@ -170,7 +192,7 @@ impl Qemu {
         let text =
             format!("$ {}\n--- status {status:?}\n--- stderr\n{stderr}--- serial\n{serial}", self.command_line());
         std::fs::write(&log, text)?;
-        Ok(Outcome { status, serial, log })
+        Ok(Outcome { status, serial, log, after_mark })
     }
 }
 

@@ -12,6 +12,7 @@ use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
 use std::path::{Path, PathBuf};
 
 const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
+const NO_LONG_MODE: &str = "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64";
 
 /// A boot of `machine` with `args` that must fail with `message`, then halt.
 fn failure(name: &str, machine: &str, firmware: &Path, args: &[&str], message: &'static str) -> Result<Case> {
@@ -106,26 +107,38 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
         ],
         "pvhfw: error: no free RAM below 4 GiB for ",
     )?);
-    cases.push(reboot_timeout(fw));
+    // CPUs without long mode: reset.s must say so (in 32-bit assembly) instead of resetting.
+    let qemu32 = ["-cpu", "qemu32", "-kernel", &kernel];
+    cases.push(failure("fail-pc-qemu32-no-long-mode", "pc", fw, &qemu32, NO_LONG_MODE)?);
+    cases.push(failure("fail-isapc-no-long-mode", "isapc", fw, &["-kernel", &kernel], NO_LONG_MODE)?);
+    cases.push(reboot_timeout("fail-pc-reboot-timeout", "pc", fw, 200));
+    // Without a PIT the wait must still last: a timer every machine type has.
+    cases.push(reboot_timeout("fail-microvm-nopit-reboot-timeout", "microvm,pit=off", fw, 1000));
     Ok(cases)
 }
 
-/// `-boot reboot-timeout` asks for a reset after the message; `-no-reboot` turns it into an
-/// exit with status 0.
-fn reboot_timeout(firmware: &Path) -> Case {
-    let q = Qemu::new("fail-pc-reboot-timeout", "pc", firmware)
-        .args(&["-accel", "tcg", "-boot", "reboot-timeout=200"])
+/// `-boot reboot-timeout=MS` asks for a reset after the message and a wait of MS ms (from the
+/// message to QEMU's exit, at least 80% of it); `-no-reboot` turns the reset into an exit with
+/// status 0.
+fn reboot_timeout(name: &str, machine: &str, firmware: &Path, ms: u64) -> Case {
+    let rebooting = format!("pvhfw: rebooting in {ms} ms");
+    let q = Qemu::new(name, machine, firmware)
+        .args(&["-accel", "tcg", "-boot", &format!("reboot-timeout={ms}")])
+        .mark(&rebooting)
         .timeout(20);
-    let check = |o: &Outcome| {
-        if !o.serial.contains(NO_KERNEL) || !o.serial.contains("pvhfw: rebooting in 200 ms") {
+    let check = move |o: &Outcome| {
+        if !o.serial.contains(NO_KERNEL) || !o.serial.contains(&rebooting) {
             return Err(format!("missing messages: {:?}", o.serial));
         }
         if o.status != Some(0) {
             return Err(format!("QEMU status {:?}, want a reset (0 with -no-reboot)", o.status));
         }
-        Ok(())
+        match o.after_mark {
+            Some(waited) if waited.as_millis() >= u128::from(ms) * 8 / 10 => Ok(()),
+            waited => Err(format!("reset {waited:?} after the message, want about {ms} ms")),
+        }
     };
-    Case { name: "fail-pc-reboot-timeout".into(), qemu: q, check: Box::new(check) }
+    Case { name: name.into(), qemu: q, check: Box::new(check) }
 }
 
 /// The smallest multiboot kernel QEMU accepts: a header with load addresses, then `hlt`.

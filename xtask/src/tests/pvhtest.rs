@@ -113,6 +113,8 @@ impl Boot {
             }
         };
         expect("initrd", line("initrd"), want_initrd)?;
+        // pvhtest checks the stack pointer itself; the line shows it did.
+        line("stack").ok_or("no stack line from pvhtest")?;
         self.check_memory(o, &line)?;
         self.check_platform(&line)?;
         self.check_log(o)
