@@ -116,7 +116,7 @@ impl Smbios {
 const BIOS_INFORMATION: [u8; 0x18 + BIOS_STRINGS.len()] = bios_information();
 /// Vendor, version, release date (MM/DD/YYYY, as the specification asks), and the NUL that ends
 /// the string set.
-const BIOS_STRINGS: &[u8] = b"pvhfw\00.1.0\012/02/2026\0\0";
+const BIOS_STRINGS: &[u8] = b"pvhfw\x000.1.0\x0012/02/2026\x00\x00";
 
 const fn bios_information() -> [u8; 0x18 + BIOS_STRINGS.len()] {
     let fixed: [u8; 0x18] = [
