@@ -249,6 +249,19 @@ impl pvhfw::platform::Platform for Platform {
         // SAFETY: RDTSC only reads the time-stamp counter.
         unsafe { core::arch::x86_64::_rdtsc() }
     }
+
+    fn rdmsr(&mut self, msr: u32) -> u64 {
+        // SAFETY: the library reads only MSRs whose presence it checked (MTRRcap, after CPUID
+        // said the CPU has MTRRs); reading them has no side effect.
+        unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
+    }
+
+    fn wrmsr(&mut self, msr: u32, value: u64) {
+        // SAFETY: the library writes only MTRRs the CPU reported, with memory types that keep
+        // RAM write-back and the legacy and PCI windows uncached or write-protected: caching
+        // attributes, with no effect on what memory holds.
+        unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
+    }
 }
 
 /// Stops the CPU for good.

@@ -15,7 +15,6 @@ use crate::fw_cfg::{self, key, Directory, File, FileName, FwCfgIo, NameKey};
 use crate::handoff::{Handoff, HandoffAddrs, CMDLINE_MAX};
 use crate::kernel::{self, Format};
 use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LEGACY_HOLE, LOW_TABLES, MP_TABLE};
-use crate::madt;
 use crate::mptable::{self, Topology};
 use crate::platform::Platform;
 use crate::scratch::Scratch;
@@ -24,6 +23,7 @@ use crate::smbios::{self, Smbios};
 use crate::start_info::{MemmapEntry, ModlistEntry, StartInfo, MAGIC, MAX_MEMMAP};
 use crate::table_loader::{self, Needs, Zones};
 use crate::table_memory::{self, Bump};
+use crate::{madt, mtrr};
 use crate::{Error, Range};
 
 /// fw_cfg file holding the user's logging choice (`-fw_cfg name=opt/org.pvhfw/log,string=info`).
@@ -224,6 +224,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let smbios = files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, files.dir.find(&smbios::TABLES)?)));
         let (initrd, kernel) = (kernel.initrd, kernel.range);
         self.read_e820(files.e820, raw_e820, regions)?;
+        mtrr::set_up(self.platform, e820::low_ram_end(regions.as_slice()));
         let tables = Tables { dir: &files.dir, script, smbios, chipset, avoid: [kernel, initrd.unwrap_or_default()] };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
         // else at the top of RAM once the map is known.

@@ -182,6 +182,12 @@ pub fn is_free_ram(regions: &[Region], range: Range) -> bool {
         && !regions.iter().any(|r| r.kind != RAM && r.range.overlaps(&range))
 }
 
+/// Where RAM below 4 GiB ends in QEMU's entries: there the 32-bit PCI hole begins.
+pub fn low_ram_end(regions: &[Region]) -> u64 {
+    let low = regions.iter().filter(|r| r.kind == RAM && r.range.start < 1 << 32);
+    low.map(|r| r.range.end.min(1 << 32)).max().unwrap_or(0)
+}
+
 /// Whether `range` lies entirely inside one RAM entry of a built map.
 pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)

@@ -23,6 +23,7 @@ pub mod kernel;
 pub mod layout;
 pub mod madt;
 pub mod mptable;
+pub mod mtrr;
 pub mod platform;
 pub mod scratch;
 pub mod setup_data;

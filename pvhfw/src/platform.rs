@@ -34,6 +34,9 @@ pub trait Platform: PciConfig {
     fn cpuid(&mut self, leaf: u32, subleaf: u32) -> [u32; 4];
     /// The time-stamp counter (under `-icount shift=0` it counts guest instructions).
     fn tsc(&mut self) -> u64;
+    /// A model-specific register; the library reads and writes only the MTRRs.
+    fn rdmsr(&mut self, msr: u32) -> u64;
+    fn wrmsr(&mut self, msr: u32, value: u64);
 }
 
 #[cfg(test)]
@@ -54,6 +57,8 @@ pub mod fake {
         pub banks: Vec<(u64, Vec<u8>)>,
         /// CPUID (leaf, subleaf) -> registers; absent leaves read zero.
         pub cpuid: BTreeMap<(u32, u32), [u32; 4]>,
+        /// MSRs as written (and read back); absent ones read zero.
+        pub msrs: BTreeMap<u32, u64>,
     }
 
     impl FakePlatform {
@@ -98,6 +103,12 @@ pub mod fake {
         }
         fn tsc(&mut self) -> u64 {
             0
+        }
+        fn rdmsr(&mut self, msr: u32) -> u64 {
+            self.msrs.get(&msr).copied().unwrap_or(0)
+        }
+        fn wrmsr(&mut self, msr: u32, value: u64) {
+            self.msrs.insert(msr, value);
         }
     }
 }

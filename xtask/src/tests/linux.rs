@@ -189,6 +189,10 @@ impl Scenario {
         if self.devices != Devices::None && !get("net").split(' ').any(|i| i == "eth0") {
             return Err(format!("no eth0 among the interfaces: {:?}", get("net")));
         }
+        // MTRRs set up: Linux 6.1 keeps PAT, with write-combining, only then.
+        if !o.serial.contains("x86/PAT: Configuration [0-7]: WB  WC") {
+            return Err("Linux's PAT has no write-combining (MTRRs not set up?)".into());
+        }
         if self.powers_off() && o.status != Some(0) {
             return Err(format!("QEMU status {:?}; init's poweroff -f should end it with 0", o.status));
         }
