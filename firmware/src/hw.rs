@@ -225,6 +225,28 @@ impl pvhfw::platform::PciConfig for Platform {
             PortWriteOnly::<u8>::new(PCI_DATA + u16::from(offset & 3)).write(value);
         }
     }
+
+    fn mmio_write32(&mut self, addr: u64, value: u32) {
+        let addr = Platform::mmconfig(addr, 4);
+        // SAFETY: the address is in the MMCONFIG window (checked), identity-mapped and decoded
+        // by the chipset, not RAM; the library writes only the registers pci_write32 may.
+        unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
+    }
+
+    fn mmio_write8(&mut self, addr: u64, value: u8) {
+        let addr = Platform::mmconfig(addr, 1);
+        // SAFETY: as for mmio_write32.
+        unsafe { core::ptr::write_volatile(addr as *mut u8, value) }
+    }
+}
+
+impl Platform {
+    /// `addr`, checked to lie in the MMCONFIG window the library enabled.
+    fn mmconfig(addr: u64, width: u64) -> u64 {
+        let window = pvhfw::chipset::MMCONFIG;
+        assert!(window.contains(&Range { start: addr, end: addr + width }), "not MMCONFIG");
+        addr
+    }
 }
 
 impl pvhfw::platform::Platform for Platform {

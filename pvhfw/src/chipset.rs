@@ -53,6 +53,12 @@ pub enum Chipset {
     Microvm,
 }
 
+/// Where a bus-0 function's configuration register lies in the MMCONFIG window (ECAM: 4 KiB per
+/// function).
+pub fn ecam(function: PciFn, offset: u8) -> u64 {
+    MMCONFIG.start + (u64::from(function.0) << 12) + u64::from(offset)
+}
+
 impl Chipset {
     /// Reads the host bridge's vendor and device (one configuration read).
     pub fn detect(p: &mut (impl PciConfig + ?Sized)) -> Chipset {
@@ -73,12 +79,13 @@ impl Chipset {
                 p.pci_write8(PIIX4_PM, 0x80, 1); // PMREGMISC.PMIOSE: PM I/O space on
             }
             Chipset::Q35 => {
+                // MMCONFIG first: the other writes then take one VM exit each, not two.
                 p.pci_write32(HOST_BRIDGE, PCIEXBAR, MMCONFIG.start as u32 | 1);
-                p.pci_write32(ICH9_LPC, 0x40, PM_BASE);
-                p.pci_write8(ICH9_LPC, 0x44, 0x80); // ACPI_CNTL.ACPI_EN
-                p.pci_write32(ICH9_LPC, 0x60, PIRQ_ROUTES);
-                p.pci_write32(ICH9_LPC, 0x68, PIRQ_ROUTES);
-                p.pci_write32(ICH9_LPC, RCBA_REGISTER, RCBA.start as u32 | 1);
+                p.mmio_write32(ecam(ICH9_LPC, 0x40), PM_BASE);
+                p.mmio_write8(ecam(ICH9_LPC, 0x44), 0x80); // ACPI_CNTL.ACPI_EN
+                p.mmio_write32(ecam(ICH9_LPC, 0x60), PIRQ_ROUTES);
+                p.mmio_write32(ecam(ICH9_LPC, 0x68), PIRQ_ROUTES);
+                p.mmio_write32(ecam(ICH9_LPC, RCBA_REGISTER), RCBA.start as u32 | 1);
             }
             Chipset::Microvm => {}
         }
@@ -96,7 +103,7 @@ impl Chipset {
     pub fn enable_f_segment_ram(self, p: &mut (impl PciConfig + ?Sized)) {
         match self {
             Chipset::I440fx => p.pci_write8(HOST_BRIDGE, 0x59, PAM_F_SEGMENT_RAM),
-            Chipset::Q35 => p.pci_write8(HOST_BRIDGE, 0x90, PAM_F_SEGMENT_RAM),
+            Chipset::Q35 => p.mmio_write8(ecam(HOST_BRIDGE, 0x90), PAM_F_SEGMENT_RAM),
             Chipset::Microvm => {}
         }
     }
@@ -133,17 +140,17 @@ mod tests {
         let mut p = FakePlatform::default();
         Chipset::Q35.setup(&mut p);
         Chipset::Q35.enable_f_segment_ram(&mut p);
-        let lpc = 0xf8;
+        assert_eq!(p.config_writes, [(0, 0x60, 0xb000_0001, 4)]);
+        let lpc = 0xb00f_8000;
         assert_eq!(
-            p.config_writes,
+            p.mmio_writes,
             [
-                (0, 0x60, 0xb000_0001, 4),
-                (lpc, 0x40, 0x601, 4),
-                (lpc, 0x44, 0x80, 1),
-                (lpc, 0x60, 0x0b0b_0a0a, 4),
-                (lpc, 0x68, 0x0b0b_0a0a, 4),
-                (lpc, 0xf0, 0xfed1_c001, 4),
-                (0, 0x90, 0x30, 1)
+                (lpc + 0x40, 0x601, 4),
+                (lpc + 0x44, 0x80, 1),
+                (lpc + 0x60, 0x0b0b_0a0a, 4),
+                (lpc + 0x68, 0x0b0b_0a0a, 4),
+                (lpc + 0xf0, 0xfed1_c001, 4),
+                (0xb000_0090, 0x30, 1)
             ]
         );
         assert_eq!(Chipset::Q35.reserved(), [MMCONFIG, RCBA]);

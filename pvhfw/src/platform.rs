@@ -23,6 +23,10 @@ pub trait PciConfig {
     fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32;
     fn pci_write32(&mut self, function: PciFn, offset: u8, value: u32);
     fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8);
+    /// Writes to memory-mapped configuration space (Q35's MMCONFIG window, once enabled): one
+    /// access, where the port interface takes two (address, then data).
+    fn mmio_write32(&mut self, addr: u64, value: u32);
+    fn mmio_write8(&mut self, addr: u64, value: u8);
 }
 
 /// CPU, PCI configuration space and physical memory, as the firmware sees them.
@@ -52,6 +56,8 @@ pub mod fake {
         pub config: BTreeMap<(u8, u8), u32>,
         /// Every configuration write, in order: (function, offset, value, width in bytes).
         pub config_writes: Vec<(u8, u8, u32, u8)>,
+        /// Every memory-mapped configuration write: (address, value, width in bytes).
+        pub mmio_writes: Vec<(u64, u32, u8)>,
         /// RAM banks: (start, bytes). `phys` panics outside them, so a test fails when the
         /// library touches memory it should not.
         pub banks: Vec<(u64, Vec<u8>)>,
@@ -87,6 +93,12 @@ pub mod fake {
         }
         fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
             self.config_writes.push((function.0, offset, value.into(), 1));
+        }
+        fn mmio_write32(&mut self, addr: u64, value: u32) {
+            self.mmio_writes.push((addr, value, 4));
+        }
+        fn mmio_write8(&mut self, addr: u64, value: u8) {
+            self.mmio_writes.push((addr, value.into(), 1));
         }
     }
 

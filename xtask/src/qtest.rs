@@ -162,8 +162,8 @@ impl FwCfgIo for Qtest {
     }
 }
 
-/// PCI configuration through ports 0xCF8/0xCFC, as the firmware does it, so that the library's
-/// own chipset code runs against QEMU. A failed qtest exchange reads as an absent device and
+/// PCI configuration through ports 0xCF8/0xCFC (and MMCONFIG), as the firmware does it, so that
+/// the library's own chipset code runs against QEMU. A failed qtest exchange reads as an absent device and
 /// makes the capture fail later, when QEMU is gone.
 impl PciConfig for Qtest {
     fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32 {
@@ -178,6 +178,14 @@ impl PciConfig for Qtest {
     fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
         let port = 0xcfc + u16::from(offset & 3);
         let _ = self.outl(0xcf8, function.config_address(offset)).and_then(|()| self.outb(port, value));
+    }
+
+    fn mmio_write32(&mut self, addr: u64, value: u32) {
+        let _ = self.write_mem(addr, &value.to_le_bytes());
+    }
+
+    fn mmio_write8(&mut self, addr: u64, value: u8) {
+        let _ = self.write_mem(addr, &[value]);
     }
 }
 
