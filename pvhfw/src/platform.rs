@@ -36,7 +36,7 @@ pub trait Platform: PciConfig {
     fn tsc(&mut self) -> u64;
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fakes"))]
 pub mod fake {
     //! A machine in host memory: PCI config space as a map, RAM as a few banks.
     use super::*;
