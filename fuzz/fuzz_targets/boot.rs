@@ -41,7 +41,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut p = AnyRam::new(inner);
     // The kernel's bytes where fw_cfg DMA would put them, for the setup_data walk to read back.
-    let u32_item = |k| f.items.get(&k).and_then(|v| v.get(..4)).map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+    let u32_item =
+        |k| f.items.get(&k).and_then(|v| v.get(..4)).map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
     let load = Range { start: u32_item(key::KERNEL_ADDR).into(), end: 0 };
     let load = Range { end: load.start + u64::from(u32_item(key::KERNEL_SIZE).min(1 << 24)), ..load };
     let load = if load.end <= 1 << 32 { load } else { Range::default() };

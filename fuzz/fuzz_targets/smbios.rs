@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(dir) = read_directory(&mut f, &mut buf) else { return };
     let (Some(anchor), Some(tables)) = (dir.find(&ANCHOR), dir.find(&TABLES)) else { return };
     let s = Smbios::new(anchor, tables);
-    let mut p = FakePlatform::default().with_bank(HIGH.start, (HIGH.end - HIGH.start) as usize).with_bank(FSEG.start, 0x200);
+    let mut p =
+        FakePlatform::default().with_bank(HIGH.start, (HIGH.end - HIGH.start) as usize).with_bank(FSEG.start, 0x200);
     let (mut high, mut fseg) = (Bump::new(HIGH), Bump::new(FSEG));
     let Ok(at) = s.install(&mut f, &mut p, &mut high, &mut fseg) else { return };
     let ep = p.read(Range { start: at, end: at + u64::from(anchor.size) });
