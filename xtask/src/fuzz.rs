@@ -8,7 +8,6 @@
 //! New inputs go to `target/fuzz/corpus/TARGET`, crashes to `fuzz/artifacts/TARGET/`.
 
 use crate::{root, Result};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -77,15 +76,13 @@ pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
         if out.status.success() {
             println!("ok   fuzz {t}: {runs} executions in {secs:.0}s");
         } else {
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            println!("FAIL fuzz {t} after {secs:.0}s:\n{}", tail.join("\n"));
+            let lines: Vec<&str> = log.lines().collect();
+            println!("FAIL fuzz {t} after {secs:.0}s:\n{}", lines[lines.len().saturating_sub(30)..].join("\n"));
             failed.push(t.clone());
         }
     }
     if !failed.is_empty() {
-        let dir = PathBuf::from("fuzz/artifacts");
-        return Err(format!("fuzz target(s) {} crashed; reproducers in {}", failed.join(", "), dir.display()).into());
+        return Err(format!("fuzz target(s) {} crashed; reproducers in fuzz/artifacts/", failed.join(", ")).into());
     }
     Ok(())
 }

@@ -114,17 +114,21 @@ pub fn run(o: &Options) -> Result<()> {
 /// Debian 12's kernel to init on `pc`, alternately the PVH `vmlinux` and the bzImage.
 fn debian_boots(a: &Artifacts, n: usize) -> Result<Tally> {
     let k = debian::fetch(Release::Bookworm)?;
-    let make = |i: usize| -> (Qemu, Check) {
-        let mut k = k.clone();
-        if i % 2 == 1 {
-            k.vmlinux = k.bzimage.clone();
-        }
-        let q = debian::boot(&format!("stress-debian-{i}"), "pc", &a.firmware, &k, "").until("pvhfw-init: done");
-        let check: Check = Box::new(|o| match o.serial.contains("pvhfw-init: done") {
-            true => Ok(()),
-            false => Err("init did not report".into()),
-        });
-        (q, check)
-    };
+    let make =
+        |i: usize| -> (Qemu, Check) {
+            let mut k = k.clone();
+            if i % 2 == 1 {
+                k.vmlinux = k.bzimage.clone();
+            }
+            let q = debian::boot(&format!("stress-debian-{i}"), "pc", &a.firmware, &k, "").until("pvhfw-init: done");
+            let check: Check = Box::new(|o| {
+                if o.serial.contains("pvhfw-init: done") {
+                    Ok(())
+                } else {
+                    Err("init did not report".into())
+                }
+            });
+            (q, check)
+        };
     Ok(boots(n, 1, &make))
 }
