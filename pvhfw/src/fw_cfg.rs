@@ -336,7 +336,7 @@ pub fn read_directory<'a>(
     Ok(Directory::parse(buf))
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fakes"))]
 pub mod fake {
     //! An in-memory fw_cfg for host tests.
     use super::*;

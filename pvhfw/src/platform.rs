@@ -43,7 +43,7 @@ pub trait Platform: PciConfig {
     fn wrmsr(&mut self, msr: u32, value: u64);
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fakes"))]
 pub mod fake {
     //! A machine in host memory: PCI config space as a map, RAM as a few banks.
     use super::*;

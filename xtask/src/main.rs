@@ -4,6 +4,8 @@
 //! - `run`: boot Debian 12's kernel to a busybox shell;
 //! - `test`: formatting and clippy, host unit tests, the QEMU test-kernel matrix, Debian boots;
 //! - `bench`: pvhfw against qboot and SeaBIOS;
+//! - `fuzz`: the libFuzzer targets in `fuzz/`, a few seconds each;
+//! - `stress`: many boots, sequential and concurrent, with failure counts and time spreads;
 //! - `capture`: what QEMU publishes through fw_cfg, read over qtest (`--fixtures` regenerates
 //!   the library's test data).
 //!
@@ -17,9 +19,11 @@ mod bzimage;
 mod capture;
 mod cpio;
 mod debian;
+mod fuzz;
 mod probe;
 mod qemu;
 mod qtest;
+mod stress;
 mod tests;
 
 use clap::{Parser, Subcommand};
@@ -83,6 +87,28 @@ enum Cmd {
         #[arg(long, value_enum)]
         only: Option<bench::Part>,
     },
+    /// Run every libFuzzer target in fuzz/ for a while (coverage-guided fuzzing of the
+    /// parsers of what QEMU publishes, and of the whole boot).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Only targets whose name contains this.
+        filter: Option<String>,
+    },
+    /// Boot the test kernel (and Debian's) many times, one after the other and side by side;
+    /// count failures and print boot-time spreads.
+    Stress {
+        /// Boots one after the other, per configuration.
+        #[arg(long, default_value_t = 200)]
+        sequential: usize,
+        /// Boots at once, per configuration.
+        #[arg(long, default_value_t = 8)]
+        concurrent: usize,
+        /// Debian kernel boots (TCG), sequential.
+        #[arg(long, default_value_t = 2)]
+        debian: usize,
+    },
     /// Run every test: formatting and clippy, host unit tests, pvhtest boots, Debian boots.
     Test {
         /// Only QEMU tests whose name contains this.
@@ -140,6 +166,10 @@ fn main() -> ExitCode {
         Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
         Cmd::Bench { rounds, linux_runs, publish, reuse, only } => {
             bench::run(&bench::Options { rounds, linux_runs, publish, reuse, only })
+        }
+        Cmd::Fuzz { seconds, filter } => fuzz::run(seconds, filter.as_deref()),
+        Cmd::Stress { sequential, concurrent, debian } => {
+            stress::run(&stress::Options { sequential, concurrent, debian })
         }
         Cmd::Test { filter, no_debian, no_lint } => tests::run(filter.as_deref(), !no_debian, !no_lint),
     };

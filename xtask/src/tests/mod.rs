@@ -10,6 +10,8 @@ mod failure;
 mod linux;
 mod pvhtest;
 
+pub(crate) use pvhtest::checked_boot;
+
 use crate::debian::{self, Release};
 use crate::qemu::{self, Outcome, Qemu};
 use crate::{build, root, work_dir, Result};
@@ -20,7 +22,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 type Verdict = std::result::Result<(), String>;
-type Check = Box<dyn Fn(&Outcome) -> Verdict + Send + Sync>;
+pub(crate) type Check = Box<dyn Fn(&Outcome) -> Verdict + Send + Sync>;
 
 /// One QEMU run and what its outcome must show.
 struct Case {
@@ -55,6 +57,10 @@ pub fn run(filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<(
     let failed = run_cases(cases);
     if failed > 0 {
         return Err(format!("{failed} QEMU test(s) failed").into());
+    }
+    if filter.is_none() {
+        crate::fuzz::run(5, None)?;
+        crate::stress::run(&crate::stress::Options { sequential: 50, concurrent: 8, debian: 0 })?;
     }
     Ok(())
 }

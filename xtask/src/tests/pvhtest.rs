@@ -213,6 +213,19 @@ fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
+/// One pvhtest boot on `machine` with the usual checks, for `cargo xtask stress`: the run and
+/// its verdict.
+pub(crate) fn checked_boot(
+    name: &str,
+    machine: &'static str,
+    accel: &'static str,
+    bzimage: bool,
+    a: &Artifacts,
+) -> (Qemu, super::Check) {
+    let case = Boot { accel, bzimage, ..Boot::on(machine) }.case(name, a);
+    (case.qemu, case.check)
+}
+
 pub(super) fn cases(a: &Artifacts) -> Result<Vec<Case>> {
     let initrd = test_file("initrd-3m.bin", 3 * 1024 * 1024 + 123)?;
     let small = test_file("initrd-64k.bin", 64 * 1024 + 5)?;
