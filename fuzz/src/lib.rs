@@ -116,6 +116,12 @@ impl PciConfig for AnyRam {
     fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
         self.inner.pci_write8(function, offset, value)
     }
+    fn mmio_write32(&mut self, addr: u64, value: u32) {
+        self.inner.mmio_write32(addr, value)
+    }
+    fn mmio_write8(&mut self, addr: u64, value: u8) {
+        self.inner.mmio_write8(addr, value)
+    }
 }
 
 impl Platform for AnyRam {
@@ -156,5 +162,11 @@ impl Platform for AnyRam {
     }
     fn tsc(&mut self) -> u64 {
         0
+    }
+    fn rdmsr(&mut self, msr: u32) -> u64 {
+        self.inner.rdmsr(msr)
+    }
+    fn wrmsr(&mut self, msr: u32, value: u64) {
+        self.inner.wrmsr(msr, value)
     }
 }

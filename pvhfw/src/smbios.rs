@@ -98,11 +98,11 @@ impl Smbios {
         io.read(self.tables.select, p.phys(theirs))?;
         let size = u64::from(self.tables.size);
         let has_type0 = size > 0 && p.phys(theirs)[0] == 0;
-        if has_type0 {
+        if has_type0 || !room_for_one_more(anchor, BIOS_INFORMATION_LEN as u16) {
             patch(anchor, theirs.start, size, 0)?;
         } else {
             p.phys(Range { start: tables.start, end: theirs.start }).copy_from_slice(&BIOS_INFORMATION);
-            patch(anchor, tables.start, size, BIOS_INFORMATION.len() as u16)?;
+            patch(anchor, tables.start, size, BIOS_INFORMATION_LEN as u16)?;
         }
         let at = f_segment.alloc(len as u64, ANCHOR_ALIGN).ok_or(Error::FSegmentFull { what: "SMBIOS entry point" })?;
         p.phys(at).copy_from_slice(anchor);
@@ -113,7 +113,8 @@ impl Smbios {
 /// SMBIOS type 0, BIOS Information, which the specification requires and QEMU leaves to the
 /// firmware (qboot and SeaBIOS write one too): Linux shows it as `/sys/class/dmi/id/bios_*`.
 /// Handle 0, which QEMU keeps for a type 0 of its own.
-const BIOS_INFORMATION: [u8; 0x18 + BIOS_STRINGS.len()] = bios_information();
+const BIOS_INFORMATION: [u8; BIOS_INFORMATION_LEN] = bios_information();
+pub const BIOS_INFORMATION_LEN: usize = 0x18 + BIOS_STRINGS.len();
 /// Vendor, version, release date (MM/DD/YYYY, as the specification asks), and the NUL that ends
 /// the string set.
 const BIOS_STRINGS: &[u8] = b"pvhfw\x000.1.0\x0012/02/2026\x00\x00";
@@ -136,6 +137,18 @@ const fn bios_information() -> [u8; 0x18 + BIOS_STRINGS.len()] {
         i += 1;
     }
     all
+}
+
+/// Whether the entry point's counts can take one more structure of `len` bytes (a 2.1 entry
+/// point counts bytes and structures in 16 bits).
+fn room_for_one_more(anchor: &[u8], len: u16) -> bool {
+    if let Ok(ep) = EntryPoint21::ref_from_bytes(anchor) {
+        ep.table_length.get().checked_add(len).is_some() && ep.structures.get() < u16::MAX
+    } else if let Ok(ep) = EntryPoint30::ref_from_bytes(anchor) {
+        ep.max_table_size.get().checked_add(len.into()).is_some()
+    } else {
+        true
+    }
 }
 
 /// The structures' size an entry point claims must not exceed what QEMU published: the kernel
