@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         records += 1;
         assert!(records <= MAX_RECORDS);
         let off = at.checked_sub(ROOM).expect("record below the room") as usize;
-        assert!(off % 8 == 0 && off + 16 <= used, "{off:#x} {used:#x}");
+        assert!(off.is_multiple_of(8) && off + 16 <= used, "{off:#x} {used:#x}");
         let len = u32::from_le_bytes(room[off + 12..off + 16].try_into().unwrap()) as usize;
         assert!(off + 16 + len <= used);
         at = u64::from_le_bytes(room[off..off + 8].try_into().unwrap());

@@ -39,13 +39,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let area = Range { start: HIGH.start, end: HIGH.start + size };
-    assert!(area.start % n.high_align == 0);
+    assert!(area.start.is_multiple_of(n.high_align));
     let mut p = FakePlatform::default().with_bank(area.start, size as usize).with_bank(FSEG.start, 0x200);
     let (mut high, mut fseg) = (Bump::new(area), Bump::new(FSEG));
     let result = run(&script, &dir, &mut f, &mut p, Zones { high: &mut high, f_segment: &mut fseg });
     assert!(area.contains(&high.used()) && FSEG.contains(&fseg.used()));
     if let Ok(Some(rsdp)) = result {
-        assert!(area.start <= rsdp && rsdp < area.end || FSEG.start <= rsdp && rsdp < FSEG.end, "{rsdp:#x}");
+        assert!((area.start..area.end).contains(&rsdp) || (FSEG.start..FSEG.end).contains(&rsdp), "{rsdp:#x}");
     }
     // Only the high zone reports NoRoomForTables, and it is as large as `needs` said.
     assert!(!matches!(result, Err(pvhfw::Error::NoRoomForTables { .. })), "needs() under-estimated: {n:?}");
