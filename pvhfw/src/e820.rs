@@ -193,6 +193,29 @@ pub fn is_ram(map: &[MemmapEntry], range: Range) -> bool {
     map.iter().any(|e| e.kind == RAM && e.addr <= range.start && range.end - e.addr <= e.size)
 }
 
+/// The properties every built map has, whatever the input: sorted, disjoint, neighbours of one
+/// type merged, each piece of the highest type covering it, and no covered byte lost. For the
+/// randomised tests and the fuzz targets.
+#[cfg(any(test, feature = "fakes"))]
+pub fn assert_built_from(map: &[MemmapEntry], inputs: &[Region]) {
+    for w in map.windows(2) {
+        assert!(w[0].addr + w[0].size <= w[1].addr, "sorted and disjoint: {map:x?}");
+        assert!(w[0].addr + w[0].size < w[1].addr || w[0].kind != w[1].kind, "merged: {map:x?}");
+    }
+    for e in map {
+        assert!(e.size > 0 && e.addr.checked_add(e.size).is_some(), "{map:x?}");
+        for p in [e.addr, e.addr + e.size - 1] {
+            let want = inputs.iter().filter(|r| r.range.start <= p && p < r.range.end).map(|r| r.kind).max();
+            assert_eq!(want, Some(e.kind), "{p:#x} in {map:x?} from {inputs:x?}");
+        }
+    }
+    for r in inputs {
+        for p in [r.range.start, r.range.end - 1] {
+            assert!(map.iter().any(|e| e.addr <= p && p - e.addr < e.size), "{p:#x} lost: {map:x?} from {inputs:x?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,19 +70,7 @@ fn e820_build_properties() {
         let inputs: Vec<Region> = regions.as_slice().to_vec();
         let mut out = [MemmapEntry::default(); MAX_MEMMAP];
         let Ok(len) = e820::build(&mut regions, &mut out) else { continue };
-        let map = &out[..len];
-        for w in map.windows(2) {
-            assert!(w[0].addr + w[0].size <= w[1].addr, "sorted and disjoint: {map:x?}");
-            assert!(w[0].addr + w[0].size < w[1].addr || w[0].kind != w[1].kind, "merged: {map:x?}");
-        }
-        for e in map {
-            assert!(e.size > 0);
-            // Every piece's type is the highest among the inputs covering it, at both ends.
-            for p in [e.addr, e.addr + e.size - 1] {
-                let want = inputs.iter().filter(|r| r.range.start <= p && p < r.range.end).map(|r| r.kind).max();
-                assert_eq!(want, Some(e.kind), "{p:#x} in {map:x?} from {inputs:x?}");
-            }
-        }
+        e820::assert_built_from(&out[..len], &inputs);
     }
 }
 
