@@ -92,7 +92,7 @@ impl<'a> Line<'a> {
     }
 }
 
-#[cfg(any(test, feature = "fakes"))]
+#[cfg(test)]
 pub mod testing {
     use std::vec::Vec;
     /// A console that keeps what was written.
