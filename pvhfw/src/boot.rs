@@ -174,11 +174,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 // A bzImage says its limit (describe_linux refuses a longer line); a PVH kernel
                 // does not, and Linux stops without a word on a longer one: say so, once.
                 if let Some(len) = too_long {
-                    Line::new(self.con)
-                        .str("warning: command line of ")
-                        .dec(len as u64)
-                        .str(" bytes is longer than the 2047 Linux takes on x86; the kernel may stop silently")
-                        .end();
+                    self.warn_long_command_line(len);
                 }
                 describe_pvh(handoff, &addrs, &set_up);
                 KernelEntry::Pvh { entry, start_info: addrs.start_info as u32 }
@@ -191,21 +187,30 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 linux_entry(header.entry()?, load.start, addrs.boot_params)
             }
         };
-        if let Some(l) = self.info() {
-            let (what, at, data) = match entry {
-                KernelEntry::Pvh { entry, start_info } => ("entering PVH kernel at ", entry.into(), start_info.into()),
-                KernelEntry::Linux64 { entry, boot_params } => ("entering 64-bit Linux at ", entry, boot_params),
-                KernelEntry::Linux32 { entry, boot_params } => {
-                    ("entering 32-bit Linux at ", entry.into(), boot_params.into())
-                }
-            };
-            let what_data =
-                if matches!(entry, KernelEntry::Pvh { .. }) { ", start info at " } else { ", boot_params at " };
-            l.str(what).hex(at).str(what_data).hex(data).end();
-        }
+        self.announce(entry);
         self.phase("jump");
         self.print_timeline();
         Ok(entry)
+    }
+
+    fn warn_long_command_line(&mut self, len: usize) {
+        Line::new(self.con)
+            .str("warning: command line of ")
+            .dec(len as u64)
+            .str(" bytes is longer than the 2047 Linux takes on x86; the kernel may stop silently")
+            .end();
+    }
+
+    /// With `info` logging, where the kernel is entered and what it gets.
+    fn announce(&mut self, entry: KernelEntry) {
+        let Some(l) = self.info() else { return };
+        let (what, at, data) = match entry {
+            KernelEntry::Pvh { entry, start_info } => ("PVH kernel", entry.into(), start_info.into()),
+            KernelEntry::Linux64 { entry, boot_params } => ("64-bit Linux", entry, boot_params),
+            KernelEntry::Linux32 { entry, boot_params } => ("32-bit Linux", entry.into(), boot_params.into()),
+        };
+        let handover = if matches!(entry, KernelEntry::Pvh { .. }) { "start info" } else { "boot_params" };
+        l.str("entering ").str(what).str(" at ").hex(at).str(", ").str(handover).str(" at ").hex(data).end();
     }
 
     /// The steps every kernel format shares, once the kernel's place (`kernel`) is known.
@@ -231,10 +236,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let low = self.tables_below_640k(&tables, regions)?;
         let mut memmap_len = self.memory_map(regions, &tables, low, memmap)?;
         self.phase("memory map");
-        let placed = match low {
-            Some(placed) => Some(placed),
-            None => self.tables_at_top(&tables, memmap, &mut memmap_len)?,
-        };
+        let placed = if low.is_some() { low } else { self.tables_at_top(&tables, memmap, &mut memmap_len)? };
         let rsdp = placed.and_then(|p| p.rsdp);
         if !e820::is_ram(&memmap[..memmap_len], kernel) {
             return Err(Error::KernelNotInRam { start: kernel.start, end: kernel.end });
