@@ -55,6 +55,13 @@ start32:
     btl $6, %edx                    # PAE
     jnc no_long_mode
 
+    # The firmware's RAM window (page tables, handoff, scratch, stack) must be RAM: with
+    # `max-ram-below-4g` under its top, writes there vanish and the stack with them. QEMU's low
+    # RAM is one block from 0, so the window's last word tells.
+    movl $0x5aa5c33c, {stack_top} - 4
+    cmpl $0x5aa5c33c, {stack_top} - 4
+    jne no_ram
+
     # PML4[0] -> PDPT, PDPT[0..4] -> the four ROM page directories. Both tables are in RAM that
     # may hold anything after a reboot, so the high halves are written too. 0x23 = present,
     # writable, accessed (preset so the CPU has nothing to write back).
@@ -94,7 +101,12 @@ start64:
 .section .text.no_long_mode, "ax", @progbits
 .code32
 no_long_mode:
-    movl $no_long_mode_message, %esi  # DF is 0 after reset
+    movl $no_long_mode_message, %esi
+    jmp fail32
+no_ram:
+    movl $no_ram_message, %esi
+# Prints the message at ESI, then halts (DF is 0 after reset).
+fail32:
 1:  lodsb
     testb %al, %al
     jz 2f
@@ -109,6 +121,10 @@ no_long_mode:
 .section .rodata.no_long_mode, "a", @progbits
 no_long_mode_message:
     .ascii "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64\n"
+    .asciz "pvhfw: halted\n"
+no_ram_message:
+    .ascii "pvhfw: error: no RAM at 0x1000-0x20000, where pvhfw keeps its state; "
+    .ascii "max-ram-below-4g is too small\n"
     .asciz "pvhfw: halted\n"
 
 # Flat segments with the Accessed bit preset: the CPU never writes to this ROM copy.

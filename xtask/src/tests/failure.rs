@@ -73,7 +73,17 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
         let bz = d.bzimage.display().to_string();
         let message = "pvhfw: error: kernel needs 0x100000-";
         cases.push(failure("fail-q35-bzimage-64M", "q35", fw, &["-m", "64M", "-kernel", &bz], message)?);
+        // Its vmlinux spans 16 MiB to 74 MiB: it used to triple-fault in 32 MiB and hang in 64.
+        let vmlinux = d.vmlinux.display().to_string();
+        let message = "pvhfw: error: kernel needs 0x1000000-";
+        for mem in ["32M", "64M"] {
+            let name = format!("fail-pc-vmlinux-{mem}");
+            cases.push(failure(&name, "pc", fw, &["-m", mem, "-kernel", &vmlinux], message)?);
+        }
     }
+    // max-ram-below-4g under the firmware's own RAM window: checked before any Rust runs.
+    let message = "pvhfw: error: no RAM at 0x1000-0x20000, where pvhfw keeps its state";
+    cases.push(failure("fail-pc-64K-low-ram", "pc,max-ram-below-4g=64K", fw, &["-kernel", &kernel], message)?);
     // microvm without ACPI has no loader script of QEMU's, so one given with -fw_cfg is the
     // only one: broken scripts reach the firmware unchanged.
     let bad_pointer = loader_script(
