@@ -315,7 +315,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let size = fw_cfg::read_u32(self.io, key::KERNEL_SIZE)?;
         let load = Range { start: addr.into(), end: u64::from(addr) + u64::from(size) };
         let kernel = match kernel::detect(head, entry) {
-            Format::Pvh => self.pvh_kernel(entry, load)?,
+            Format::Pvh => self.pvh_kernel(head, entry, load)?,
             Format::BzImage => self.bzimage_kernel(head, load)?,
             Format::ElfNotLoaded => return Err(Error::PvhNotLoaded),
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
@@ -327,8 +327,15 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(kernel)
     }
 
-    /// A PVH ELF: QEMU has loaded its segments to `range` already.
-    fn pvh_kernel(&mut self, entry: u32, range: Range) -> Result<Kernel, Error> {
+    /// A PVH ELF: QEMU has loaded its segments already. Where, its program headers say (QEMU's
+    /// `load` is their span, but as a 32-bit size that wraps for a segment above 4 GiB); the
+    /// entry must lie in one of them.
+    fn pvh_kernel(&mut self, head: &[u8; kernel::HEAD_BYTES], entry: u32, load: Range) -> Result<Kernel, Error> {
+        let range = match kernel::elf_load(head, entry.into()) {
+            Some(elf) if !elf.entry_in_segment => return Err(Error::PvhEntryOutsideKernel { entry }),
+            Some(elf) => elf.range,
+            None => load,
+        };
         if let Some(l) = self.info() {
             l.str("PVH kernel loaded at ")
                 .hex(range.start)

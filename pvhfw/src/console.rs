@@ -65,28 +65,34 @@ pub fn write_dec(con: &mut dyn Console, mut v: u64) {
     con.write(&buf[i..]);
 }
 
-/// A `pvhfw: ` line built piece by piece.
+/// A `pvhfw: ` line built piece by piece. Its methods stay out of line: they run only for
+/// errors and requested logging, and inlined into every message they filled the 64 KiB image.
 pub struct Line<'a> {
     con: &'a mut dyn Console,
 }
 
 impl<'a> Line<'a> {
+    #[inline(never)]
     pub fn new(con: &'a mut dyn Console) -> Self {
         con.write(b"pvhfw: ");
         Line { con }
     }
+    #[inline(never)]
     pub fn str(self, s: &str) -> Self {
         self.con.write(s.as_bytes());
         self
     }
+    #[inline(never)]
     pub fn hex(self, v: u64) -> Self {
         write_hex(self.con, v);
         self
     }
+    #[inline(never)]
     pub fn dec(self, v: u64) -> Self {
         write_dec(self.con, v);
         self
     }
+    #[inline(never)]
     pub fn end(self) {
         self.con.write(b"\n");
     }

@@ -10,6 +10,8 @@ pub enum Error {
     DmaFailed { key: u16 },
     /// QEMU was started without `-kernel`.
     NoKernel,
+    /// The PVH entry lies in none of the kernel's loadable segments.
+    PvhEntryOutsideKernel { entry: u32 },
     /// An ELF kernel QEMU did not load as PVH: the machine type predates PVH.
     PvhNotLoaded,
     /// The kernel is neither a PVH ELF nor a bzImage.
@@ -67,6 +69,9 @@ impl Error {
             Error::NoFwCfg => line.str("no QEMU fw_cfg interface found at ports 0x510-0x51b"),
             Error::DmaFailed { key } => line.str("fw_cfg DMA transfer failed, key ").hex(key.into()),
             Error::NoKernel => line.str("no kernel given; start QEMU with -kernel FILE"),
+            Error::PvhEntryOutsideKernel { entry } => {
+                line.str("the kernel's PVH entry ").hex(entry.into()).str(" lies in none of its loadable segments")
+            }
             Error::PvhNotLoaded => line.str(
                 "QEMU did not load the ELF kernel as PVH: this machine type is too old (pc-i440fx-3.1 and older); use a newer one",
             ),

@@ -4,8 +4,55 @@
 //! real-mode header (with "HdrS" at 0x202), for a PVH ELF the ELF header. A multiboot kernel
 //! gets no setup data at all.
 
-/// Bytes of the setup data needed to tell the formats apart.
-pub const HEAD_BYTES: usize = 0x290;
+use crate::Range;
+
+/// Bytes of the setup data read: enough to tell the formats apart, for a bzImage's whole setup
+/// header and for a PVH ELF's header with a dozen or more program headers.
+pub const HEAD_BYTES: usize = 0x400;
+
+/// Where a PVH ELF's loadable segments lie, from its program headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ElfLoad {
+    /// From the lowest segment's physical address to the highest's end (QEMU's own
+    /// `KERNEL_SIZE` is a 32-bit difference that wraps for a segment above 4 GiB).
+    pub range: Range,
+    /// Whether the entry lies in one of them.
+    pub entry_in_segment: bool,
+}
+
+/// Reads the program headers of the ELF in `head` (ELF64 or ELF32); `None` if they do not lie
+/// within it or it has no loadable segment.
+pub fn elf_load(head: &[u8], entry: u64) -> Option<ElfLoad> {
+    // Fixed-width loads: a byte loop here costs a hundred instructions a boot.
+    let le = |at: usize, n: usize| -> Option<u64> {
+        let b = head.get(at..at.checked_add(n)?)?;
+        Some(match n {
+            8 => u64::from_le_bytes(b.try_into().ok()?),
+            4 => u32::from_le_bytes(b.try_into().ok()?).into(),
+            _ => u16::from_le_bytes(b.try_into().ok()?).into(),
+        })
+    };
+    // (program header offset, size, count) in the ELF header; (paddr, memsz) in each entry.
+    let (phoff, phentsize, phnum, paddr, memsz) = match head.get(4)? {
+        2 => (le(0x20, 8)?, le(0x36, 2)?, le(0x38, 2)?, (0x18, 8), (0x28, 8)),
+        1 => (le(0x1c, 4)?, le(0x2a, 2)?, le(0x2c, 2)?, (0x0c, 4), (0x14, 4)),
+        _ => return None,
+    };
+    let (mut range, mut entry_in_segment) = (None::<Range>, false);
+    for i in 0..phnum {
+        let at = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+        let (start, size) = (le(at + paddr.0, paddr.1)?, le(at + memsz.0, memsz.1)?);
+        if le(at, 4)? != PT_LOAD || size == 0 {
+            continue;
+        }
+        let segment = Range::from_len(start, size)?;
+        entry_in_segment |= segment.start <= entry && entry < segment.end;
+        range = Some(range.map_or(segment, |r| Range { start: r.start.min(start), end: r.end.max(segment.end) }));
+    }
+    Some(ElfLoad { range: range?, entry_in_segment })
+}
+
+const PT_LOAD: u64 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -39,7 +86,7 @@ pub fn detect(head: &[u8; HEAD_BYTES], entry: u32) -> Format {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -51,5 +98,60 @@ mod tests {
         assert_eq!(detect(&head, 0), Format::ElfNotLoaded);
         head[0x202..0x206].copy_from_slice(b"HdrS");
         assert_eq!(detect(&head, 0), Format::BzImage);
+    }
+
+    /// An ELF head (class 2 = 64-bit, 1 = 32-bit) with program headers at 0x40: (type, paddr,
+    /// memsz) each.
+    pub(crate) fn elf(class: u8, phdrs: &[(u32, u64, u64)]) -> std::vec::Vec<u8> {
+        let mut h = std::vec![0u8; HEAD_BYTES];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = class;
+        let n = phdrs.len() as u16;
+        let size = if class == 2 { 56u16 } else { 32 };
+        for (i, &(kind, paddr, memsz)) in phdrs.iter().enumerate() {
+            let at = 0x40 + i * usize::from(size);
+            h[at..at + 4].copy_from_slice(&kind.to_le_bytes());
+            if class == 2 {
+                h[at + 0x18..at + 0x20].copy_from_slice(&paddr.to_le_bytes());
+                h[at + 0x28..at + 0x30].copy_from_slice(&memsz.to_le_bytes());
+            } else {
+                h[at + 0x0c..at + 0x10].copy_from_slice(&(paddr as u32).to_le_bytes());
+                h[at + 0x14..at + 0x18].copy_from_slice(&(memsz as u32).to_le_bytes());
+            }
+        }
+        if class == 2 {
+            h[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+            h[0x36..0x38].copy_from_slice(&size.to_le_bytes());
+            h[0x38..0x3a].copy_from_slice(&n.to_le_bytes());
+        } else {
+            h[0x1c..0x20].copy_from_slice(&0x40u32.to_le_bytes());
+            h[0x2a..0x2c].copy_from_slice(&size.to_le_bytes());
+            h[0x2c..0x2e].copy_from_slice(&n.to_le_bytes());
+        }
+        h
+    }
+
+    #[test]
+    fn elf_segments() {
+        for class in [2, 1] {
+            let h = elf(class, &[(4, 0, 0x100), (1, 0x20_0000, 0x1000), (1, 0x10_0000, 0x8000), (1, 0x40_0000, 0)]);
+            let load = |entry| elf_load(&h, entry).unwrap();
+            assert_eq!(load(0x10_0040).range, Range { start: 0x10_0000, end: 0x20_1000 });
+            assert!(load(0x10_0040).entry_in_segment && load(0x20_0fff).entry_in_segment);
+            assert!(!load(0x10_8000).entry_in_segment, "between the segments");
+            assert!(!load(0x40_0000).entry_in_segment, "an empty segment holds nothing");
+        }
+        // Above 4 GiB, where QEMU's 32-bit KERNEL_SIZE wraps.
+        let high = elf(2, &[(1, 0x1_0000_0000, 0x1000), (1, 0xff00_0000, 0x1000)]);
+        assert_eq!(elf_load(&high, 0xff00_0000).unwrap().range, Range { start: 0xff00_0000, end: 0x1_0000_1000 });
+        // Headers past the head, no loadable segment, an ELF of no known class.
+        let mut far = elf(2, &[(1, 0x10_0000, 0x1000)]);
+        far[0x20..0x28].copy_from_slice(&0x1000u64.to_le_bytes());
+        assert_eq!(elf_load(&far, 0x10_0000), None);
+        assert_eq!(elf_load(&elf(2, &[(4, 0x10_0000, 0x1000)]), 0x10_0000), None);
+        let mut odd = elf(2, &[(1, 0x10_0000, 0x1000)]);
+        odd[4] = 9;
+        assert_eq!(elf_load(&odd, 0x10_0000), None);
+        assert_eq!(elf_load(&elf(2, &[(1, u64::MAX, 2)]), 0), None, "wraps");
     }
 }

@@ -392,3 +392,17 @@ fn pvh_command_line_beyond_linux_limit_gets_one_warning() {
         }
     }
 }
+
+#[test]
+fn pvh_kernel_from_its_program_headers() {
+    // The segments span 1 MiB to 2 MiB + 4 KiB whatever KERNEL_SIZE says, and hold the entry.
+    let mut f = pvh_machine();
+    f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x8000), (1, 0x20_0000, 0x1000)]));
+    assert!(prepare(&mut f).0.is_ok());
+    f.set(key::KERNEL_ENTRY, &0x10_8000u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::PvhEntryOutsideKernel { entry: 0x10_8000 }));
+    // A segment beyond RAM (QEMU dropped it): named, not entered.
+    f.set(key::KERNEL_ENTRY, &0x10_0040u32.to_le_bytes());
+    f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x8000), (1, 0x900_0000, 0x1000)]));
+    assert_eq!(prepare(&mut f).0, Err(Error::KernelNotInRam { start: 0x10_0000, end: 0x900_1000 }));
+}
