@@ -88,8 +88,8 @@ pub enum FwCfg {
 impl FwCfg {
     /// After a failed DMA read: the port interface from now on, if there is one.
     fn without_dma(&mut self) -> Result<(), Error> {
-        FwCfg::select(key::SIGNATURE);
-        let sig = [(); 4].map(|_| FwCfg::data_byte());
+        let mut sig = [0u8; 4];
+        FwCfg::Ports.read(key::SIGNATURE, &mut sig)?;
         if sig != *b"QEMU" {
             return Err(Error::NoFwCfg);
         }

@@ -1,10 +1,11 @@
 //! The boot: from what QEMU publishes through fw_cfg to a kernel ready to be entered.
 //!
-//! [`Boot::prepare_pvh`] is the list of steps. The shared ones ([`Boot::set_up`]) work for any
-//! kernel format: program the chipset (before QEMU builds its ACPI tables), read the memory map,
-//! place ACPI and SMBIOS, build the memory map, load the initrd, write an MP table where there
-//! is no ACPI. Then a handover describes it all to the kernel: today `hvm_start_info` for a PVH
-//! kernel, which QEMU has already loaded.
+//! [`Boot::prepare`] is the list of steps: discover the fw_cfg files, find the kernel (a PVH ELF
+//! QEMU has loaded, or a bzImage still to load), then the steps every format shares
+//! ([`Boot::set_up`]): program the chipset (before QEMU builds its ACPI tables), read QEMU's
+//! memory map and set the MTRRs, place ACPI and SMBIOS, build the memory map, load the initrd,
+//! write the MP table. Last, a handover describes it all to the kernel: `hvm_start_info` for a
+//! PVH kernel, `boot_params` for a bzImage after loading it.
 
 use crate::boot_params;
 use crate::bzimage::{self, SetupHeader};
@@ -180,7 +181,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 KernelEntry::Pvh { entry, start_info: addrs.start_info as u32 }
             }
             KernelFormat::BzImage { header, load } => {
-                self.load_bzimage(&header, load, set_up.initrd)?;
+                self.load_bzimage(load)?;
                 self.phase("kernel");
                 let setup_data = self.rebuild_setup_data(&header, load, loader)?;
                 self.describe_linux(handoff, &addrs, &set_up, kernel_head, setup_data)?;
@@ -197,7 +198,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Line::new(self.con)
             .str("warning: command line of ")
             .dec(len as u64)
-            .str(" bytes is longer than the 2047 Linux takes on x86; the kernel may stop silently")
+            .str(" bytes is longer than the ")
+            .dec(LINUX_CMDLINE_MAX as u64)
+            .str(" Linux takes on x86; the kernel may stop silently")
             .end();
     }
 
@@ -380,11 +383,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     }
 
     /// Copies the bzImage's protected-mode part to `load` with one DMA (the shared steps
-    /// checked that the kernel's whole span is RAM that no table or initrd uses).
-    fn load_bzimage(&mut self, header: &SetupHeader, load: Range, initrd: Option<ModlistEntry>) -> Result<(), Error> {
-        if let Some(i) = initrd {
-            header.check_initrd(Range { start: i.paddr, end: i.paddr + i.size })?;
-        }
+    /// checked that the kernel's whole span is RAM that no table or initrd uses; the header's
+    /// own limits are checked where boot_params is filled).
+    fn load_bzimage(&mut self, load: Range) -> Result<(), Error> {
         self.io.read_to_phys(key::KERNEL_DATA, load.start, (load.end - load.start) as u32)
     }
 

@@ -74,7 +74,7 @@ pub fn is_elf(head: &[u8; HEAD_BYTES]) -> bool {
 pub fn detect(head: &[u8; HEAD_BYTES], entry: u32) -> Format {
     if &head[0x202..0x206] == b"HdrS" {
         Format::BzImage
-    } else if &head[..4] == b"\x7fELF" {
+    } else if is_elf(head) {
         if entry != 0 {
             Format::Pvh
         } else {
