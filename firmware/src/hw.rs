@@ -160,6 +160,21 @@ impl FwCfgIo for FwCfg {
         }
     }
 
+    fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        match self {
+            FwCfg::Dma => {
+                dma(DmaAccess::select_skip(key, offset), key)?;
+                dma(DmaAccess::read(buf.len() as u32, buf.as_mut_ptr() as u64), key)
+            }
+            FwCfg::Ports => {
+                FwCfg::select(key);
+                (0..offset).for_each(|_| _ = FwCfg::data_byte());
+                buf.iter_mut().for_each(|b| *b = FwCfg::data_byte());
+                Ok(())
+            }
+        }
+    }
+
     fn has_dma(&self) -> bool {
         matches!(self, FwCfg::Dma)
     }

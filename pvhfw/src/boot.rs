@@ -87,8 +87,7 @@ struct Timeline {
 }
 
 /// The fw_cfg files every boot looks up, found in one pass over the directory.
-struct Files<'d> {
-    dir: Directory<'d>,
+struct Files {
     loader: Option<File>,
     e820: Option<File>,
     smbios_anchor: Option<File>,
@@ -163,11 +162,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         handoff_paddr: u32,
         scratch: &mut Scratch,
     ) -> Result<KernelEntry, Error> {
-        let Scratch { dir, kernel_head, e820, regions, loader } = scratch;
-        let files = self.discover(dir)?;
+        let files = self.discover(&mut scratch.dir)?;
         self.phase("fw_cfg");
-        let kernel = self.find_kernel(kernel_head)?;
-        let set_up = self.set_up(&files, &kernel, e820, regions, loader, &mut handoff.memmap)?;
+        let kernel = self.find_kernel(&mut scratch.kernel_head)?;
+        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap)?;
         let too_long = self.command_line(&mut handoff.cmdline)?;
         let addrs = HandoffAddrs::at(handoff_paddr.into());
         let entry = match kernel.format {
@@ -183,8 +181,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             KernelFormat::BzImage { header, load } => {
                 self.load_bzimage(load)?;
                 self.phase("kernel");
-                let setup_data = self.rebuild_setup_data(&header, load, loader)?;
-                self.describe_linux(handoff, &addrs, &set_up, kernel_head, setup_data)?;
+                let setup_data = self.rebuild_setup_data(&header, load, &mut scratch.loader)?;
+                self.describe_linux(handoff, &addrs, &set_up, &scratch.kernel_head, setup_data)?;
                 linux_entry(header.entry()?, load.start, addrs.boot_params)
             }
         };
@@ -221,19 +219,18 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         &mut self,
         files: &Files,
         kernel: &Kernel,
-        raw_e820: &mut [u8; e820::MAX_INPUT * e820::RAW_ENTRY],
-        regions: &mut Regions,
-        loader: &mut [u8; table_loader::MAX_SCRIPT],
+        scratch: &mut Scratch,
         memmap: &mut [MemmapEntry; MAX_MEMMAP],
     ) -> Result<SetUp, Error> {
+        let Scratch { dir, e820: raw_e820, regions, loader, .. } = scratch;
         let chipset = self.set_up_chipset();
         self.phase("chipset");
-        let script = self.read_loader_script(files.loader, loader)?;
-        let smbios = files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, files.dir.find(&smbios::TABLES)?)));
+        let (dir, script) = self.read_loader_script(files.loader, chipset, dir, loader)?;
+        let smbios = files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, dir.find(&smbios::TABLES)?)));
         let (initrd, kernel) = (kernel.initrd, kernel.range);
         self.read_e820(files.e820, raw_e820, regions)?;
         mtrr::set_up(self.platform, e820::low_ram_end(regions.as_slice()));
-        let tables = Tables { dir: &files.dir, script, smbios, chipset, avoid: [kernel, initrd.unwrap_or_default()] };
+        let tables = Tables { dir: &dir, script, smbios, chipset, avoid: [kernel, initrd.unwrap_or_default()] };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
         // else at the top of RAM once the map is known.
         let low = self.tables_below_640k(&tables, regions)?;
@@ -278,14 +275,14 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     }
 
     /// Reads the fw_cfg directory, finds the files every boot needs and the user's log choice.
-    fn discover<'d>(&mut self, buf: &'d mut [u8; fw_cfg::DIR_BYTES]) -> Result<Files<'d>, Error> {
+    fn discover(&mut self, buf: &mut [u8; fw_cfg::DIR_BYTES]) -> Result<Files, Error> {
         let dir = fw_cfg::read_directory(self.io, buf)?;
         let [log, loader, e820, smbios_anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
         self.log = self.read_log(log)?;
         if self.log.timeline {
             self.timeline = Some(Timeline::default());
         }
-        Ok(Files { dir, loader, e820, smbios_anchor })
+        Ok(Files { loader, e820, smbios_anchor })
     }
 
     /// Programs what QEMU builds its ACPI tables from, which it does when the loader script is
@@ -438,20 +435,39 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         handoff.boot_params.fill(&linux)
     }
 
-    /// Reads `etc/table-loader`, if QEMU has ACPI tables for this machine.
+    /// Reads `etc/table-loader`, if QEMU has ACPI tables for this machine, and returns the
+    /// directory as it stands afterwards. On `pc` and `q35` the first read of an ACPI file makes
+    /// QEMU rebuild the tables, which can change their sizes (a DSDT growing past the 128 KiB
+    /// padding): the directory is read again then, and the script too if its size changed.
     fn read_loader_script<'s>(
         &mut self,
         file: Option<File>,
+        chipset: Chipset,
+        dir: &'s mut [u8; fw_cfg::DIR_BYTES],
         buf: &'s mut [u8; table_loader::MAX_SCRIPT],
-    ) -> Result<Option<&'s [u8]>, Error> {
-        let Some(file) = file else { return Ok(None) };
+    ) -> Result<(Directory<'s>, Option<&'s [u8]>), Error> {
+        let Some(mut file) = file else { return Ok((Directory::parse(dir), None)) };
+        self.read_file_into(file, buf)?;
+        if !chipset.rebuilds_acpi_on_first_read() {
+            return Ok((Directory::parse(dir), Some(&buf[..file.size as usize])));
+        }
+        let dir = fw_cfg::read_directory(self.io, dir)?;
+        let fresh = dir.find(&table_loader::LOADER).ok_or(Error::MissingFile { name: table_loader::LOADER_FILE })?;
+        if fresh.size != file.size {
+            file = fresh;
+            self.read_file_into(file, buf)?;
+        }
+        Ok((dir, Some(&buf[..file.size as usize])))
+    }
+
+    /// Reads the loader script `file` into the start of `buf`.
+    fn read_file_into(&mut self, file: File, buf: &mut [u8; table_loader::MAX_SCRIPT]) -> Result<(), Error> {
         let script = buf.get_mut(..file.size as usize).ok_or(Error::TooLarge {
             what: table_loader::LOADER_FILE,
             size: file.size.into(),
             max: table_loader::MAX_SCRIPT as u64,
         })?;
-        self.io.read(file.select, script)?;
-        Ok(Some(script))
+        self.io.read(file.select, script)
     }
 
     /// Reads QEMU's `etc/e820` into `regions`.

@@ -69,6 +69,12 @@ impl Chipset {
         }
     }
 
+    /// Whether QEMU rebuilds this machine's ACPI tables when one of their files is first
+    /// selected (`pc` and `q35` do, to describe what the firmware programmed; `microvm` never).
+    pub fn rebuilds_acpi_on_first_read(self) -> bool {
+        !matches!(self, Chipset::Microvm)
+    }
+
     /// Programs what QEMU's ACPI tables and Linux depend on: PM base and enable, PCI interrupt
     /// routing, and on Q35 the MMCONFIG window.
     pub fn setup(self, p: &mut (impl PciConfig + ?Sized)) {

@@ -16,6 +16,8 @@ pub enum Error {
     PvhNotLoaded,
     /// The kernel is neither a PVH ELF nor a bzImage.
     UnknownKernelFormat,
+    /// The fw_cfg directory holds more files the firmware can look up than it keeps.
+    DirectoryFull { files: u32 },
     /// A required fw_cfg file is absent.
     MissingFile { name: &'static str },
     /// A fw_cfg item is larger than the firmware is prepared to handle.
@@ -76,6 +78,12 @@ impl Error {
                 "QEMU did not load the ELF kernel as PVH: this machine type is too old (pc-i440fx-3.1 and older); use a newer one",
             ),
             Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage"),
+            Error::DirectoryFull { files } => line
+                .str("fw_cfg directory of ")
+                .dec(files.into())
+                .str(" files has more than ")
+                .dec(crate::fw_cfg::MAX_DIR_ENTRIES as u64)
+                .str(" under etc/ and opt/org.pvhfw/"),
             Error::MissingFile { name } => line.str("fw_cfg file missing: ").str(name),
             Error::TooLarge { what, size, max } => {
                 line.str(what).str(" too large: ").dec(size).str(" bytes, limit ").dec(max)

@@ -38,6 +38,8 @@ pub mod key {
 pub trait FwCfgIo {
     /// Selects `key` and fills `buf` from the item's start (QEMU zero-fills past its end).
     fn read(&mut self, key: u16, buf: &mut [u8]) -> Result<(), Error>;
+    /// Selects `key` and fills `buf` from byte `offset` of the item on.
+    fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> Result<(), Error>;
     /// Selects `key` and copies its first `len` bytes to physical memory at `paddr`.
     /// Callers check that the target is free RAM first.
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error>;
@@ -86,7 +88,12 @@ impl DmaAccess {
         }
     }
 
-    /// Select `key` and skip `length` bytes, to position a following write.
+    /// Read `length` bytes to `address` from the current position of the selected item.
+    pub fn read(length: u32, address: u64) -> DmaAccess {
+        DmaAccess { control: U32::new(dma::READ), length: U32::new(length), address: U64::new(address) }
+    }
+
+    /// Select `key` and skip `length` bytes, to position a following read or write.
     pub fn select_skip(key: u16, length: u32) -> DmaAccess {
         DmaAccess {
             control: U32::new((u32::from(key) << 16) | dma::SELECT | dma::SKIP),
@@ -257,7 +264,8 @@ impl FileEntry {
     }
 }
 
-/// Enough entries for every QEMU machine type (QEMU's default is 32 file slots).
+/// The entries the firmware keeps: every entry of a directory QEMU publishes by default (32
+/// file slots), and with `-global fw_cfg_io.x-file-slots=N` every file it can look up.
 pub const MAX_DIR_ENTRIES: usize = 128;
 /// Bytes read for the directory: the count and [`MAX_DIR_ENTRIES`] entries.
 pub const DIR_BYTES: usize = 4 + MAX_DIR_ENTRIES * 64;
@@ -327,13 +335,63 @@ impl<'a> Directory<'a> {
     }
 }
 
-/// Reads the directory into `buf` and parses it.
+/// Reads the directory into `buf` and parses it. A directory of more than
+/// [`MAX_DIR_ENTRIES`] files (QEMU takes up to 16352) is read in parts, keeping only the files
+/// the firmware can look up.
 pub fn read_directory<'a>(
     io: &mut (impl FwCfgIo + ?Sized),
     buf: &'a mut [u8; DIR_BYTES],
 ) -> Result<Directory<'a>, Error> {
     io.read(key::FILE_DIR, buf)?;
+    let count = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if count as usize > MAX_DIR_ENTRIES {
+        let kept = read_long_directory(io, buf, count)?;
+        buf[..4].copy_from_slice(&(kept as u32).to_be_bytes());
+    }
     Ok(Directory::parse(buf))
+}
+
+/// Whether the firmware can ever look up `name`: QEMU's own files (`etc/`, which the
+/// table loader's scripts name too) and pvhfw's options. Users' files (`opt/...`, or any
+/// other name QEMU accepts with a warning) are skipped.
+fn is_looked_up(name: &FileName) -> bool {
+    name.0.starts_with(b"etc/") || name.0.starts_with(b"opt/org.pvhfw/")
+}
+
+/// Compacts a directory of `count` > [`MAX_DIR_ENTRIES`] entries, whose first entries `buf`
+/// holds, to the ones [`is_looked_up`] keeps, reading the rest in parts into the freed slots.
+/// Returns how many it kept.
+fn read_long_directory(
+    io: &mut (impl FwCfgIo + ?Sized),
+    buf: &mut [u8; DIR_BYTES],
+    count: u32,
+) -> Result<usize, Error> {
+    let entry = |i: usize| 4 + i * 64..4 + (i + 1) * 64;
+    let (mut kept, mut filled, mut consumed) = (0, MAX_DIR_ENTRIES, MAX_DIR_ENTRIES);
+    loop {
+        let unsorted = kept..filled;
+        for i in unsorted {
+            let Ok(name) = FileName::read_from_bytes(&buf[entry(i)][8..]) else { continue };
+            if is_looked_up(&name) {
+                buf.copy_within(entry(i), entry(kept).start);
+                kept += 1;
+            }
+        }
+        let left = count as usize - consumed;
+        if left == 0 {
+            return Ok(kept);
+        }
+        if kept == MAX_DIR_ENTRIES {
+            return Err(Error::DirectoryFull { files: count });
+        }
+        let part = left.min(MAX_DIR_ENTRIES - kept);
+        io.read_at(
+            key::FILE_DIR,
+            entry(consumed).start as u32,
+            &mut buf[entry(kept).start..entry(kept + part - 1).end],
+        )?;
+        (filled, consumed) = (kept + part, consumed + part);
+    }
 }
 
 #[cfg(any(test, feature = "fakes"))]
@@ -396,6 +454,14 @@ pub mod fake {
             }
             Ok(())
         }
+        fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+            let item = self.items.get(&key).map(|v| v.as_slice()).unwrap_or(&[]);
+            let rest = item.get(offset as usize..).unwrap_or(&[]).to_vec();
+            let mut fake = FakeFwCfg::default();
+            fake.items.insert(key, rest);
+            fake.failing = self.failing.clone();
+            fake.read(key, buf)
+        }
         fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
             if self.failing.contains(&key) {
                 return Err(Error::DmaFailed { key });
@@ -449,6 +515,25 @@ mod tests {
         assert_eq!(find(&"a".repeat(55)), None);
         assert_eq!(find(""), None);
         assert_eq!(find("etc"), None);
+    }
+
+    /// A directory longer than the firmware keeps: users' files before and after QEMU's are
+    /// dropped, every file the firmware can look up is kept, wherever it sits.
+    #[test]
+    fn long_directories_keep_what_the_firmware_looks_up() {
+        let mut f = FakeFwCfg::default();
+        (0..300).for_each(|i| f.add_file(&std::format!("a/{i:03}"), &[]));
+        f.add_file("etc/e820", &[0; 20]);
+        (0..300).for_each(|i| f.add_file(&std::format!("opt/x/{i:03}"), &[]));
+        f.add_file("opt/org.pvhfw/log", b"info");
+        let mut buf = [0; DIR_BYTES];
+        let dir = read_directory(&mut f, &mut buf).unwrap();
+        let names: std::vec::Vec<_> = dir.entries().map(|(n, file)| (n.0[..8].to_vec(), file.size)).collect();
+        assert_eq!(names, [(b"etc/e820".to_vec(), 20), (b"opt/org.".to_vec(), 4)]);
+
+        // More than MAX_DIR_ENTRIES files the firmware could look up: named, not cut.
+        (0..MAX_DIR_ENTRIES).for_each(|i| f.add_file(&std::format!("etc/{i:03}"), &[]));
+        assert_eq!(read_directory(&mut f, &mut buf).err(), Some(Error::DirectoryFull { files: 730 }));
     }
 
     /// The word-wise comparison, and the heads of names that end within 16 bytes, agree with

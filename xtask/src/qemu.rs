@@ -103,8 +103,8 @@ impl Qemu {
         q.arg_path("-bios", bios).args(&["-serial", "stdio", "-no-reboot"])
     }
 
-    pub fn args(mut self, args: &[&str]) -> Self {
-        self.args.extend(args.iter().map(|s| s.to_string()));
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.args.extend(args.iter().map(|s| s.as_ref().to_string()));
         self
     }
 

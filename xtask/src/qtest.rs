@@ -140,6 +140,15 @@ impl FwCfgIo for Qtest {
         self.read_buffer(BUFFER, buf, key)
     }
 
+    fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> std::result::Result<(), Error> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.transfer(DmaAccess::select_skip(key, offset), key)?;
+        self.transfer(DmaAccess::read(buf.len() as u32, BUFFER), key)?;
+        self.read_buffer(BUFFER, buf, key)
+    }
+
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> std::result::Result<(), Error> {
         self.transfer(DmaAccess::select_read(key, len, paddr), key)
     }

@@ -35,7 +35,7 @@ struct Boot {
     vmgenid: bool,
     /// Boot the bzImage form (64-bit boot protocol) instead of the PVH ELF.
     bzimage: bool,
-    extra: Vec<&'static str>,
+    extra: Vec<String>,
 }
 
 impl Boot {
@@ -150,6 +150,8 @@ impl Boot {
         if self.vmgenid {
             acpi.push("SSDT");
         }
+        // Tables given with -acpitable sig=XXXX,...
+        acpi.extend(self.extra.iter().filter_map(|a| a.strip_prefix("sig=")?.get(..4)));
         let mut got: Vec<String> = line("acpi").unwrap_or_default().split(' ').map(str::to_string).collect();
         got.sort();
         acpi.sort();
@@ -200,6 +202,22 @@ impl Boot {
         }
         Ok(())
     }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// QEMU arguments for a fw_cfg directory of over 600 files, with users' files sorted before
+/// QEMU's (`a/`) and after them (`opt/`).
+fn crowded_fw_cfg() -> Vec<String> {
+    let mut args = strings(&["-global", "fw_cfg_io.x-file-slots=1024"]);
+    for prefix in ["a", "opt/com.example"] {
+        for i in 0..300 {
+            args.extend(["-fw_cfg".to_string(), format!("name={prefix}/{i:03},string={i}")]);
+        }
+    }
+    args
 }
 
 fn expect(what: &str, got: Option<String>, want: String) -> Verdict {
@@ -271,7 +289,7 @@ pub(super) fn cases(a: &Artifacts) -> Result<Vec<Case>> {
             cmdline: quoted.clone(),
             initrd: Some(small.clone()),
             bzimage: true,
-            extra: vec!["-global", "fw_cfg_io.dma_enabled=off"],
+            extra: strings(&["-global", "fw_cfg_io.dma_enabled=off"]),
             ..Boot::on(m)
         };
         cases.push(b.case(&format!("pvhtest-bz-{m}-port-io"), a));
@@ -295,12 +313,25 @@ pub(super) fn cases(a: &Artifacts) -> Result<Vec<Case>> {
         let b = Boot {
             cmdline: quoted.clone(),
             initrd: Some(small.clone()),
-            extra: vec!["-global", "fw_cfg_io.dma_enabled=off"],
+            extra: strings(&["-global", "fw_cfg_io.dma_enabled=off"]),
             ..Boot::on(m)
         };
         cases.push(b.case(&format!("pvhtest-{m}-port-io"), a));
     }
     cases.push(Boot { vmgenid: true, smp: ("2", "0,1"), ..Boot::on("pc") }.case("pvhtest-pc-vmgenid", a));
+    // Two -acpitable files that bring the tables just under the 128 KiB QEMU pads them to,
+    // until the rebuild on the first read adds the DSDT's hotplug methods (pc: ~3 KB, q35:
+    // 174 bytes) and the size in the directory read before it is stale. Calibrated on QEMU 7.2.
+    for (m, size) in [("pc", 62_500), ("q35", 61_100)] {
+        let table = test_file(&format!("acpitable-{size}.bin"), size)?.display().to_string();
+        let extra = ["OEMX", "OEMY"].iter().flat_map(|sig| ["-acpitable".into(), format!("sig={sig},data={table}")]);
+        let b = Boot { extra: extra.collect(), ..Boot::on(m) };
+        cases.push(b.case(&format!("pvhtest-{m}-acpi-rebuild-grows"), a));
+    }
+    for m in ["pc", "microvm"] {
+        let b = Boot { log: Some("info"), vmgenid: m == "pc", extra: crowded_fw_cfg(), ..Boot::on(m) };
+        cases.push(b.case(&format!("pvhtest-{m}-600-fw_cfg-files"), a));
+    }
     let q35_v = Boot { vmgenid: true, smp: ("3", "0,1,2"), ..Boot::on("q35,smbios-entry-point-type=64") };
     cases.push(q35_v.case("pvhtest-q35-smbios3-vmgenid", a));
     let q35_kvm = Boot { vmgenid: true, accel: "kvm", ..Boot::on("q35") };
