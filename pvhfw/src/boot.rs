@@ -245,7 +245,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         self.phase("initrd");
         // Also with ACPI, as qboot and SeaBIOS do: a kernel started with acpi=off finds its
         // CPUs only here.
-        self.mptable(placed)?;
+        self.mptable(placed, tables.chipset)?;
         self.phase("MP table");
         Ok(SetUp { rsdp, initrd, memmap_len })
     }
@@ -615,10 +615,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(PlacedTables { rsdp, reserved })
     }
 
-    /// An MP table naming every boot CPU, the IOAPIC and the ISA interrupts.
+    /// An MP table naming every boot CPU, the IOAPIC, the ISA and the PCI interrupts.
     /// With ACPI tables (`placed`), the CPUs and the IRQ 0 override come from their MADT, else
     /// from fw_cfg.
-    fn mptable(&mut self, placed: Option<PlacedTables>) -> Result<(), Error> {
+    fn mptable(&mut self, placed: Option<PlacedTables>, chipset: Chipset) -> Result<(), Error> {
         let (cpus, irq0_to_pin2) = match placed.and_then(|p| self.madt(p)) {
             Some(madt) => (madt.enabled.max(1), madt.irq0_to_pin2),
             None => {
@@ -629,7 +629,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         };
         let topology = Topology::from_cpuid(self.platform);
         let [signature, _, _, features] = self.platform.cpuid(1, 0);
-        let machine = mptable::Machine { cpus, topology, signature, features, irq0_to_pin2 };
+        let machine = mptable::Machine { cpus, topology, signature, features, irq0_to_pin2, chipset };
         let built = mptable::build(self.platform.phys(MP_TABLE), &machine);
         if built.cpus < cpus {
             Line::new(self.con)

@@ -26,7 +26,8 @@ const Q35_ID: u32 = 0x29c0_8086;
 const PM_BASE: u32 = 0x600 | 1;
 /// PCI interrupt links A-D (and E-H on ICH9) routed to ISA IRQs 10, 10, 11, 11: the routing
 /// SeaBIOS programs, so Linux's ACPI link devices start from the same state.
-const PIRQ_ROUTES: u32 = u32::from_le_bytes([10, 10, 11, 11]);
+const PIRQ_IRQS: [u8; 4] = [10, 10, 11, 11];
+const PIRQ_ROUTES: u32 = u32::from_le_bytes(PIRQ_IRQS);
 
 /// Where the Q35 MMCONFIG (PCI Express ECAM) window goes: QEMU's default, just above the
 /// largest low RAM Q35 has (it splits RAM at 2 GiB once there is more than 2.75 GiB) and just
@@ -67,6 +68,36 @@ impl Chipset {
             Q35_ID => Chipset::Q35,
             _ => Chipset::Microvm,
         }
+    }
+
+    /// The ISA IRQ (and IOAPIC pin) that interrupt `pin` (0 = INTA) of a device in `slot` of
+    /// PCI bus 0 reaches through the routing [`Chipset::setup`] programs, as QEMU wires it:
+    /// i440FX swizzles slot and pin onto links A-D; ICH9 puts slots 0-24 on links E-H by
+    /// `(slot + pin) % 4`, its own functions (slots 25-29, 31) pin for pin on A-D (the
+    /// `DxxIR` defaults), and slot 30 on E-H. `None` without PCI.
+    pub const fn pci_irq(self, slot: u8, pin: u8) -> Option<u8> {
+        let link = match self {
+            Chipset::I440fx => (slot + pin + 3) % 4,
+            Chipset::Q35 if slot <= 24 => (slot + pin) % 4,
+            Chipset::Q35 => pin % 4,
+            Chipset::Microvm => return None,
+        };
+        Some(PIRQ_IRQS[link as usize])
+    }
+
+    /// Whether ISA IRQ `irq` carries PCI interrupts on this machine.
+    pub const fn irq_is_pci(self, irq: u8) -> bool {
+        if matches!(self, Chipset::Microvm) {
+            return false;
+        }
+        let mut i = 0;
+        while i < PIRQ_IRQS.len() {
+            if PIRQ_IRQS[i] == irq {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     /// Whether QEMU rebuilds this machine's ACPI tables when one of their files is first

@@ -1,11 +1,13 @@
-//! The Intel MultiProcessor table, for machines without ACPI (`-M microvm,acpi=off`): without it
-//! Linux finds neither the other CPUs nor the IOAPIC.
+//! The Intel MultiProcessor table, for machines without ACPI (`-M microvm,acpi=off`) and
+//! kernels started with `acpi=off`: without it Linux finds neither the other CPUs nor the
+//! IOAPIC, and on `pc` and `q35` no interrupt for a PCI device without MSI.
 //!
 //! Linux looks for the floating pointer in the last KiB of conventional memory (among other
 //! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
 //! [`layout::MP_TABLE`], which the memory map then reserves. No PAM change is needed for that.
 
 use crate::checksum;
+use crate::chipset::Chipset;
 use crate::layout::{MP_FLOATING_POINTER, MP_TABLE};
 use crate::platform::Platform;
 use zerocopy::little_endian::{U16, U32};
@@ -65,13 +67,19 @@ struct Processor {
 const _: () = assert!(size_of::<Processor>() == 20);
 
 // The 8-byte entries, written out as arrays: bus (type 1), IOAPIC (2), I/O (3) and local (4)
-// interrupt assignment.
+// interrupt assignment. An I/O interrupt entry is [3, kind, flags (2 bytes), source bus,
+// source IRQ, IOAPIC ID, IOAPIC pin]; a PCI source IRQ is `slot << 2 | pin`.
 
 const CPU_ENABLED: u8 = 1;
 const CPU_BOOT: u8 = 2;
 const INT: u8 = 0;
 const NMI: u8 = 1;
 const EXTINT: u8 = 3;
+/// Interrupt flags: polarity active high, trigger as the bus defines it (level for PCI), as
+/// SeaBIOS describes PCI interrupts; 0 is "as the bus defines" for both.
+const ACTIVE_HIGH: u8 = 1;
+const BUS_PCI: [u8; 6] = *b"PCI   ";
+const BUS_ISA: [u8; 6] = *b"ISA   ";
 
 /// How QEMU numbers APIC IDs: from the CPUID topology leaves (0x1F, else 0xB), each level a
 /// bit field; CPU `i` is `i` counted in that mixed radix. Without those leaves, IDs are
@@ -126,6 +134,8 @@ pub struct Machine {
     pub features: u32,
     /// QEMU's `IRQ0_OVERRIDE`: the timer's ISA IRQ 0 arrives at IOAPIC pin 2.
     pub irq0_to_pin2: bool,
+    /// How PCI interrupts are routed (`microvm`: no PCI).
+    pub chipset: Chipset,
 }
 
 /// What [`build`] wrote.
@@ -163,14 +173,12 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
         config.sum = config.sum.wrapping_add(checksum::sum(&entry));
         named += 1;
     }
-    let mut fixed = FIXED_ENTRIES;
-    config.sum = config.sum.wrapping_add(FIXED_SUM);
-    if m.irq0_to_pin2 {
-        fixed[IRQ0_PIN] = 2;
-        config.sum = config.sum.wrapping_add(2);
+    match m.chipset {
+        Chipset::I440fx => config.push_fixed(&I440FX, m.irq0_to_pin2),
+        Chipset::Q35 => config.push_fixed(&Q35, m.irq0_to_pin2),
+        Chipset::Microvm => config.push_fixed(&NO_PCI, m.irq0_to_pin2),
     }
-    config.push(&fixed);
-    let (len, entries, entries_sum) = (config.len, config.entries + FIXED_COUNT as u16 - 1, config.sum);
+    let (len, entries, entries_sum) = (config.len, config.entries, config.sum);
     let mut header = Header {
         signature: *b"PCMP",
         length: U16::new(len as u16),
@@ -201,45 +209,85 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
     Built { cpus: named, config_len: len as u64 }
 }
 
-/// The entries after the CPUs, the same on every machine: the ISA bus, the IOAPIC, ISA IRQs
-/// 0-15 but 2 on the IOAPIC pin of the same number, and the local APIC's LINT0 (ExtINT) and
-/// LINT1 (NMI). Built at compile time and copied in one go: the MP table is written on every
-/// boot, ACPI or not.
-const FIXED_COUNT: usize = 19;
-const FIXED_ENTRIES: [u8; 8 * FIXED_COUNT] = fixed_entries();
-const FIXED_SUM: u8 = {
-    let (mut sum, mut i) = (0u8, 0);
-    while i < FIXED_ENTRIES.len() {
-        sum = sum.wrapping_add(FIXED_ENTRIES[i]);
-        i += 1;
-    }
-    sum
-};
-/// The byte of [`FIXED_ENTRIES`] holding IRQ 0's IOAPIC pin (QEMU's IRQ0_OVERRIDE makes it 2).
-const IRQ0_PIN: usize = 2 * 8 + 7;
+/// The entries after the CPUs, fixed for each kind of machine: built at compile time and
+/// copied in one go, with their byte sum, since the MP table is written on every boot.
+struct Fixed<const LEN: usize> {
+    bytes: [u8; LEN],
+    sum: u8,
+    /// The byte holding ISA IRQ 0's IOAPIC pin (QEMU's IRQ0_OVERRIDE makes it 2).
+    irq0_pin: usize,
+}
 
-const fn fixed_entries() -> [u8; 8 * FIXED_COUNT] {
-    let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
-    let mut e = [[0u8; 8]; FIXED_COUNT];
-    e[0] = [1, 0, b'I', b'S', b'A', b' ', b' ', b' '];
-    e[1] = [2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3];
-    let (mut irq, mut i) = (0u8, 2);
-    while irq < 16 {
-        if irq != 2 {
-            e[i] = [3, INT, 0, 0, 0, irq, IOAPIC_ID, irq];
+/// `microvm`: the ISA bus, the IOAPIC, ISA IRQs 0-15 but 2 on the IOAPIC pin of the same
+/// number, and the local APIC's LINT0 (ExtINT) and LINT1 (NMI).
+static NO_PCI: Fixed<{ 8 * (1 + 1 + 15 + 2) }> = Fixed::new(Chipset::Microvm);
+/// `pc` and `q35`: PCI bus 0 first (Linux takes an MP bus ID for the PCI bus number), the ISA
+/// bus as 1, the IOAPIC, the ISA IRQs but the two the PCI links use, every interrupt pin of
+/// every slot of bus 0 (devices behind bridges are found through their bridge's slot), the
+/// local APIC's. Every slot, not only the ones in use: finding those would cost two VM exits
+/// a slot.
+static I440FX: Fixed<{ 8 * (2 + 1 + 13 + 32 * 4 + 2) }> = Fixed::new(Chipset::I440fx);
+static Q35: Fixed<{ 8 * (2 + 1 + 13 + 32 * 4 + 2) }> = Fixed::new(Chipset::Q35);
+
+impl<const LEN: usize> Fixed<LEN> {
+    const fn new(chipset: Chipset) -> Fixed<LEN> {
+        let mut e = Entries { bytes: [0; LEN], len: 0 };
+        let pci = !matches!(chipset, Chipset::Microvm);
+        let isa_bus = pci as u8;
+        if pci {
+            e.bus(0, BUS_PCI);
+        }
+        e.bus(isa_bus, BUS_ISA);
+        let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
+        e.push([2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3]);
+        let irq0_pin = e.len + 7;
+        let mut irq = 0;
+        while irq < 16 {
+            if irq != 2 && !chipset.irq_is_pci(irq) {
+                e.push([3, INT, 0, 0, isa_bus, irq, IOAPIC_ID, irq]);
+            }
+            irq += 1;
+        }
+        let mut source = 0;
+        while source < 32 * 4 {
+            if let Some(pin) = chipset.pci_irq(source >> 2, source & 3) {
+                e.push([3, INT, ACTIVE_HIGH, 0, 0, source, IOAPIC_ID, pin]);
+            }
+            source += 1;
+        }
+        e.push([4, EXTINT, 0, 0, isa_bus, 0, 0xff, 0]);
+        e.push([4, NMI, 0, 0, isa_bus, 0, 0xff, 1]);
+        assert!(e.len == LEN, "entry count");
+        let mut sum = 0u8;
+        let mut i = 0;
+        while i < LEN {
+            sum = sum.wrapping_add(e.bytes[i]);
             i += 1;
         }
-        irq += 1;
+        Fixed { bytes: e.bytes, sum, irq0_pin }
     }
-    e[i] = [4, EXTINT, 0, 0, 0, 0, 0xff, 0];
-    e[i + 1] = [4, NMI, 0, 0, 0, 0, 0xff, 1];
-    let mut out = [0u8; 8 * FIXED_COUNT];
-    let mut b = 0;
-    while b < out.len() {
-        out[b] = e[b / 8][b % 8];
-        b += 1;
+}
+
+/// Entries written at compile time.
+struct Entries<const LEN: usize> {
+    bytes: [u8; LEN],
+    len: usize,
+}
+
+impl<const LEN: usize> Entries<LEN> {
+    const fn push(&mut self, entry: [u8; 8]) {
+        let mut i = 0;
+        while i < 8 {
+            self.bytes[self.len + i] = entry[i];
+            i += 1;
+        }
+        self.len += 8;
     }
-    out
+
+    const fn bus(&mut self, id: u8, kind: [u8; 6]) {
+        let [k0, k1, k2, k3, k4, k5] = kind;
+        self.push([1, id, k0, k1, k2, k3, k4, k5]);
+    }
 }
 
 /// Appends entries after the header, never past the end of `buf` (sized so that 255 CPUs fit,
@@ -253,6 +301,19 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Appends a machine's fixed entries, IRQ 0 on IOAPIC pin 2 if `irq0_to_pin2`.
+    fn push_fixed<const LEN: usize>(&mut self, fixed: &Fixed<LEN>, irq0_to_pin2: bool) {
+        let Some(slot) = self.buf.get_mut(self.len..).and_then(|rest| rest.first_chunk_mut::<LEN>()) else { return };
+        *slot = fixed.bytes;
+        self.sum = self.sum.wrapping_add(fixed.sum);
+        if irq0_to_pin2 {
+            slot[fixed.irq0_pin] = 2;
+            self.sum = self.sum.wrapping_add(2);
+        }
+        self.len += LEN;
+        self.entries += (LEN / 8) as u16;
+    }
+
     /// Appends an entry of `N` bytes (a fixed-size copy: no memcpy call per entry).
     fn push<const N: usize>(&mut self, entry: &[u8; N]) {
         let slot = self.buf.get_mut(self.len..).and_then(|rest| rest.first_chunk_mut::<N>());
@@ -264,8 +325,8 @@ impl Writer<'_> {
     }
 }
 
-/// The largest configuration table: 255 CPUs, one bus, one IOAPIC, 15 + 2 interrupt entries.
-const MAX_CONFIG: u64 = (size_of::<Header>() + 255 * size_of::<Processor>() + 19 * 8) as u64;
+/// The largest configuration table: 255 CPUs and a PCI machine's fixed entries.
+const MAX_CONFIG: u64 = (size_of::<Header>() + 255 * size_of::<Processor>() + I440FX.bytes.len()) as u64;
 const _: () = assert!(MP_TABLE.start + MAX_CONFIG <= MP_FLOATING_POINTER);
 const _: () = assert!(MP_FLOATING_POINTER + 16 <= MP_TABLE.end);
 
@@ -301,7 +362,14 @@ mod tests {
     }
 
     fn machine(cpus: u32, topology: Topology) -> Machine {
-        Machine { cpus, topology, signature: 0x663, features: 0x078b_fbff, irq0_to_pin2: true }
+        Machine {
+            cpus,
+            topology,
+            signature: 0x663,
+            features: 0x078b_fbff,
+            irq0_to_pin2: true,
+            chipset: Chipset::Microvm,
+        }
     }
 
     fn parse(area: &[u8]) -> (std::vec::Vec<(u8, u8)>, std::vec::Vec<[u8; 8]>) {
@@ -348,11 +416,44 @@ mod tests {
         assert_eq!(rest.iter().filter(|e| e[0] == 4).count(), 2);
     }
 
+    /// On `pc` and `q35`: PCI bus 0, ISA bus 1, every slot's four pins on IRQ 10 or 11 as QEMU
+    /// wires them, and ISA IRQs 10 and 11 left to PCI.
+    #[test]
+    fn pci_machines_get_pci_interrupts() {
+        for (chipset, wiring) in [
+            // (slot, pin, IOAPIC pin): PIIX3's swizzle; ICH9's slots 0-24, its own functions, slot 30.
+            (Chipset::I440fx, [(1, 0, 10), (2, 0, 10), (3, 0, 11), (4, 0, 11), (5, 0, 10), (3, 1, 11), (3, 2, 10)]),
+            (Chipset::Q35, [(0, 0, 10), (1, 0, 10), (2, 0, 11), (3, 0, 11), (24, 1, 10), (31, 2, 11), (30, 3, 11)]),
+        ] {
+            let m = Machine { chipset, ..machine(2, Topology::default()) };
+            let (named, area) = build_in_ram(&m);
+            assert_eq!(named, 2);
+            let (_, rest) = parse(&area);
+            assert_eq!(rest[0], [1, 0, b'P', b'C', b'I', b' ', b' ', b' ']);
+            assert_eq!(rest[1], [1, 1, b'I', b'S', b'A', b' ', b' ', b' ']);
+            let ints = |bus: u8| -> std::vec::Vec<(u8, u8, u8)> {
+                rest.iter().filter(|e| e[0] == 3 && e[4] == bus).map(|e| (e[5], e[7], e[2])).collect()
+            };
+            let (pci, isa) = (ints(0), ints(1));
+            assert_eq!(pci.len(), 128);
+            assert!(pci.iter().all(|&(_, pin, flags)| (pin == 10 || pin == 11) && flags == ACTIVE_HIGH));
+            for (slot, pin, irq) in wiring {
+                assert!(pci.contains(&(slot << 2 | pin, irq, ACTIVE_HIGH)), "{chipset:?} slot {slot} pin {pin}");
+            }
+            assert_eq!(isa.len(), 13);
+            assert_eq!(isa[0], (0, 2, 0));
+            assert!(isa.iter().all(|&(irq, _, _)| irq != 2 && irq != 10 && irq != 11));
+            assert!(rest.iter().filter(|e| e[0] == 4).all(|e| e[4] == 1));
+        }
+    }
+
     #[test]
     fn up_to_255_cpus_fit_and_more_are_left_out() {
-        let (named, area) = build_in_ram(&machine(255, Topology::default()));
-        assert_eq!(named, 255);
-        assert_eq!(parse(&area).0.len(), 255);
+        for chipset in [Chipset::Microvm, Chipset::I440fx] {
+            let (named, area) = build_in_ram(&Machine { chipset, ..machine(255, Topology::default()) });
+            assert_eq!(named, 255);
+            assert_eq!(parse(&area).0.len(), 255);
+        }
         let (named, area) = build_in_ram(&machine(300, Topology::default()));
         assert_eq!(named, 255);
         let (cpus, _) = parse(&area);

@@ -131,8 +131,8 @@ fn nth_string(mut at: u64, index: u8, limit: u64) -> &'static [u8] {
 }
 
 /// Finds an MP floating pointer where Linux looks (first KiB, last KiB of conventional
-/// memory, F segment). Prints `pvhtest: mp none` or `pvhtest: mp cpus ID,ID,.. ioapics N irqs N`
-/// (the processors' APIC IDs, boot CPU first).
+/// memory, F segment). Prints `pvhtest: mp none` or `pvhtest: mp cpus ID,ID,.. ioapics N irqs N
+/// pci N` (the processors' APIC IDs, boot CPU first; I/O interrupts from ISA and from PCI).
 pub fn check_mptable(c: &mut Checker, map: &[Entry]) {
     out(b"pvhtest: mp");
     let ranges = [(0u64, 0x400u64), (0x9_fc00, 0x400), (0xf_0000, 0x1_0000)];
@@ -149,7 +149,8 @@ pub fn check_mptable(c: &mut Checker, map: &[Entry]) {
     let len = u64::from(peek::<u16>(table + 4));
     c.check(sig(table) == *b"PCMP" && sum(table, len) == 0, "mp-table", table);
     c.check(!touches_ram(map, table, table + len), "mp-table-in-ram", table);
-    let (mut ioapics, mut irqs, mut at) = (0u64, 0u64, table + 44);
+    let (mut ioapics, mut irqs, mut pci_irqs, mut at) = (0u64, 0u64, 0u64, table + 44);
+    let mut pci_buses = [false; 256];
     out(b" cpus ");
     for i in 0..peek::<u16>(table + 34) {
         match peek::<u8>(at) {
@@ -163,7 +164,9 @@ pub fn check_mptable(c: &mut Checker, map: &[Entry]) {
                 at += 20;
                 continue;
             }
+            1 => pci_buses[usize::from(peek::<u8>(at + 1))] = peek::<[u8; 6]>(at + 2) == *b"PCI   ",
             2 => ioapics += 1,
+            3 if pci_buses[usize::from(peek::<u8>(at + 4))] => pci_irqs += 1,
             3 => irqs += 1,
             _ => {}
         }
@@ -174,6 +177,8 @@ pub fn check_mptable(c: &mut Checker, map: &[Entry]) {
     dec(ioapics);
     out(b" irqs ");
     dec(irqs);
+    out(b" pci ");
+    dec(pci_irqs);
     out(b"\n");
 }
 

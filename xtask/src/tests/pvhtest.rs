@@ -166,7 +166,9 @@ impl Boot {
             _ => "none",
         };
         expect("smbios", line("smbios"), smbios.into())?;
-        let mp = format!("cpus {} ioapics 1 irqs 15", self.smp.1);
+        // pc and q35: ISA IRQs 10 and 11 carry PCI's, whose every slot and pin is listed.
+        let irqs = if self.base() == "microvm" { "15 pci 0" } else { "13 pci 128" };
+        let mp = format!("cpus {} ioapics 1 irqs {irqs}", self.smp.1);
         expect("mp", line("mp"), mp)?;
         let vmgenid = line("vmgenid").unwrap_or_default();
         let want = if self.vmgenid { guid_bytes(VMGENID_GUID) } else { "none".into() };
