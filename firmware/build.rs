@@ -1,11 +1,15 @@
-//! Links the firmware with the workspace's `linker.ld` as a fixed-address (non-PIE) image.
+//! Links the two firmware images as fixed-address (non-PIE) executables: `pvhfw`, the ROM
+//! entered at the reset vector (`linker.ld`), and `pvhfw-elf`, the PVH ELF (`linker-elf.ld`).
 fn main() {
-    let linker_script = concat!(env!("CARGO_MANIFEST_DIR"), "/../linker.ld");
-    println!("cargo:rerun-if-changed={linker_script}");
-    println!("cargo:rerun-if-changed=src/reset.s");
-    println!("cargo:rerun-if-changed=src/exit.s");
-    println!("cargo:rustc-link-arg-bins=-T{linker_script}");
-    // x86_64-unknown-none links static PIEs by default; the ROM has no loader to apply
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for (bin, script) in [("pvhfw", "linker.ld"), ("pvhfw-elf", "linker-elf.ld")] {
+        println!("cargo:rerun-if-changed={root}/{script}");
+        println!("cargo:rustc-link-arg-bin={bin}=-T{root}/{script}");
+    }
+    for asm in ["reset.s", "long_mode.s", "pvh.s", "exit.s"] {
+        println!("cargo:rerun-if-changed=src/{asm}");
+    }
+    // x86_64-unknown-none links static PIEs by default; neither image has a loader to apply
     // relocations, so every address is resolved at link time instead.
     println!("cargo:rustc-link-arg-bins=--no-pie");
     println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");

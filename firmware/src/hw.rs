@@ -37,6 +37,21 @@ pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
     (handoff, scratch)
 }
 
+/// Copies physical memory at `paddr` into `buf` (what a previous stage handed `pvhfw.elf`):
+/// false unless the range lies below the APIC and IOAPIC MMIO at 0xFEC00000, in the
+/// identity map.
+#[allow(dead_code, reason = "only pvhfw.elf reads what a previous stage left")]
+pub fn read_phys(paddr: u64, buf: &mut [u8]) -> bool {
+    let ok = paddr.checked_add(buf.len() as u64).is_some_and(|end| end <= 0xfec0_0000);
+    if ok {
+        // SAFETY: the range is identity-mapped (the first 4 GiB are) and below the interrupt
+        // controllers' MMIO; it is only read, into a buffer the caller owns. What it holds is
+        // untrusted and parsed by the library.
+        unsafe { core::ptr::copy_nonoverlapping(paddr as *const u8, buf.as_mut_ptr(), buf.len()) }
+    }
+    ok
+}
+
 /// Enters the kernel the way its format asks.
 pub fn enter(kernel: KernelEntry) -> ! {
     match kernel {
@@ -170,6 +185,24 @@ impl FwCfgIo for FwCfg {
                 FwCfg::select(key);
                 (0..offset).for_each(|_| _ = FwCfg::data_byte());
                 buf.iter_mut().for_each(|b| *b = FwCfg::data_byte());
+                Ok(())
+            }
+        }
+    }
+
+    fn read_to_phys_at(&mut self, key: u16, offset: u32, paddr: u64, len: u32) -> Result<(), Error> {
+        match self {
+            FwCfg::Dma => {
+                dma(DmaAccess::select_skip(key, offset), key)?;
+                dma(DmaAccess::read(len, paddr), key)
+            }
+            FwCfg::Ports => {
+                FwCfg::select(key);
+                (0..offset).for_each(|_| _ = FwCfg::data_byte());
+                for i in 0..u64::from(len) {
+                    // SAFETY: as for read_to_phys.
+                    unsafe { core::ptr::write_volatile((paddr + i) as *mut u8, FwCfg::data_byte()) }
+                }
                 Ok(())
             }
         }

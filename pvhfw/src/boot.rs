@@ -15,13 +15,13 @@ use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, Directory, File, FileName, FwCfgIo, NameKey};
 use crate::handoff::{Handoff, HandoffAddrs, CMDLINE_MAX};
 use crate::kernel::{self, Format};
-use crate::layout::{FIRMWARE_RAM, F_SEGMENT_WINDOW, LEGACY_HOLE, LOW_TABLES, MP_TABLE};
+use crate::layout::{ELF_IMAGE, FIRMWARE_RAM, F_SEGMENT_WINDOW, LEGACY_HOLE, LOW_TABLES, MP_TABLE};
 use crate::mptable::{self, Topology};
 use crate::platform::Platform;
 use crate::scratch::Scratch;
 use crate::setup_data;
 use crate::smbios::{self, Smbios};
-use crate::start_info::{MemmapEntry, ModlistEntry, StartInfo, MAGIC, MAX_MEMMAP};
+use crate::start_info::{Incoming, MemmapEntry, ModlistEntry, StartInfo, MAGIC, MAX_MEMMAP};
 use crate::table_loader::{self, Needs, Zones};
 use crate::table_memory::{self, Bump};
 use crate::{madt, mtrr};
@@ -53,6 +53,18 @@ pub enum KernelEntry {
     Linux64 { entry: u64, boot_params: u64 },
     /// Linux's 32-bit entry, 32-bit flat, paging off, `ESI` = boot_params.
     Linux32 { entry: u32, boot_params: u32 },
+}
+
+/// A bzImage's memory: where its protected-mode part is loaded, and where it runs
+/// (`init_size` from its preferred or load address). Both below 4 GiB, which the firmware
+/// maps and the 64-bit entry expects mapped.
+fn bzimage_ranges(header: &SetupHeader, load: Range) -> Result<[Range; 2], Error> {
+    let beyond = Error::KernelAbove4G { start: load.start, end: u64::MAX };
+    let runtime = header.runtime_range(load.start).ok_or(beyond)?;
+    match [load, runtime].into_iter().find(|r| r.end > 1 << 32) {
+        Some(r) => Err(Error::KernelAbove4G { start: r.start, end: r.end }),
+        None => Ok([load, runtime]),
+    }
 }
 
 fn linux_entry(entry: bzimage::Entry, load: u64, boot_params: u64) -> KernelEntry {
@@ -99,8 +111,8 @@ struct Tables<'d> {
     script: Option<&'d [u8]>,
     smbios: Option<Smbios>,
     chipset: Chipset,
-    /// The kernel and the initrd.
-    avoid: [Range; 2],
+    /// The kernel (two ranges), the initrd and `pvhfw.elf`'s image.
+    avoid: [Range; 4],
 }
 
 impl Tables<'_> {
@@ -116,14 +128,51 @@ struct PlacedTables {
     reserved: Range,
 }
 
-/// The kernel as QEMU describes it.
+/// The kernel as QEMU (or, for `pvhfw.elf`, its file) describes it.
 struct Kernel {
     format: KernelFormat,
-    /// All the memory it takes: where QEMU loaded a PVH kernel; where a bzImage is loaded and
-    /// where it runs.
-    range: Range,
-    /// Where QEMU wants the initrd (nothing is loaded yet).
-    initrd: Option<Range>,
+    /// All the memory it takes: the span of a PVH kernel's segments (and nothing); where a
+    /// bzImage is loaded and where it runs, as two ranges (the gap between them, up to 15 MiB,
+    /// is not the kernel's: `pvhfw.elf` runs there).
+    ranges: [Range; 2],
+    initrd: Initrd,
+    /// `None`: QEMU's `-kernel` (fw_cfg's kernel items; a PVH ELF QEMU has loaded already).
+    /// `Some`: the fw_cfg file `pvhfw.elf` loads the kernel from itself.
+    file: Option<File>,
+}
+
+/// Where the initrd comes from, and where it goes.
+#[derive(Clone, Copy)]
+enum Initrd {
+    None,
+    /// QEMU's `-initrd`, to the place QEMU proposes (nothing is loaded yet).
+    Qemu(Range),
+    /// A fw_cfg file, to a place pvhfw chooses once the memory map is known.
+    File(File),
+    /// Already in memory, where the previous stage put it (`pvhfw.elf`).
+    InPlace(Range),
+}
+
+impl Kernel {
+    /// Fails if the kernel's memory overlaps any of `owned`.
+    fn check_clear_of(&self, owned: &[Range]) -> Result<(), Error> {
+        for k in &self.ranges {
+            if owned.iter().any(|r| r.overlaps(k)) {
+                return Err(Error::KernelOverlapsFirmware { start: k.start, end: k.end });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Initrd {
+    /// The memory it takes, if that is known before the memory map is.
+    fn known_range(self) -> Option<Range> {
+        match self {
+            Initrd::Qemu(r) | Initrd::InPlace(r) => Some(r),
+            Initrd::None | Initrd::File(_) => None,
+        }
+    }
 }
 
 enum KernelFormat {
@@ -165,24 +214,46 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let files = self.discover(&mut scratch.dir)?;
         self.phase("fw_cfg");
         let kernel = self.find_kernel(&mut scratch.kernel_head)?;
-        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap)?;
+        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, None)?;
         let too_long = self.command_line(&mut handoff.cmdline)?;
+        self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)
+    }
+
+    /// The last steps for either entry: load the kernel if QEMU has not, and describe
+    /// everything in the handover its format asks for.
+    fn hand_over(
+        &mut self,
+        kernel: &Kernel,
+        set_up: &SetUp,
+        too_long: Option<usize>,
+        handoff: &mut Handoff,
+        handoff_paddr: u32,
+        scratch: &mut Scratch,
+    ) -> Result<KernelEntry, Error> {
         let addrs = HandoffAddrs::at(handoff_paddr.into());
         let entry = match kernel.format {
             KernelFormat::Pvh { entry } => {
+                if let Some(file) = kernel.file {
+                    self.load_elf_segments(file, &scratch.kernel_head)?;
+                    self.phase("kernel");
+                }
                 // A bzImage says its limit (describe_linux refuses a longer line); a PVH kernel
                 // does not, and Linux stops without a word on a longer one: say so, once.
                 if let Some(len) = too_long {
                     self.warn_long_command_line(len);
                 }
-                describe_pvh(handoff, &addrs, &set_up);
+                describe_pvh(handoff, &addrs, set_up);
                 KernelEntry::Pvh { entry, start_info: addrs.start_info as u32 }
             }
             KernelFormat::BzImage { header, load } => {
-                self.load_bzimage(load)?;
+                self.load_bzimage(load, kernel.file)?;
                 self.phase("kernel");
-                let setup_data = self.rebuild_setup_data(&header, load, &mut scratch.loader)?;
-                self.describe_linux(handoff, &addrs, &set_up, &scratch.kernel_head, setup_data)?;
+                // setup_data comes with QEMU's -kernel (-dtb) only.
+                let setup_data = match kernel.file {
+                    None => self.rebuild_setup_data(&header, load, &mut scratch.loader)?,
+                    Some(_) => 0,
+                };
+                self.describe_linux(handoff, &addrs, set_up, &scratch.kernel_head, setup_data)?;
                 linux_entry(header.entry()?, load.start, addrs.boot_params)
             }
         };
@@ -221,27 +292,50 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         kernel: &Kernel,
         scratch: &mut Scratch,
         memmap: &mut [MemmapEntry; MAX_MEMMAP],
+        previous: Option<&Incoming>,
     ) -> Result<SetUp, Error> {
         let Scratch { dir, e820: raw_e820, regions, loader, .. } = scratch;
-        let chipset = self.set_up_chipset();
+        // A previous stage that left ACPI tables in memory has run QEMU's table loader and
+        // programmed the chipset those tables describe: neither is done twice.
+        let rsdp_in_memory = previous.and_then(|p| p.rsdp);
+        let chipset = match rsdp_in_memory {
+            Some(_) => Chipset::detect(self.platform),
+            None => self.set_up_chipset(),
+        };
         self.phase("chipset");
-        let (dir, script) = self.read_loader_script(files.loader, chipset, dir, loader)?;
-        let smbios = files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, dir.find(&smbios::TABLES)?)));
-        let (initrd, kernel) = (kernel.initrd, kernel.range);
-        self.read_e820(files.e820, raw_e820, regions)?;
+        let (dir, script, smbios) = match rsdp_in_memory {
+            Some(_) => (Directory::parse(dir), None, None),
+            None => {
+                let (dir, script) = self.read_loader_script(files.loader, chipset, dir, loader)?;
+                let smbios =
+                    files.smbios_anchor.and_then(|anchor| Some(Smbios::new(anchor, dir.find(&smbios::TABLES)?)));
+                (dir, script, smbios)
+            }
+        };
+        let initrd = kernel.initrd;
+        match previous.filter(|p| p.memmap_len > 0) {
+            Some(p) => regions.from_memmap(&p.memmap[..p.memmap_len])?,
+            None => self.read_e820(files.e820, raw_e820, regions)?,
+        }
         mtrr::set_up(self.platform, e820::low_ram_end(regions.as_slice()));
-        let tables = Tables { dir: &dir, script, smbios, chipset, avoid: [kernel, initrd.unwrap_or_default()] };
+        // pvhfw.elf's own image stays in use until the jump, and its page tables after it.
+        let image = if previous.is_some() { ELF_IMAGE } else { Range::default() };
+        let [load, run] = kernel.ranges;
+        let avoid = [load, run, initrd.known_range().unwrap_or_default(), image];
+        let tables = Tables { dir: &dir, script, smbios, chipset, avoid };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
         // else at the top of RAM once the map is known.
         let low = self.tables_below_640k(&tables, regions)?;
         let mut memmap_len = self.memory_map(regions, &tables, low, memmap)?;
         self.phase("memory map");
         let placed = if low.is_some() { low } else { self.tables_at_top(&tables, memmap, &mut memmap_len)? };
+        let placed =
+            placed.or(rsdp_in_memory.map(|rsdp| PlacedTables { rsdp: Some(rsdp), reserved: Range::default() }));
         let rsdp = placed.and_then(|p| p.rsdp);
-        if !e820::is_ram(&memmap[..memmap_len], kernel) {
-            return Err(Error::KernelNotInRam { start: kernel.start, end: kernel.end });
+        if let Some(r) = kernel.ranges.iter().find(|r| !r.is_empty() && !e820::is_ram(&memmap[..memmap_len], **r)) {
+            return Err(Error::KernelNotInRam { start: r.start, end: r.end });
         }
-        let initrd = self.load_initrd(initrd, &memmap[..memmap_len], &kernel)?;
+        let initrd = self.load_initrd(initrd, kernel, &memmap[..memmap_len])?;
         self.phase("initrd");
         // Also with ACPI, as qboot and SeaBIOS do: a kernel started with acpi=off finds its
         // CPUs only here.
@@ -321,9 +415,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
             Format::Unknown => return Err(Error::UnknownKernelFormat),
         };
-        if FIRMWARE_OWNED.iter().any(|r| r.overlaps(&kernel.range)) {
-            return Err(Error::KernelOverlapsFirmware { start: kernel.range.start, end: kernel.range.end });
-        }
+        kernel.check_clear_of(&FIRMWARE_OWNED)?;
         Ok(kernel)
     }
 
@@ -345,7 +437,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .hex(entry.into())
                 .end();
         }
-        Ok(Kernel { format: KernelFormat::Pvh { entry }, range, initrd: self.initrd_range()? })
+        let initrd = self.initrd_range()?.map_or(Initrd::None, Initrd::Qemu);
+        Ok(Kernel { format: KernelFormat::Pvh { entry }, ranges: [range, Range::default()], initrd, file: None })
     }
 
     /// A bzImage: nothing is loaded yet. Its protected-mode part goes to `load` (QEMU's
@@ -353,13 +446,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     /// `init_size` bytes from where it runs; the kernel takes the span of both.
     fn bzimage_kernel(&mut self, head: &[u8; kernel::HEAD_BYTES], load: Range) -> Result<Kernel, Error> {
         let header = SetupHeader::parse(head)?;
-        let beyond = Error::KernelAbove4G { start: load.start, end: u64::MAX };
-        let runtime = header.runtime_range(load.start).ok_or(beyond)?;
-        let range = Range { start: load.start.min(runtime.start), end: load.end.max(runtime.end) };
-        // The firmware maps (and the kernel's 64-bit entry expects mapped) the first 4 GiB.
-        if range.end > 1 << 32 {
-            return Err(Error::KernelAbove4G { start: range.start, end: range.end });
-        }
+        let ranges = bzimage_ranges(&header, load)?;
+        let runtime = ranges[1];
         if let Some(l) = self.info() {
             l.str("bzImage, boot protocol ")
                 .hex(header.protocol().into())
@@ -375,15 +463,23 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         }
         // QEMU wrote the initrd's place into the header, as INITRD_ADDR/SIZE say: two reads saved.
         let (start, size) = (header.ramdisk_image.get(), header.ramdisk_size.get());
-        let initrd = (size != 0).then(|| Range { start: start.into(), end: u64::from(start) + u64::from(size) });
-        Ok(Kernel { format: KernelFormat::BzImage { header, load }, range, initrd })
+        let initrd = match size {
+            0 => Initrd::None,
+            _ => Initrd::Qemu(Range { start: start.into(), end: u64::from(start) + u64::from(size) }),
+        };
+        Ok(Kernel { format: KernelFormat::BzImage { header, load }, ranges, initrd, file: None })
     }
 
-    /// Copies the bzImage's protected-mode part to `load` with one DMA (the shared steps
-    /// checked that the kernel's whole span is RAM that no table or initrd uses; the header's
-    /// own limits are checked where boot_params is filled).
-    fn load_bzimage(&mut self, load: Range) -> Result<(), Error> {
-        self.io.read_to_phys(key::KERNEL_DATA, load.start, (load.end - load.start) as u32)
+    /// Copies the bzImage's protected-mode part to `load` with one DMA: QEMU's kernel item, or
+    /// the end of the kernel's `file` (the shared steps checked that the kernel's whole span is
+    /// RAM that no table or initrd uses; the header's own limits are checked where boot_params
+    /// is filled).
+    fn load_bzimage(&mut self, load: Range, file: Option<File>) -> Result<(), Error> {
+        let len = (load.end - load.start) as u32;
+        match file {
+            None => self.io.read_to_phys(key::KERNEL_DATA, load.start, len),
+            Some(file) => self.io.read_to_phys_at(file.select, file.size - len, load.start, len),
+        }
     }
 
     /// The `setup_data` list QEMU may have appended to the kernel (`-dtb`), copied into
@@ -503,6 +599,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         for &window in tables.chipset.reserved() {
             regions.push(Region::new(window, e820::RESERVED));
         }
+        // pvhfw.elf's image (empty for the reset-vector entry).
+        regions.push(Region::new(tables.avoid[3], e820::RESERVED));
         let n = e820::build(regions, out)?;
         if let Some(l) = self.info() {
             l.str("memory map: ").dec(n as u64).str(" entries").end();
@@ -520,24 +618,49 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         Ok(Some(Range { start: addr.into(), end: u64::from(addr) + u64::from(size) }))
     }
 
-    /// Loads the initrd straight to where QEMU proposes, once that is known to be free RAM.
+    /// Loads the initrd, once the memory map is known: straight to where QEMU proposes, or to
+    /// the top of free RAM (for a fw_cfg file), checked to be free RAM clear of the kernel; or
+    /// checks one already in memory.
     fn load_initrd(
         &mut self,
-        initrd: Option<Range>,
+        initrd: Initrd,
+        kernel: &Kernel,
         memmap: &[MemmapEntry],
-        kernel: &Range,
     ) -> Result<Option<ModlistEntry>, Error> {
-        let Some(range) = initrd else { return Ok(None) };
+        let (range, source) = match initrd {
+            Initrd::None => return Ok(None),
+            Initrd::Qemu(range) => (range, Some(key::INITRD_DATA)),
+            Initrd::InPlace(range) => (range, None),
+            Initrd::File(file) => (self.initrd_place(file, kernel, memmap)?, Some(file.select)),
+        };
         let size = range.end - range.start;
-        let fits = range.end <= 1 << 32 && e820::is_ram(memmap, range) && !range.overlaps(kernel);
+        let fits =
+            range.end <= 1 << 32 && e820::is_ram(memmap, range) && !kernel.ranges.iter().any(|k| k.overlaps(&range));
         if !fits {
             return Err(Error::InitrdDoesNotFit { addr: range.start, size });
         }
-        self.io.read_to_phys(key::INITRD_DATA, range.start, size as u32)?;
+        if let Some(source) = source {
+            self.io.read_to_phys(source, range.start, size as u32)?;
+        }
         if let Some(l) = self.info() {
             l.str("initrd: ").dec(size).str(" bytes at ").hex(range.start).end();
         }
         Ok(Some(ModlistEntry { paddr: range.start, size, cmdline_paddr: 0, reserved: 0 }))
+    }
+
+    /// The top of free RAM below 4 GiB (and below a bzImage's `initrd_addr_max`) clear of the
+    /// kernel, for an initrd pvhfw places itself.
+    fn initrd_place(&mut self, file: File, kernel: &Kernel, memmap: &[MemmapEntry]) -> Result<Range, Error> {
+        let limit = match &kernel.format {
+            KernelFormat::BzImage { header, .. } => u64::from(header.initrd_addr_max()) + 1,
+            KernelFormat::Pvh { .. } => 1 << 32,
+        };
+        let [load, run] = kernel.ranges;
+        let avoid = [load, run, Range { start: limit, end: 1 << 32 }];
+        let size = u64::from(file.size);
+        table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
+            .map(|r| Range { start: r.start, end: r.start + size })
+            .map_err(|_| Error::InitrdDoesNotFit { addr: 0, size })
     }
 
     /// ACPI and SMBIOS in the window below 640 KiB, before the memory map exists: the common
@@ -644,8 +767,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     }
 
     /// The MADT of the tables just placed, through their RSDP (which is in the F segment).
+    /// Not for tables a previous stage placed (`reserved` is empty): where they are is not
+    /// known to be one block.
     fn madt(&mut self, placed: PlacedTables) -> Option<madt::Cpus> {
-        let rsdp = placed.rsdp?;
+        let rsdp = placed.rsdp.filter(|_| !placed.reserved.is_empty())?;
         let mut rsdp_copy = [0u8; 36];
         let rsdp_bytes = Range { start: rsdp, end: (rsdp + 36).min(F_SEGMENT_WINDOW.end) };
         if !F_SEGMENT_WINDOW.contains(&rsdp_bytes) {
@@ -711,5 +836,6 @@ pub fn boot_fail_wait(io: &mut (impl FwCfgIo + ?Sized), scratch: &mut Scratch) -
     u32::try_from(ms).ok()
 }
 
+mod chain;
 #[cfg(test)]
 mod tests;

@@ -77,6 +77,19 @@ impl Regions {
         Ok(())
     }
 
+    /// Replaces the contents with a memory map a previous stage handed over (`pvhfw.elf`),
+    /// with the same rules as [`Regions::from_e820`].
+    pub fn from_memmap(&mut self, map: &[crate::start_info::MemmapEntry]) -> Result<(), Error> {
+        if map.len() > MAX_INPUT {
+            return Err(Error::TooLarge { what: "incoming memory map", size: map.len() as u64, max: MAX_INPUT as u64 });
+        }
+        self.len = 0;
+        for e in map {
+            self.push(Region::new(Range { start: e.addr, end: e.addr.saturating_add(e.size) }, e.kind));
+        }
+        Ok(())
+    }
+
     /// Adds a region; empty ones are dropped. Capacity is sized for QEMU's input plus the
     /// firmware's fixed reservations, so overflowing it is a firmware bug: the region is dropped.
     pub fn push(&mut self, region: Region) {

@@ -18,6 +18,12 @@ pub enum Error {
     UnknownKernelFormat,
     /// The fw_cfg directory holds more files the firmware can look up than it keeps.
     DirectoryFull { files: u32 },
+    /// The start info `pvhfw.elf` was entered with has the wrong magic.
+    BadStartInfo { magic: u32 },
+    /// The start info, or something it points to, lies where it cannot be read.
+    StartInfoUnreadable { what: &'static str, addr: u64 },
+    /// The ELF kernel `pvhfw.elf` was given is not one it can load (`problem` says why).
+    ElfMalformed { problem: &'static str },
     /// A required fw_cfg file is absent.
     MissingFile { name: &'static str },
     /// A fw_cfg item is larger than the firmware is prepared to handle.
@@ -84,6 +90,14 @@ impl Error {
                 .str(" files has more than ")
                 .dec(crate::fw_cfg::MAX_DIR_ENTRIES as u64)
                 .str(" under etc/ and opt/org.pvhfw/"),
+            Error::BadStartInfo { magic } => line
+                .str("entered with a start info whose magic is ")
+                .hex(magic.into())
+                .str(", not hvm_start_info's 0x336ec578"),
+            Error::StartInfoUnreadable { what, addr } => {
+                line.str("the incoming start info's ").str(what).str(" at ").hex(addr).str(" cannot be read")
+            }
+            Error::ElfMalformed { problem } => line.str("kernel ELF: ").str(problem),
             Error::MissingFile { name } => line.str("fw_cfg file missing: ").str(name),
             Error::TooLarge { what, size, max } => {
                 line.str(what).str(" too large: ").dec(size).str(" bytes, limit ").dec(max)

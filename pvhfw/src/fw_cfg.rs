@@ -43,6 +43,9 @@ pub trait FwCfgIo {
     /// Selects `key` and copies its first `len` bytes to physical memory at `paddr`.
     /// Callers check that the target is free RAM first.
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error>;
+    /// Selects `key` and copies `len` bytes from byte `offset` on to physical memory at
+    /// `paddr`. Callers check that the target is free RAM first.
+    fn read_to_phys_at(&mut self, key: u16, offset: u32, paddr: u64, len: u32) -> Result<(), Error>;
     /// Selects `key` and overwrites `data.len()` bytes at `offset` (only items QEMU made
     /// writable accept this; it needs DMA).
     fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error>;
@@ -463,10 +466,14 @@ pub mod fake {
             fake.read(key, buf)
         }
         fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
+            self.read_to_phys_at(key, 0, paddr, len)
+        }
+        fn read_to_phys_at(&mut self, key: u16, offset: u32, paddr: u64, len: u32) -> Result<(), Error> {
             if self.failing.contains(&key) {
                 return Err(Error::DmaFailed { key });
             }
             let item = self.items.get(&key).map(|v| v.as_slice()).unwrap_or(&[]);
+            let item = item.get(offset as usize..).unwrap_or(&[]);
             let data = item[..item.len().min(len as usize)].to_vec();
             self.phys_writes.push((crate::Range { start: paddr, end: paddr + u64::from(len) }, data));
             Ok(())

@@ -53,6 +53,74 @@ pub fn elf_load(head: &[u8], entry: u64) -> Option<ElfLoad> {
 }
 
 const PT_LOAD: u64 = 1;
+const PT_NOTE: u64 = 4;
+
+/// One program header of an ELF file, as `pvhfw.elf` loads a kernel itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub offset: u64,
+    pub filesz: u64,
+    pub paddr: u64,
+    pub memsz: u64,
+}
+
+/// The ELF's loadable segments and note segments (`PT_LOAD`, `PT_NOTE`), from its program
+/// headers in `head`; `None` for a header that is not an ELF's or whose program headers are
+/// not all in `head`. At most `N` of each kind; more is `None` too.
+pub fn elf_segments<const N: usize>(head: &[u8]) -> Option<([Segment; N], usize, [Segment; N], usize)> {
+    let le = |at: usize, n: usize| -> Option<u64> {
+        let b = head.get(at..at.checked_add(n)?)?;
+        Some(match n {
+            8 => u64::from_le_bytes(b.try_into().ok()?),
+            4 => u32::from_le_bytes(b.try_into().ok()?).into(),
+            _ => u16::from_le_bytes(b.try_into().ok()?).into(),
+        })
+    };
+    if head.get(..4)? != b"\x7fELF" {
+        return None;
+    }
+    // Field (offset, width) in the ELF header, then in each program header: offset, filesz,
+    // paddr, memsz.
+    let (phoff, phentsize, phnum, fields) = match head.get(4)? {
+        2 => (le(0x20, 8)?, le(0x36, 2)?, le(0x38, 2)?, [(0x08, 8), (0x20, 8), (0x18, 8), (0x28, 8)]),
+        1 => (le(0x1c, 4)?, le(0x2a, 2)?, le(0x2c, 2)?, [(0x04, 4), (0x10, 4), (0x0c, 4), (0x14, 4)]),
+        _ => return None,
+    };
+    let (mut loads, mut notes) = ([Segment::default(); N], [Segment::default(); N]);
+    let (mut n_loads, mut n_notes) = (0, 0);
+    for i in 0..phnum {
+        let at = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+        let [offset, filesz, paddr, memsz] = fields.map(|(f, w)| le(at + f, w));
+        let segment = Segment { offset: offset?, filesz: filesz?, paddr: paddr?, memsz: memsz? };
+        let (list, n) = match le(at, 4)? {
+            PT_LOAD => (&mut loads, &mut n_loads),
+            PT_NOTE => (&mut notes, &mut n_notes),
+            _ => continue,
+        };
+        *list.get_mut(*n)? = segment;
+        *n += 1;
+    }
+    Some((loads, n_loads, notes, n_notes))
+}
+
+/// `XEN_ELFNOTE_PHYS32_ENTRY` in the "Xen" notes of `notes` (the bytes of a `PT_NOTE`
+/// segment): the 32-bit physical PVH entry.
+pub fn pvh_entry(notes: &[u8]) -> Option<u32> {
+    const PHYS32_ENTRY: u32 = 18;
+    let word = |at: usize| Some(u32::from_le_bytes(notes.get(at..at.checked_add(4)?)?.try_into().ok()?));
+    let align = |n: u32| (n as usize).checked_add(3).map(|n| n & !3);
+    let mut at = 0;
+    while at + 12 <= notes.len() {
+        let (namesz, descsz, kind) = (word(at)?, word(at + 4)?, word(at + 8)?);
+        let name = at + 12;
+        let desc = name.checked_add(align(namesz)?)?;
+        if kind == PHYS32_ENTRY && notes.get(name..name + namesz as usize)? == b"Xen\0" && descsz >= 4 {
+            return word(desc);
+        }
+        at = desc.checked_add(align(descsz)?)?;
+    }
+    None
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -129,6 +197,42 @@ pub(crate) mod tests {
             h[0x2c..0x2e].copy_from_slice(&n.to_le_bytes());
         }
         h
+    }
+
+    #[test]
+    fn pvh_entry_notes() {
+        let note = |name: &[u8], kind: u32, desc: &[u8]| {
+            let mut n = std::vec::Vec::new();
+            n.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            n.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            n.extend_from_slice(&kind.to_le_bytes());
+            n.extend_from_slice(name);
+            n.resize(n.len().next_multiple_of(4), 0);
+            n.extend_from_slice(desc);
+            n.resize(n.len().next_multiple_of(4), 0);
+            n
+        };
+        let mut notes = note(b"Xen\0", 6, b"linux\0");
+        notes.extend(note(b"GNU\0", 18, &[1, 2, 3, 4]));
+        assert_eq!(pvh_entry(&notes), None);
+        notes.extend(note(b"Xen\0", 18, &0x0100_0000u32.to_le_bytes()));
+        assert_eq!(pvh_entry(&notes), Some(0x0100_0000));
+        assert_eq!(pvh_entry(&notes[..notes.len() - 2]), None);
+        assert_eq!(pvh_entry(&[0xff; 40]), None);
+    }
+
+    #[test]
+    fn elf_segments_of_both_classes() {
+        for class in [1, 2] {
+            let h = elf(class, &[(1, 0x100_0000, 0x2000), (4, 0x100_1000, 0x20), (1, 0x200_0000, 0x1000), (6, 0, 0)]);
+            let (loads, n, notes, m) = super::elf_segments::<4>(&h).unwrap();
+            assert_eq!((n, m), (2, 1));
+            assert_eq!((loads[0].paddr, loads[0].memsz, loads[1].paddr), (0x100_0000, 0x2000, 0x200_0000));
+            assert_eq!(notes[0].paddr, 0x100_1000);
+            assert!(super::elf_segments::<1>(&h).is_none(), "more segments than room");
+            assert!(super::elf_segments::<4>(&h[..0x50]).is_none(), "program headers cut off");
+        }
+        assert!(super::elf_segments::<4>(&[0u8; 64]).is_none());
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub const STACK_BOTTOM: u64 = 0x1c000;
 /// Everything the firmware writes before the kernel runs, besides tables.
 pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
 
+/// Where `pvhfw.elf`, the firmware entered through its PVH note, is loaded and runs: image,
+/// its own page tables and stack (`linker-elf.ld`). Just below 16 MiB: SeaBIOS uses (and
+/// clears) conventional memory before it starts a PVH guest, so the image cannot live below
+/// 1 MiB; a bzImage's protected-mode part is loaded from 1 MiB up (Debian's are 8-11 MiB) and
+/// PVH kernels and bzImages run from 16 MiB (`LOAD_PHYSICAL_ADDR`). `pvhfw.elf` reserves it
+/// in the memory map it hands on.
+pub const ELF_IMAGE: Range = Range { start: 0xf0_0000, end: 0xf2_0000 };
+
 /// The MP table: configuration table at the start, floating pointer at [`MP_FLOATING_POINTER`].
 pub const MP_TABLE: Range = Range { start: 0x9_e000, end: 0xa_0000 };
 /// 639 KiB: the last KiB of conventional memory, which Linux scans for the MP floating pointer.

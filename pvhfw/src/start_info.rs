@@ -48,3 +48,86 @@ const _: () = assert!(core::mem::size_of::<MemmapEntry>() == 24);
 
 /// Linux copies the memory map into a 128-slot array without checking; stay below that.
 pub const MAX_MEMMAP: usize = 127;
+
+/// Longest incoming command line `pvhfw.elf` takes over (Linux keeps 2 KiB of it).
+pub const INCOMING_CMDLINE_MAX: usize = 4096;
+
+/// What a previous stage handed `pvhfw.elf` in its start info, copied out before the firmware
+/// writes its own low-RAM window (where a previous stage may keep it: QEMU's PVH option ROM
+/// does). Everything in it is untrusted.
+pub struct Incoming {
+    pub memmap: [MemmapEntry; crate::e820::MAX_INPUT],
+    pub memmap_len: usize,
+    pub cmdline: [u8; INCOMING_CMDLINE_MAX],
+    pub cmdline_len: usize,
+    /// Module 0, taken as the initrd.
+    pub initrd: Option<crate::Range>,
+    pub rsdp: Option<u64>,
+}
+
+impl Incoming {
+    /// Reads the start info at `paddr` and what it points to through `read` (physical
+    /// address, buffer; false when the range cannot be read).
+    pub fn read(paddr: u64, read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Result<Incoming, crate::Error> {
+        use crate::Error;
+        use zerocopy::FromZeros;
+        let unreadable = |what: &'static str, addr: u64| Error::StartInfoUnreadable { what, addr };
+        let mut info = StartInfo::new_zeroed();
+        if !read(paddr, info.as_mut_bytes()) {
+            return Err(unreadable("start info", paddr));
+        }
+        if info.magic != MAGIC {
+            return Err(Error::BadStartInfo { magic: info.magic });
+        }
+        let mut incoming = Incoming {
+            memmap: [MemmapEntry::default(); crate::e820::MAX_INPUT],
+            memmap_len: 0,
+            cmdline: [0; INCOMING_CMDLINE_MAX],
+            cmdline_len: 0,
+            initrd: None,
+            rsdp: (info.rsdp_paddr != 0).then_some(info.rsdp_paddr),
+        };
+        // Version 0 has no memory map fields.
+        let entries = if info.version >= 1 { info.memmap_entries as usize } else { 0 };
+        if entries > incoming.memmap.len() {
+            let max = incoming.memmap.len() as u64;
+            return Err(Error::TooLarge { what: "incoming memory map", size: entries as u64, max });
+        }
+        if entries > 0 && !read(info.memmap_paddr, incoming.memmap[..entries].as_mut_bytes()) {
+            return Err(unreadable("memory map", info.memmap_paddr));
+        }
+        incoming.memmap_len = entries;
+        if info.cmdline_paddr != 0 {
+            incoming.cmdline_len = read_string(info.cmdline_paddr, &mut incoming.cmdline, read)
+                .ok_or(unreadable("command line", info.cmdline_paddr))?;
+        }
+        if info.nr_modules > 0 {
+            let mut module = ModlistEntry::new_zeroed();
+            if !read(info.modlist_paddr, module.as_mut_bytes()) {
+                return Err(unreadable("module list", info.modlist_paddr));
+            }
+            let end = module.paddr.checked_add(module.size).ok_or(unreadable("module", module.paddr))?;
+            incoming.initrd = (module.size > 0).then_some(crate::Range { start: module.paddr, end });
+        }
+        Ok(incoming)
+    }
+
+    pub fn cmdline(&self) -> &[u8] {
+        &self.cmdline[..self.cmdline_len]
+    }
+}
+
+/// Reads the NUL-terminated string at `paddr` into `buf`, a 64-byte piece at a time (so as not
+/// to read far past its end); returns its length, `None` if unreadable or longer than `buf`.
+fn read_string(paddr: u64, buf: &mut [u8], read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<usize> {
+    for (i, piece) in buf.chunks_mut(64).enumerate() {
+        let at = paddr.checked_add(i as u64 * 64)?;
+        if !read(at, piece) {
+            return None;
+        }
+        if let Some(nul) = piece.iter().position(|&b| b == 0) {
+            return Some(i * 64 + nul);
+        }
+    }
+    None
+}

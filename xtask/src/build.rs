@@ -1,4 +1,5 @@
-//! Builds the firmware ELF and flattens it into `target/pvhfw.bin`.
+//! Builds the firmware: the reset-vector ELF flattened into `target/pvhfw.bin`, and
+//! `target/pvhfw.elf`, the firmware entered through its PVH note.
 
 use crate::{root, Result};
 use object::elf::PT_LOAD;
@@ -16,6 +17,8 @@ const _: () = assert!(IMAGE_SIZE > 0 && IMAGE_SIZE.is_multiple_of(64 * 1024), "t
 
 pub struct Artifacts {
     pub firmware: PathBuf,
+    /// `pvhfw.elf`: the same firmware entered through its PVH note.
+    pub firmware_elf: PathBuf,
     pub testkernel: PathBuf,
     /// The same test kernel as a bzImage (64-bit boot protocol).
     pub testkernel_bzimage: PathBuf,
@@ -53,8 +56,15 @@ pub fn build() -> Result<Artifacts> {
     let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
     let firmware = root().join("target/pvhfw.bin");
     std::fs::write(&firmware, image)?;
+    let firmware_elf = root().join("target/pvhfw.elf");
+    std::fs::copy(out.join("pvhfw-elf"), &firmware_elf)?;
     crate::bzimage::write_all(&out.join("pvhtest"))?;
-    Ok(Artifacts { firmware, testkernel: out.join("pvhtest"), testkernel_bzimage: crate::bzimage::path() })
+    Ok(Artifacts {
+        firmware,
+        firmware_elf,
+        testkernel: out.join("pvhtest"),
+        testkernel_bzimage: crate::bzimage::path(),
+    })
 }
 
 /// Places every loadable segment at its physical address inside the ROM image.

@@ -292,6 +292,21 @@ pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, a
         .args(&["-append", cmdline.trim()])
 }
 
+/// The same boot through `pvhfw.elf`: QEMU's own firmware for `machine` (SeaBIOS with QEMU's
+/// PVH option ROM, qboot on `microvm`) starts `elf`, which loads the kernel, initrd and command
+/// line from the fw_cfg files `opt/org.pvhfw/*`.
+pub fn boot_chained(name: &str, machine: &str, elf: &Path, kernel: &DebianKernel, append: &str) -> crate::Result<Qemu> {
+    let (anchor, machine_arg, extra) = match machine.starts_with("microvm") {
+        true => (qemu::QBOOT, format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz())),
+        false => (qemu::SEABIOS, machine.to_string(), String::new()),
+    };
+    let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
+    Ok(Qemu::new(name, &machine_arg, &qemu::anchor_firmware(anchor)?)
+        .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"])
+        .arg_path("-kernel", elf)
+        .args(&qemu::chain_files(&kernel.vmlinux, Some(&kernel.initrd), cmdline.trim())))
+}
+
 /// Parses init's `pvhfw-init: KEY: VALUE` lines.
 pub fn init_report(serial: &str) -> std::collections::BTreeMap<String, String> {
     serial

@@ -48,6 +48,19 @@ pub fn anchor_firmware(image: &str) -> Result<PathBuf> {
         .ok_or_else(|| format!("{image} not found in {ANCHOR_DIRS:?}; is the seabios package installed?").into())
 }
 
+/// `-fw_cfg` arguments that hand `pvhfw.elf` a kernel, an initrd and a command line (QEMU's
+/// option syntax doubles commas in a string).
+pub fn chain_files(kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Vec<String> {
+    let mut args = vec!["-fw_cfg".into(), format!("name=opt/org.pvhfw/kernel,file={}", kernel.display())];
+    if let Some(initrd) = initrd {
+        args.extend(["-fw_cfg".into(), format!("name=opt/org.pvhfw/initrd,file={}", initrd.display())]);
+    }
+    if !cmdline.is_empty() {
+        args.extend(["-fw_cfg".into(), format!("name=opt/org.pvhfw/cmdline,string={}", cmdline.replace(',', ",,"))]);
+    }
+    args
+}
+
 /// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
 pub fn ensure_installed() -> Result<()> {
     let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());

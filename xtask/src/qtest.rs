@@ -153,6 +153,11 @@ impl FwCfgIo for Qtest {
         self.transfer(DmaAccess::select_read(key, len, paddr), key)
     }
 
+    fn read_to_phys_at(&mut self, key: u16, offset: u32, paddr: u64, len: u32) -> std::result::Result<(), Error> {
+        self.transfer(DmaAccess::select_skip(key, offset), key)?;
+        self.transfer(DmaAccess::read(len, paddr), key)
+    }
+
     fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> std::result::Result<(), Error> {
         if let Err(e) = self.write_mem(BUFFER, data) {
             self.failure = Some(e.to_string());

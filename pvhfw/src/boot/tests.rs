@@ -357,7 +357,7 @@ fn bzimage_that_does_not_fit_is_refused() {
     f.add_file("etc/e820", &e820(&[(0, 64 * M, 1)]));
     bz_initrd(&mut f, 0x3f0_0000, 5);
     let (r, _, _) = prepare_on(&mut f, &mut platform().with_bank(63 * M, M as usize));
-    assert_eq!(r, Err(Error::KernelNotInRam { start: M, end: 16 * M + 0x3f9_8000 }));
+    assert_eq!(r, Err(Error::KernelNotInRam { start: 16 * M, end: 16 * M + 0x3f9_8000 }));
     assert!(f.phys_writes.is_empty(), "nothing loaded");
     // An initrd QEMU put inside the kernel's span.
     let mut f = bzimage_machine();

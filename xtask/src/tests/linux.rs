@@ -140,16 +140,30 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// How the firmware is entered.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    /// `-bios FIRMWARE`: pvhfw from the reset vector.
+    Reset(&'a Path),
+    /// `-kernel pvhfw.elf` under QEMU's own firmware for the machine, which starts it through
+    /// its PVH note; pvhfw chain-loads the kernel from fw_cfg.
+    Chained(&'a Path),
+}
+
 impl Scenario {
     fn powers_off(&self) -> bool {
         !self.machine.contains("acpi=off") && !self.append.contains("acpi=off")
     }
 
-    fn qemu(&self, name: &str, firmware: &Path, k: &DebianKernel, append: &str, disk: &Path) -> Qemu {
-        let mut q = debian::boot(name, self.machine, firmware, k, append).args(&["-smp", self.smp]).timeout(240);
+    fn qemu(&self, name: &str, entry: Entry, k: &DebianKernel, append: &str, disk: &Path) -> Result<Qemu> {
+        let q = match entry {
+            Entry::Reset(firmware) => debian::boot(name, self.machine, firmware, k, append),
+            Entry::Chained(elf) => debian::boot_chained(name, self.machine, elf, k, append)?,
+        };
+        let mut q = q.args(&["-smp", self.smp]).timeout(240);
         let drive = format!("file={},format=raw,if=none,id=d0,readonly=on", disk.display());
         let (blk, net) = match self.devices {
-            Devices::None => return self.finish(q),
+            Devices::None => return Ok(self.finish(q)),
             Devices::Pci => ("virtio-blk-pci,drive=d0", "virtio-net-pci,netdev=n0"),
             Devices::PcieRootPorts => {
                 q = q.args(&[
@@ -164,7 +178,7 @@ impl Scenario {
             Devices::PciIntx => ("virtio-blk-pci,drive=d0,vectors=0", "virtio-net-pci,netdev=n0,vectors=0"),
         };
         q = q.args(&["-drive", &drive, "-device", blk, "-netdev", "user,id=n0", "-device", net]);
-        self.finish(q)
+        Ok(self.finish(q))
     }
 
     fn finish(&self, mut q: Qemu) -> Qemu {
@@ -179,14 +193,14 @@ impl Scenario {
         }
     }
 
-    fn check(&self, o: &Outcome, append: &str, seabios: Option<&Qemu>) -> Verdict {
+    /// `bios_vendor`: what SMBIOS type 0 must say (pvhfw adds it where QEMU leaves it out;
+    /// chained, the firmware before pvhfw wrote it).
+    fn check(&self, o: &Outcome, append: &str, bios_vendor: &str, seabios: Option<&Qemu>) -> Verdict {
         let report = debian::init_report(&o.serial);
         let get = |k: &str| report.get(k).map(String::as_str).unwrap_or_default();
         if !get("cmdline").split(' ').any(|w| w == append) {
             return Err(format!("init saw command line {:?}, want it to hold {append:?}", get("cmdline")));
         }
-        // pvhfw adds the SMBIOS BIOS information QEMU leaves out.
-        let bios_vendor = if self.vendor.is_empty() { "" } else { "pvhfw" };
         let mut want = vec![
             ("file", HELLO_TEXT),
             ("cpus", self.cpus),
@@ -256,15 +270,31 @@ const BZIMAGE_SCENARIOS: [&str; 4] = ["pc", "q35", "microvm", "microvm-noacpi"];
 /// comparisons only when `compare` (once per run is enough: they describe QEMU's machine, not
 /// the kernel).
 pub(super) fn cases(firmware: &Path, k: &DebianKernel, compare: bool) -> Result<Vec<Case>> {
-    let mut cases = scenario_cases(firmware, k, compare, SCENARIOS.iter(), "")?;
+    let entry = Entry::Reset(firmware);
+    let mut cases = scenario_cases(entry, k, compare, SCENARIOS.iter(), "")?;
     let bz = DebianKernel { vmlinux: k.bzimage.clone(), ..k.clone() };
     let bz_scenarios = SCENARIOS.iter().filter(|s| BZIMAGE_SCENARIOS.contains(&s.name));
-    cases.extend(scenario_cases(firmware, &bz, false, bz_scenarios, "-bz")?);
+    cases.extend(scenario_cases(entry, &bz, false, bz_scenarios, "-bz")?);
+    Ok(cases)
+}
+
+/// The scenarios booted through `pvhfw.elf`, with the `vmlinux` and with the bzImage.
+const CHAINED_SCENARIOS: [&str; 3] = ["pc", "q35", "microvm"];
+const CHAINED_BZIMAGE_SCENARIOS: [&str; 2] = ["pc", "microvm"];
+
+/// Kernel `k` chain-loaded by `pvhfw.elf` (its PVH ELF and its bzImage).
+pub(super) fn chained_cases(elf: &Path, k: &DebianKernel) -> Result<Vec<Case>> {
+    let entry = Entry::Chained(elf);
+    let scenarios = SCENARIOS.iter().filter(|s| CHAINED_SCENARIOS.contains(&s.name));
+    let mut cases = scenario_cases(entry, k, false, scenarios, "-elf")?;
+    let bz = DebianKernel { vmlinux: k.bzimage.clone(), ..k.clone() };
+    let bz_scenarios = SCENARIOS.iter().filter(|s| CHAINED_BZIMAGE_SCENARIOS.contains(&s.name));
+    cases.extend(scenario_cases(entry, &bz, false, bz_scenarios, "-elf-bz")?);
     Ok(cases)
 }
 
 fn scenario_cases(
-    firmware: &Path,
+    entry: Entry,
     k: &DebianKernel,
     compare: bool,
     scenarios: impl Iterator<Item = &'static Scenario>,
@@ -276,15 +306,22 @@ fn scenario_cases(
         let name = format!("{}{suffix}-{}", k.release.tag(), s.name);
         let append = format!("pvhfw.token={name}-{}", std::process::id());
         let cmdline = format!("{append} {}", s.append);
-        let q = s.qemu(&name, firmware, k, cmdline.trim(), &disk);
+        let q = s.qemu(&name, entry, k, cmdline.trim(), &disk)?;
         let seabios = match s.compare_with.filter(|_| compare) {
             Some(image) => {
                 let firmware = qemu::anchor_firmware(image)?;
-                Some(s.qemu(&format!("{name}-seabios"), &firmware, k, &append, &disk).allow_reboot())
+                Some(s.qemu(&format!("{name}-seabios"), Entry::Reset(&firmware), k, &append, &disk)?.allow_reboot())
             }
             None => None,
         };
-        let check = move |o: &Outcome| s.check(o, &append, seabios.as_ref());
+        // SMBIOS type 0: pvhfw adds it where QEMU has none (pc, q35); chained, SeaBIOS wrote
+        // it before pvhfw ran, and microvm has no SMBIOS.
+        let bios_vendor = match (entry, s.vendor.is_empty()) {
+            (_, true) => "",
+            (Entry::Reset(_), false) => "pvhfw",
+            (Entry::Chained(_), false) => "SeaBIOS",
+        };
+        let check = move |o: &Outcome| s.check(o, &append, bios_vendor, seabios.as_ref());
         cases.push(Case { name, qemu: q, check: Box::new(check) });
     }
     Ok(cases)

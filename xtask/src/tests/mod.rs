@@ -52,6 +52,9 @@ pub fn run(filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<(
     cases.extend(failure::cases(&artifacts, kernels.first())?);
     for k in &kernels {
         cases.extend(linux::cases(&artifacts.firmware, k, k.release == Release::Bookworm)?);
+        if k.release == Release::Bookworm {
+            cases.extend(linux::chained_cases(&artifacts.firmware_elf, k)?);
+        }
     }
     cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
     let failed = run_cases(cases);
