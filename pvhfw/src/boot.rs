@@ -111,8 +111,10 @@ struct Tables<'d> {
     script: Option<&'d [u8]>,
     smbios: Option<Smbios>,
     chipset: Chipset,
-    /// The kernel (two ranges), the initrd and `pvhfw.elf`'s image.
-    avoid: [Range; 4],
+    /// The kernel's ranges, the initrd and `pvhfw.elf`'s image.
+    avoid: [Range; KERNEL_RANGES + 2],
+    /// `pvhfw.elf`'s image (empty from the reset vector), reserved in the map.
+    image: Range,
 }
 
 impl Tables<'_> {
@@ -131,10 +133,11 @@ struct PlacedTables {
 /// The kernel as QEMU (or, for `pvhfw.elf`, its file) describes it.
 struct Kernel {
     format: KernelFormat,
-    /// All the memory it takes: the span of a PVH kernel's segments (and nothing); where a
-    /// bzImage is loaded and where it runs, as two ranges (the gap between them, up to 15 MiB,
-    /// is not the kernel's: `pvhfw.elf` runs there).
-    ranges: [Range; 2],
+    /// All the memory it takes (unused entries empty): the span of the segments of a PVH
+    /// kernel QEMU loaded; each loadable segment of one `pvhfw.elf` loads; where a bzImage is
+    /// loaded and where it runs (the gap between those, up to 15 MiB, is not the kernel's:
+    /// `pvhfw.elf` runs there).
+    ranges: [Range; KERNEL_RANGES],
     initrd: Initrd,
     /// `None`: QEMU's `-kernel` (fw_cfg's kernel items; a PVH ELF QEMU has loaded already).
     /// `Some`: the fw_cfg file `pvhfw.elf` loads the kernel from itself.
@@ -192,6 +195,17 @@ struct SetUp {
     initrd: Option<ModlistEntry>,
     /// Entries of the memory map, which is built in the handover's own buffer.
     memmap_len: usize,
+}
+
+/// Most ranges a kernel takes: the loadable segments of a PVH ELF `pvhfw.elf` loads (Linux
+/// has three or four).
+const KERNEL_RANGES: usize = 8;
+
+/// `list` as a kernel's ranges, the rest empty.
+fn kernel_ranges(list: &[Range]) -> [Range; KERNEL_RANGES] {
+    let mut ranges = [Range::default(); KERNEL_RANGES];
+    ranges[..list.len()].copy_from_slice(list);
+    ranges
 }
 
 /// Memory the firmware itself owns below 1 MiB; no kernel may be loaded there.
@@ -320,9 +334,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         mtrr::set_up(self.platform, e820::low_ram_end(regions.as_slice()));
         // pvhfw.elf's own image stays in use until the jump, and its page tables after it.
         let image = if previous.is_some() { ELF_IMAGE } else { Range::default() };
-        let [load, run] = kernel.ranges;
-        let avoid = [load, run, initrd.known_range().unwrap_or_default(), image];
-        let tables = Tables { dir: &dir, script, smbios, chipset, avoid };
+        let mut avoid = [Range::default(); KERNEL_RANGES + 2];
+        avoid[..KERNEL_RANGES].copy_from_slice(&kernel.ranges);
+        avoid[KERNEL_RANGES..].copy_from_slice(&[initrd.known_range().unwrap_or_default(), image]);
+        let tables = Tables { dir: &dir, script, smbios, chipset, avoid, image };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
         // else at the top of RAM once the map is known.
         let low = self.tables_below_640k(&tables, regions)?;
@@ -438,7 +453,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 .end();
         }
         let initrd = self.initrd_range()?.map_or(Initrd::None, Initrd::Qemu);
-        Ok(Kernel { format: KernelFormat::Pvh { entry }, ranges: [range, Range::default()], initrd, file: None })
+        Ok(Kernel { format: KernelFormat::Pvh { entry }, ranges: kernel_ranges(&[range]), initrd, file: None })
     }
 
     /// A bzImage: nothing is loaded yet. Its protected-mode part goes to `load` (QEMU's
@@ -467,7 +482,12 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             0 => Initrd::None,
             _ => Initrd::Qemu(Range { start: start.into(), end: u64::from(start) + u64::from(size) }),
         };
-        Ok(Kernel { format: KernelFormat::BzImage { header, load }, ranges, initrd, file: None })
+        Ok(Kernel {
+            format: KernelFormat::BzImage { header, load },
+            ranges: kernel_ranges(&ranges),
+            initrd,
+            file: None,
+        })
     }
 
     /// Copies the bzImage's protected-mode part to `load` with one DMA: QEMU's kernel item, or
@@ -600,7 +620,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             regions.push(Region::new(window, e820::RESERVED));
         }
         // pvhfw.elf's image (empty for the reset-vector entry).
-        regions.push(Region::new(tables.avoid[3], e820::RESERVED));
+        regions.push(Region::new(tables.image, e820::RESERVED));
         let n = e820::build(regions, out)?;
         if let Some(l) = self.info() {
             l.str("memory map: ").dec(n as u64).str(" entries").end();
@@ -655,8 +675,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             KernelFormat::BzImage { header, .. } => u64::from(header.initrd_addr_max()) + 1,
             KernelFormat::Pvh { .. } => 1 << 32,
         };
-        let [load, run] = kernel.ranges;
-        let avoid = [load, run, Range { start: limit, end: 1 << 32 }];
+        let mut avoid = [Range { start: limit, end: 1 << 32 }; KERNEL_RANGES + 1];
+        avoid[..KERNEL_RANGES].copy_from_slice(&kernel.ranges);
         let size = u64::from(file.size);
         table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
             .map(|r| Range { start: r.start, end: r.start + size })

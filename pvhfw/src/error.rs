@@ -10,6 +10,8 @@ pub enum Error {
     DmaFailed { key: u16 },
     /// QEMU was started without `-kernel`.
     NoKernel,
+    /// `pvhfw.elf` was started without the fw_cfg file `opt/org.pvhfw/kernel`.
+    NoKernelFile,
     /// The PVH entry lies in none of the kernel's loadable segments.
     PvhEntryOutsideKernel { entry: u32 },
     /// An ELF kernel QEMU did not load as PVH: the machine type predates PVH.
@@ -77,6 +79,9 @@ impl Error {
             Error::NoFwCfg => line.str("no QEMU fw_cfg interface found at ports 0x510-0x51b"),
             Error::DmaFailed { key } => line.str("fw_cfg DMA transfer failed, key ").hex(key.into()),
             Error::NoKernel => line.str("no kernel given; start QEMU with -kernel FILE"),
+            Error::NoKernelFile => {
+                line.str("no kernel given; pvhfw.elf boots the one in -fw_cfg name=opt/org.pvhfw/kernel,file=FILE")
+            }
             Error::PvhEntryOutsideKernel { entry } => {
                 line.str("the kernel's PVH entry ").hex(entry.into()).str(" lies in none of its loadable segments")
             }
@@ -97,7 +102,7 @@ impl Error {
             Error::StartInfoUnreadable { what, addr } => {
                 line.str("the incoming start info's ").str(what).str(" at ").hex(addr).str(" cannot be read")
             }
-            Error::ElfMalformed { problem } => line.str("kernel ELF: ").str(problem),
+            Error::ElfMalformed { problem } => line.str("malformed kernel ELF: ").str(problem),
             Error::MissingFile { name } => line.str("fw_cfg file missing: ").str(name),
             Error::TooLarge { what, size, max } => {
                 line.str(what).str(" too large: ").dec(size).str(" bytes, limit ").dec(max)

@@ -131,3 +131,92 @@ fn read_string(paddr: u64, buf: &mut [u8], read: &mut dyn FnMut(u64, &mut [u8]) 
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, Range};
+    use std::vec::Vec;
+
+    /// 64 KiB of guest memory from 0, read as a previous stage left it.
+    struct Memory(Vec<u8>);
+
+    impl Memory {
+        fn new() -> Self {
+            Memory(std::vec![0; 0x10000])
+        }
+        fn put(&mut self, at: u64, bytes: &[u8]) {
+            self.0[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        fn read(&mut self) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
+            |at, buf| match self.0.get(at as usize..at as usize + buf.len()) {
+                Some(bytes) => {
+                    buf.copy_from_slice(bytes);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    /// What QEMU's PVH option ROM hands over: a map of two entries, a command line, a module.
+    fn option_rom() -> Memory {
+        let mut m = Memory::new();
+        let info = StartInfo {
+            magic: MAGIC,
+            version: 1,
+            nr_modules: 1,
+            modlist_paddr: 0x2100,
+            cmdline_paddr: 0x3000,
+            rsdp_paddr: 0xf5000,
+            memmap_paddr: 0x2200,
+            memmap_entries: 2,
+            ..Default::default()
+        };
+        m.put(0x2000, info.as_bytes());
+        m.put(0x3000, b"console=ttyS0\0");
+        let module = ModlistEntry { paddr: 0x700_0000, size: 4096, ..Default::default() };
+        m.put(0x2100, module.as_bytes());
+        let map = [
+            MemmapEntry { addr: 0, size: 0x9fc00, kind: 1, reserved: 0 },
+            MemmapEntry { addr: 0x10_0000, size: 0x7f0_0000, kind: 1, reserved: 0 },
+        ];
+        m.put(0x2200, map.as_bytes());
+        m
+    }
+
+    #[test]
+    fn reads_what_the_option_rom_hands_over() {
+        let mut m = option_rom();
+        let incoming = Incoming::read(0x2000, &mut m.read()).unwrap();
+        assert_eq!(incoming.cmdline(), b"console=ttyS0");
+        assert_eq!(incoming.rsdp, Some(0xf5000));
+        assert_eq!(incoming.initrd, Some(Range { start: 0x700_0000, end: 0x700_1000 }));
+        assert_eq!(incoming.memmap_len, 2);
+        assert_eq!(incoming.memmap[1].size, 0x7f0_0000);
+    }
+
+    #[test]
+    fn refuses_bad_magic_and_unreadable_pointers() {
+        let mut m = option_rom();
+        m.put(0x2000, &0x1234_5678u32.to_le_bytes());
+        assert_eq!(Incoming::read(0x2000, &mut m.read()).err(), Some(Error::BadStartInfo { magic: 0x1234_5678 }));
+        assert_eq!(
+            Incoming::read(0xfff0, &mut m.read()).err(),
+            Some(Error::StartInfoUnreadable { what: "start info", addr: 0xfff0 })
+        );
+        let mut m = option_rom();
+        m.put(0x2000 + 16, &0x1_0000_0000u64.to_le_bytes()); // modlist_paddr
+        let unreadable = Error::StartInfoUnreadable { what: "module list", addr: 0x1_0000_0000 };
+        assert_eq!(Incoming::read(0x2000, &mut m.read()).err(), Some(unreadable));
+        // A command line without its NUL within 4 KiB.
+        let mut m = option_rom();
+        m.put(0x3000, &[b'x'; INCOMING_CMDLINE_MAX]);
+        let unreadable = Error::StartInfoUnreadable { what: "command line", addr: 0x3000 };
+        assert_eq!(Incoming::read(0x2000, &mut m.read()).err(), Some(unreadable));
+        // More map entries than the firmware takes.
+        let mut m = option_rom();
+        m.put(0x2000 + 48, &1000u32.to_le_bytes());
+        assert!(matches!(Incoming::read(0x2000, &mut m.read()), Err(Error::TooLarge { .. })));
+    }
+}

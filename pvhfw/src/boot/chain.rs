@@ -9,7 +9,7 @@
 //! reservation the previous stage made (its tables among them) stays, with pvhfw's own added;
 //! QEMU's `etc/e820` only when the start info has none.
 
-use super::{Boot, Initrd, Kernel, KernelEntry, KernelFormat, FIRMWARE_OWNED};
+use super::{kernel_ranges, Boot, Initrd, Kernel, KernelEntry, KernelFormat, FIRMWARE_OWNED, KERNEL_RANGES};
 use crate::bzimage::SetupHeader;
 use crate::fw_cfg::{File, FileName, FwCfgIo, NameKey};
 use crate::handoff::{Handoff, CMDLINE_MAX};
@@ -30,8 +30,8 @@ const CMDLINE: NameKey = NameKey::new_const(&FileName::new(CMDLINE_FILE));
 
 /// Where a bzImage's protected-mode part goes, as QEMU and every boot loader put it.
 const BZIMAGE_LOAD: u64 = 0x10_0000;
-/// Most loadable and note segments of a PVH ELF (Linux has three or four loadable ones).
-const MAX_SEGMENTS: usize = 8;
+/// Most loadable and note segments of a PVH ELF: one kernel range each.
+const MAX_SEGMENTS: usize = KERNEL_RANGES;
 
 impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     /// Prepares the boot of the kernel in fw_cfg's `opt/org.pvhfw/kernel`, as [`Boot::prepare`]
@@ -48,7 +48,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         let dir = crate::fw_cfg::Directory::parse(&scratch.dir);
         let [kernel_file, initrd_file, cmdline_file] = dir.find_all([&KERNEL, &INITRD, &CMDLINE]);
         self.phase("fw_cfg");
-        let kernel_file = kernel_file.ok_or(Error::MissingFile { name: KERNEL_FILE })?;
+        let kernel_file = kernel_file.ok_or(Error::NoKernelFile)?;
         let initrd = match (initrd_file, incoming.initrd) {
             (Some(file), _) => Initrd::File(file),
             (None, Some(range)) => Initrd::InPlace(range),
@@ -84,47 +84,51 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
                 .str(": ")
                 .dec(file.size.into())
                 .str(" bytes for ")
-                .hex(ranges[0].start)
+                .hex(kernel.ranges[0].start)
                 .str("-")
-                .hex(ranges[0].end)
+                .hex(kernel.ranges[0].end)
                 .end();
         }
         Ok(kernel)
     }
 
-    /// A PVH ELF: its entry from its notes (read into `notes`), its span from its loadable
-    /// segments, each checked to lie in the file.
+    /// A PVH ELF: its entry from its notes (read into `notes`), its ranges from its loadable
+    /// segments (each its own, so a segment far from the others is checked where it lands),
+    /// each checked to lie in the file.
     fn elf_file(
         &mut self,
         file: File,
         head: &[u8; kernel::HEAD_BYTES],
         notes: &mut [u8],
-    ) -> Result<(KernelFormat, [Range; 2]), Error> {
+    ) -> Result<(KernelFormat, [Range; KERNEL_RANGES]), Error> {
         let (loads, n_loads, note_segments, n_notes) =
             kernel::elf_segments::<MAX_SEGMENTS>(head).ok_or(Error::ElfMalformed { problem: "program headers" })?;
         let mut entry = None;
         for note in &note_segments[..n_notes] {
             let bytes = in_file(note, file).and_then(|_| notes.get_mut(..note.filesz as usize));
-            let bytes = bytes.ok_or(Error::ElfMalformed { problem: "note segment" })?;
+            let bytes =
+                bytes.ok_or(Error::ElfMalformed { problem: "note segment too large or beyond the end of the file" })?;
             self.io.read_at(file.select, note.offset as u32, bytes)?;
             entry = entry.or(kernel::pvh_entry(bytes));
         }
         let entry = entry.ok_or(Error::ElfMalformed { problem: "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)" })?;
-        let mut range: Option<Range> = None;
+        let mut ranges = [Range::default(); KERNEL_RANGES];
         let mut entry_in_segment = false;
-        for segment in loads[..n_loads].iter().filter(|s| s.memsz > 0) {
+        for (segment, range) in loads[..n_loads].iter().zip(&mut ranges).filter(|(s, _)| s.memsz > 0) {
             in_file(segment, file).ok_or(Error::ElfMalformed { problem: "segment beyond the end of the file" })?;
             let to = Range::from_len(segment.paddr, segment.memsz)
                 .filter(|r| r.end <= 1 << 32 && segment.filesz <= segment.memsz)
                 .ok_or(Error::ElfMalformed { problem: "segment size or address" })?;
             entry_in_segment |= to.start <= entry.into() && u64::from(entry) < to.end;
-            range = Some(range.map_or(to, |r| Range { start: r.start.min(to.start), end: r.end.max(to.end) }));
+            *range = to;
         }
-        let range = range.ok_or(Error::ElfMalformed { problem: "no loadable segment" })?;
+        if ranges.iter().all(Range::is_empty) {
+            return Err(Error::ElfMalformed { problem: "no loadable segment" });
+        }
         if !entry_in_segment {
             return Err(Error::PvhEntryOutsideKernel { entry });
         }
-        Ok((KernelFormat::Pvh { entry }, [range, Range::default()]))
+        Ok((KernelFormat::Pvh { entry }, ranges))
     }
 
     /// Copies each loadable segment of the PVH ELF in `file` to its address with one DMA and
@@ -176,7 +180,7 @@ fn in_file(segment: &Segment, file: File) -> Option<()> {
 }
 
 /// A bzImage: its protected-mode part (the file after `setup_sects` + 1 sectors) goes to 1 MiB.
-fn bzimage_file(file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(KernelFormat, [Range; 2]), Error> {
+fn bzimage_file(file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(KernelFormat, [Range; KERNEL_RANGES]), Error> {
     let header = SetupHeader::parse(head)?;
     let sectors = match head[0x1f1] {
         0 => 4,
@@ -187,5 +191,5 @@ fn bzimage_file(file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(KernelFo
     let len = len.ok_or(Error::BzImageHeaderTruncated { len: file.size.into() })?;
     let load = Range { start: BZIMAGE_LOAD, end: BZIMAGE_LOAD + len };
     let ranges = super::bzimage_ranges(&header, load)?;
-    Ok((KernelFormat::BzImage { header, load }, ranges))
+    Ok((KernelFormat::BzImage { header, load }, kernel_ranges(&ranges)))
 }

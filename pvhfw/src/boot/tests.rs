@@ -406,3 +406,92 @@ fn pvh_kernel_from_its_program_headers() {
     f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x8000), (1, 0x900_0000, 0x1000)]));
     assert_eq!(prepare(&mut f).0, Err(Error::KernelNotInRam { start: 0x10_0000, end: 0x900_1000 }));
 }
+
+/// A PVH ELF file as `pvhfw.elf` finds it in fw_cfg: one loadable segment at 16 MiB (0x100
+/// bytes of 0xab in the file, 8 KiB in memory), its entry note, and `extra` loadable segments
+/// of 0x10 bytes (paddr each).
+fn chained_elf(extra: &[u64]) -> Vec<u8> {
+    let mut phdrs = std::vec![(1, 0x100_0000, 0x2000), (4, 0x100_1100, 0x14)];
+    phdrs.extend(extra.iter().map(|&paddr| (1, paddr, 0x10)));
+    let mut file = crate::kernel::tests::elf(2, &phdrs);
+    // Offsets and file sizes: the segment at 0x1000, the note at 0x1100, the extra ones at 0x1000.
+    for (i, (offset, filesz)) in
+        [(0x1000u64, 0x100u64), (0x1100, 0x14)].into_iter().chain(extra.iter().map(|_| (0x1000, 0x10))).enumerate()
+    {
+        let at = 0x40 + i * 56;
+        file[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+        file[at + 0x20..at + 0x28].copy_from_slice(&filesz.to_le_bytes());
+    }
+    file.resize(0x1000, 0);
+    file.extend_from_slice(&[0xab; 0x100]);
+    let mut note = Vec::new();
+    for word in [4u32, 4, 18] {
+        note.extend_from_slice(&word.to_le_bytes());
+    }
+    note.extend_from_slice(b"Xen\0");
+    note.extend_from_slice(&0x100_0010u32.to_le_bytes());
+    file.extend_from_slice(&note);
+    file
+}
+
+/// What a previous stage hands over on a 128 MiB machine without ACPI.
+fn incoming(cmdline: &[u8]) -> crate::start_info::Incoming {
+    let mut i = crate::start_info::Incoming {
+        memmap: [MemmapEntry::default(); crate::e820::MAX_INPUT],
+        memmap_len: 2,
+        cmdline: [0; crate::start_info::INCOMING_CMDLINE_MAX],
+        cmdline_len: cmdline.len(),
+        initrd: None,
+        rsdp: None,
+    };
+    i.memmap[0] = MemmapEntry { addr: 0, size: 0x9fc00, kind: 1, reserved: 0 };
+    i.memmap[1] = MemmapEntry { addr: M, size: 127 * M, kind: 1, reserved: 0 };
+    i.cmdline[..cmdline.len()].copy_from_slice(cmdline);
+    i
+}
+
+fn prepare_chained(f: &mut FakeFwCfg, cmdline: &[u8]) -> (Result<KernelEntry, Error>, Box<Handoff>) {
+    let mut area = crate::boxed_zeroed::<Handoff>();
+    let mut con = Buffer::default();
+    let mut scratch = crate::boxed_zeroed::<Scratch>();
+    let mut p = platform().with_bank(16 * M, 0x2000);
+    let r = Boot::new(f, &mut con, &mut p).prepare_chained(&incoming(cmdline), &mut area, AREA, &mut scratch);
+    (r, area)
+}
+
+#[test]
+fn chained_pvh_elf_loaded_from_its_file() {
+    let mut f = FakeFwCfg::default();
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[]));
+    let (r, area) = prepare_chained(&mut f, b"from the option rom");
+    assert!(matches!(r, Ok(KernelEntry::Pvh { entry: 0x100_0010, .. })), "{r:?}");
+    assert_eq!(f.phys_writes, [(Range { start: 16 * M, end: 16 * M + 0x100 }, std::vec![0xab; 0x100])]);
+    assert_eq!(&area.cmdline[..20], b"from the option rom\0", "the incoming command line without a file");
+    // pvhfw.elf's image stays reserved.
+    assert!(memmap(&area).contains(&(ELF_IMAGE.start, ELF_IMAGE.end - ELF_IMAGE.start, 2)), "{:?}", memmap(&area));
+
+    f.add_file(chain::CMDLINE_FILE, b"console=ttyS0");
+    let (_, area) = prepare_chained(&mut f, b"from the option rom");
+    assert_eq!(&area.cmdline[..14], b"console=ttyS0\0", "the file's command line first");
+}
+
+#[test]
+fn chained_failures_name_the_problem() {
+    let mut f = FakeFwCfg::default();
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::NoKernelFile));
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[0xf0_0000]));
+    let on_pvhfw = Err(Error::KernelOverlapsFirmware { start: 0xf0_0000, end: 0xf0_0010 });
+    assert_eq!(prepare_chained(&mut f, b"").0, on_pvhfw);
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[200 * M]));
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::KernelNotInRam { start: 200 * M, end: 200 * M + 0x10 }));
+    let mut truncated = chained_elf(&[]);
+    truncated.truncate(0x1110);
+    f.add_file(chain::KERNEL_FILE, &truncated);
+    let malformed = Error::ElfMalformed { problem: "note segment too large or beyond the end of the file" };
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(malformed));
+    truncated.truncate(0x1080);
+    f.add_file(chain::KERNEL_FILE, &truncated);
+    assert!(matches!(prepare_chained(&mut f, b"").0, Err(Error::ElfMalformed { .. })));
+    f.add_file(chain::KERNEL_FILE, &[0x55; 4096]);
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::UnknownKernelFormat));
+}

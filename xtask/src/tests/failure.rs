@@ -5,7 +5,7 @@ use super::{tag, Case};
 use crate::build::Artifacts;
 use crate::bzimage::Broken;
 use crate::debian::DebianKernel;
-use crate::qemu::{Outcome, Qemu, MACHINES};
+use crate::qemu::{self, Outcome, Qemu, MACHINES};
 use crate::{work_dir, Result};
 use pvhfw::table_loader::encode::{add_pointer, allocate};
 use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
@@ -121,10 +121,85 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     let qemu32 = ["-cpu", "qemu32", "-kernel", &kernel];
     cases.push(failure("fail-pc-qemu32-no-long-mode", "pc", fw, &qemu32, NO_LONG_MODE)?);
     cases.push(failure("fail-isapc-no-long-mode", "isapc", fw, &["-kernel", &kernel], NO_LONG_MODE)?);
+    cases.extend(chained(a)?);
     cases.push(reboot_timeout("fail-pc-reboot-timeout", "pc", fw, 200));
     // Without a PIT the wait must still last: a timer every machine type has.
     cases.push(reboot_timeout("fail-microvm-nopit-reboot-timeout", "microvm,pit=off", fw, 1000));
     Ok(cases)
+}
+
+/// `pvhfw.elf` started by QEMU's own firmware (SeaBIOS's PVH option ROM on `pc` and `q35`,
+/// qboot on `microvm`) with a kernel it must refuse, forged from the test kernel.
+fn chained(a: &Artifacts) -> Result<Vec<Case>> {
+    let elf = a.firmware_elf.display().to_string();
+    let pvhtest = std::fs::read(&a.testkernel)?;
+    let forged = |name: &str, bytes: &[u8]| -> Result<String> {
+        let path = work_dir().join(format!("chained-{name}"));
+        std::fs::write(&path, bytes)?;
+        Ok(format!("name=opt/org.pvhfw/kernel,file={}", path.display()))
+    };
+    // Cut off inside its code, before its PVH note.
+    let truncated = forged("truncated", &pvhtest[..0x2000])?;
+    let on_pvhfw = forged("on-pvhfw", &with_segment(&pvhtest, 0xf0_0000)?)?;
+    let beyond_ram = forged("beyond-ram", &with_segment(&pvhtest, 0x700_0000)?)?;
+    let garbage = forged("garbage", &[0x5a; 8192])?;
+    let cases = [
+        (
+            "pc-no-kernel-file",
+            "pc",
+            None,
+            "pvhfw: error: no kernel given; pvhfw.elf boots the one in -fw_cfg name=opt/org.pvhfw/kernel,file=FILE",
+        ),
+        (
+            "pc-truncated",
+            "pc",
+            Some(&truncated),
+            "pvhfw: error: malformed kernel ELF: note segment too large or beyond the end of the file",
+        ),
+        (
+            "q35-segment-on-pvhfw",
+            "q35",
+            Some(&on_pvhfw),
+            "pvhfw: error: kernel at 0xf00000-0xf00010 overlaps firmware memory",
+        ),
+        (
+            "microvm-segment-beyond-ram",
+            "microvm",
+            Some(&beyond_ram),
+            "pvhfw: error: kernel needs 0x7000000-0x7000010, which is not all RAM",
+        ),
+        ("q35-not-a-kernel", "q35", Some(&garbage), "pvhfw: error: unsupported kernel format"),
+    ];
+    let mut out = Vec::new();
+    for (name, machine, kernel, message) in cases {
+        let anchor = if machine == "microvm" { qemu::QBOOT } else { qemu::SEABIOS };
+        let mut args = vec!["-m", "64M", "-kernel", &elf];
+        if let Some(k) = kernel {
+            args.extend(["-fw_cfg", k.as_str()]);
+        }
+        out.push(failure(&format!("fail-elf-{name}"), machine, &qemu::anchor_firmware(anchor)?, &args, message)?);
+    }
+    Ok(out)
+}
+
+/// `elf` (64-bit, its program headers followed by zeros) with one more loadable segment: 16
+/// bytes of its file at `paddr`.
+fn with_segment(elf: &[u8], paddr: u64) -> Result<Vec<u8>> {
+    let mut elf = elf.to_vec();
+    let count = u16::from_le_bytes([elf[0x38], elf[0x39]]);
+    let at = 0x40 + usize::from(count) * 56;
+    if elf[at..at + 56].iter().any(|&b| b != 0) {
+        return Err("no room after the test kernel's program headers".into());
+    }
+    let mut phdr = Vec::new();
+    phdr.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    phdr.extend_from_slice(&4u32.to_le_bytes()); // readable
+    for field in [0x1000, paddr, paddr, 16, 16, 0x1000] {
+        phdr.extend_from_slice(&field.to_le_bytes()); // offset, vaddr, paddr, filesz, memsz, align
+    }
+    elf[at..at + 56].copy_from_slice(&phdr);
+    elf[0x38..0x3a].copy_from_slice(&(count + 1).to_le_bytes());
+    Ok(elf)
 }
 
 /// `-boot reboot-timeout=MS` asks for a reset after the message and a wait of MS ms (from the
