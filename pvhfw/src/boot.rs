@@ -857,5 +857,6 @@ pub fn boot_fail_wait(io: &mut (impl FwCfgIo + ?Sized), scratch: &mut Scratch) -
 }
 
 mod chain;
+pub use chain::{CMDLINE_FILE, INITRD_FILE, KERNEL_FILE};
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,8 @@ pub enum Error {
     UnknownKernelFormat,
     /// The fw_cfg directory holds more files the firmware can look up than it keeps.
     DirectoryFull { files: u32 },
+    /// The fw_cfg directory claims more files than QEMU can publish.
+    DirectoryCount { files: u32 },
     /// The start info `pvhfw.elf` was entered with has the wrong magic.
     BadStartInfo { magic: u32 },
     /// The start info, or something it points to, lies where it cannot be read.
@@ -95,6 +97,11 @@ impl Error {
                 .str(" files has more than ")
                 .dec(crate::fw_cfg::MAX_DIR_ENTRIES as u64)
                 .str(" under etc/ and opt/org.pvhfw/"),
+            Error::DirectoryCount { files } => line
+                .str("fw_cfg directory claims ")
+                .dec(files.into())
+                .str(" files; QEMU publishes at most ")
+                .dec(crate::fw_cfg::MAX_FILE_SLOTS.into()),
             Error::BadStartInfo { magic } => line
                 .str("entered with a start info whose magic is ")
                 .hex(magic.into())

@@ -338,15 +338,22 @@ impl<'a> Directory<'a> {
     }
 }
 
+/// QEMU's fw_cfg has at most this many file slots (its `x-file-slots` is 16 bits); a larger
+/// count is not QEMU's, and reading that many entries would take practically forever.
+pub const MAX_FILE_SLOTS: u32 = 0xffff;
+
 /// Reads the directory into `buf` and parses it. A directory of more than
 /// [`MAX_DIR_ENTRIES`] files (QEMU takes up to 16352) is read in parts, keeping only the files
-/// the firmware can look up.
+/// the firmware can look up; a count beyond [`MAX_FILE_SLOTS`] is refused.
 pub fn read_directory<'a>(
     io: &mut (impl FwCfgIo + ?Sized),
     buf: &'a mut [u8; DIR_BYTES],
 ) -> Result<Directory<'a>, Error> {
     io.read(key::FILE_DIR, buf)?;
     let count = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if count > MAX_FILE_SLOTS {
+        return Err(Error::DirectoryCount { files: count });
+    }
     if count as usize > MAX_DIR_ENTRIES {
         let kept = read_long_directory(io, buf, count)?;
         buf[..4].copy_from_slice(&(kept as u32).to_be_bytes());
@@ -541,6 +548,12 @@ mod tests {
         // More than MAX_DIR_ENTRIES files the firmware could look up: named, not cut.
         (0..MAX_DIR_ENTRIES).for_each(|i| f.add_file(&std::format!("etc/{i:03}"), &[]));
         assert_eq!(read_directory(&mut f, &mut buf).err(), Some(Error::DirectoryFull { files: 730 }));
+
+        // A count no QEMU publishes (a fuzzer's: it used to read 2^32 entries in parts).
+        let mut dir = std::vec![0u8; 4 + 64];
+        dir[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        f.set(key::FILE_DIR, &dir);
+        assert_eq!(read_directory(&mut f, &mut buf).err(), Some(Error::DirectoryCount { files: u32::MAX }));
     }
 
     /// The word-wise comparison, and the heads of names that end within 16 bytes, agree with

@@ -90,7 +90,7 @@ pub fn elf_segments<const N: usize>(head: &[u8]) -> Option<([Segment; N], usize,
     let (mut n_loads, mut n_notes) = (0, 0);
     for i in 0..phnum {
         let at = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
-        let [offset, filesz, paddr, memsz] = fields.map(|(f, w)| le(at + f, w));
+        let [offset, filesz, paddr, memsz] = fields.map(|(f, w)| le(at.checked_add(f)?, w));
         let segment = Segment { offset: offset?, filesz: filesz?, paddr: paddr?, memsz: memsz? };
         let (list, n) = match le(at, 4)? {
             PT_LOAD => (&mut loads, &mut n_loads),
