@@ -64,6 +64,12 @@ const MODULES: &[&str] = &[
     "net/core/failover.ko",
     "drivers/net/net_failover.ko",
     "drivers/net/virtio_net.ko",
+    // Q35's ICH9 watchdog, which needs the chipset's RCBA enabled by the firmware.
+    "drivers/watchdog/watchdog.ko",
+    "drivers/watchdog/iTCO_vendor_support.ko",
+    "drivers/mfd/lpc_ich.ko",
+    "drivers/mfd/intel_pmc_bxt.ko",
+    "drivers/watchdog/iTCO_wdt.ko",
 ];
 
 /// /init: prints `pvhfw-init: KEY: VALUE` lines the tests parse, then powers off (or gives a
@@ -83,6 +89,7 @@ say bios_vendor "$(cat /sys/class/dmi/id/bios_vendor 2>/dev/null)"
 say acpi_tables "$(ls /sys/firmware/acpi/tables 2>/dev/null | grep -v -e dynamic -e data | tr '\n' ' ')"
 say disk "$(head -c 32 /dev/vda 2>/dev/null)"
 say net "$(ls /sys/class/net | tr '\n' ' ')"
+say watchdog "$(ls /sys/class/watchdog 2>/dev/null | tr '\n' ' ')"
 if grep -q pvhfw.shell /proc/cmdline; then
     echo "pvhfw-init: busybox shell; 'poweroff -f' or Ctrl-A X leaves"
     exec setsid cttyhack sh
@@ -96,9 +103,11 @@ pub fn fetch(release: Release) -> Result<DebianKernel> {
     std::fs::create_dir_all(&dir)?;
     let vmlinux = dir.join("vmlinux");
     let bzimage = dir.join("vmlinuz");
-    // Named after its /init, so that a changed init script rebuilds it.
-    let init_hash =
-        INIT.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    // Named after its /init and module list, so that changing either rebuilds it.
+    let init_hash = INIT
+        .bytes()
+        .chain(MODULES.iter().flat_map(|m| m.bytes()))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     let initrd = dir.join(format!("initrd-{:08x}.cpio", init_hash as u32));
     if [&vmlinux, &bzimage, &initrd].iter().all(|p| p.exists()) {
         return Ok(DebianKernel { release, vmlinux, bzimage, initrd });

@@ -211,6 +211,8 @@ impl Scenario {
         if self.devices != Devices::None {
             want.push(("disk", DISK_SIGNATURE));
         }
+        // The ICH9 watchdog (iTCO_wdt) exists only with the RCBA the firmware enables on q35.
+        want.push(("watchdog", if self.machine.starts_with("q35") { "watchdog0" } else { "" }));
         for (key, value) in want {
             if get(key) != value {
                 return Err(format!("init reported {key}: {:?}, want {value:?}", get(key)));
