@@ -59,6 +59,9 @@ pub enum KernelEntry {
 /// (`init_size` from its preferred or load address). Both below 4 GiB, which the firmware
 /// maps and the 64-bit entry expects mapped.
 fn bzimage_ranges(header: &SetupHeader, load: Range) -> Result<[Range; 2], Error> {
+    if load.is_empty() {
+        return Err(Error::BzImageEmpty);
+    }
     let beyond = Error::KernelAbove4G { start: load.start, end: u64::MAX };
     let runtime = header.runtime_range(load.start).ok_or(beyond)?;
     match [load, runtime].into_iter().find(|r| r.end > 1 << 32) {

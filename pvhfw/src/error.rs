@@ -22,6 +22,8 @@ pub enum Error {
     DirectoryFull { files: u32 },
     /// The fw_cfg directory claims more files than QEMU can publish.
     DirectoryCount { files: u32 },
+    /// A bzImage with nothing after its setup sectors (QEMU's `KERNEL_SIZE` is 0).
+    BzImageEmpty,
     /// The start info `pvhfw.elf` was entered with has the wrong magic.
     BadStartInfo { magic: u32 },
     /// The start info, or something it points to, lies where it cannot be read.
@@ -102,6 +104,7 @@ impl Error {
                 .dec(files.into())
                 .str(" files; QEMU publishes at most ")
                 .dec(crate::fw_cfg::MAX_FILE_SLOTS.into()),
+            Error::BzImageEmpty => line.str("bzImage has no protected-mode code after its setup sectors"),
             Error::BadStartInfo { magic } => line
                 .str("entered with a start info whose magic is ")
                 .hex(magic.into())
