@@ -795,10 +795,12 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     fn madt(&mut self, placed: PlacedTables) -> Option<madt::Cpus> {
         let rsdp = placed.rsdp.filter(|_| !placed.reserved.is_empty())?;
         let mut rsdp_copy = [0u8; 36];
-        let rsdp_bytes = Range { start: rsdp, end: (rsdp + 36).min(F_SEGMENT_WINDOW.end) };
-        if !F_SEGMENT_WINDOW.contains(&rsdp_bytes) {
+        // Up to 36 bytes (an RSDP of revision 2), as far as the window goes.
+        let end = rsdp.checked_add(36)?.min(F_SEGMENT_WINDOW.end);
+        if rsdp < F_SEGMENT_WINDOW.start || end <= rsdp {
             return None;
         }
+        let rsdp_bytes = Range { start: rsdp, end };
         let len = (rsdp_bytes.end - rsdp_bytes.start) as usize;
         rsdp_copy[..len].copy_from_slice(self.platform.phys(rsdp_bytes));
         let tables = madt::Tables { base: placed.reserved.start, bytes: self.platform.phys(placed.reserved) };
