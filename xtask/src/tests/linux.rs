@@ -185,11 +185,12 @@ impl Scenario {
         if self.vmgenid {
             q = q.args(&["-device", "vmgenid"]);
         }
-        // Without ACPI nothing can power the machine off: init's last line ends the run.
+        // Without ACPI nothing can power the machine off: init's last line ends the run (all of
+        // it: a run stopped at "done" may miss the value the check reads).
         if self.powers_off() {
             q
         } else {
-            q.until("pvhfw-init: done")
+            q.until("pvhfw-init: done: yes")
         }
     }
 
