@@ -338,6 +338,10 @@ impl<'a> Directory<'a> {
     }
 }
 
+/// The most files a fw_cfg directory can list: file selectors run from 0x20 to 0x3fff (QEMU's
+/// `x-file-slots` is capped there).
+pub const MAX_FILES: u32 = 0x4000 - 0x20;
+
 /// Reads the directory into `buf` and parses it. A directory of more than
 /// [`MAX_DIR_ENTRIES`] files (QEMU takes up to 16352) is read in parts, keeping only the files
 /// the firmware can look up.
@@ -346,7 +350,9 @@ pub fn read_directory<'a>(
     buf: &'a mut [u8; DIR_BYTES],
 ) -> Result<Directory<'a>, Error> {
     io.read(key::FILE_DIR, buf)?;
-    let count = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    // A larger count cannot come from QEMU, whose file selectors run out at MAX_FILES: read
+    // no further (reading a count of up to 2^32 entries in parts would take minutes).
+    let count = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]).min(MAX_FILES);
     if count as usize > MAX_DIR_ENTRIES {
         let kept = read_long_directory(io, buf, count)?;
         buf[..4].copy_from_slice(&(kept as u32).to_be_bytes());
@@ -541,6 +547,21 @@ mod tests {
         // More than MAX_DIR_ENTRIES files the firmware could look up: named, not cut.
         (0..MAX_DIR_ENTRIES).for_each(|i| f.add_file(&std::format!("etc/{i:03}"), &[]));
         assert_eq!(read_directory(&mut f, &mut buf).err(), Some(Error::DirectoryFull { files: 730 }));
+    }
+
+    /// A count beyond fw_cfg's file selectors (found by fuzzing the whole boot: 2^31 entries
+    /// read in parts took minutes) is read only as far as QEMU could fill it.
+    #[test]
+    fn impossible_directory_counts_are_bounded() {
+        let mut f = FakeFwCfg::default();
+        f.add_file("etc/e820", &[0; 20]);
+        let mut raw = f.items[&key::FILE_DIR].clone();
+        raw[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        f.set(key::FILE_DIR, &raw);
+        let mut buf = [0; DIR_BYTES];
+        let dir = read_directory(&mut f, &mut buf).unwrap();
+        assert_eq!(dir.find_name(&FileName::new("etc/e820")).map(|file| file.size), Some(20));
+        assert_eq!(dir.len(), 1);
     }
 
     /// The word-wise comparison, and the heads of names that end within 16 bytes, agree with
