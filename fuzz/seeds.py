@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus (fuzz/corpus/<target>/) from QEMU 7.2 captures in pvhfw/testdata.
+"""Writes the seed corpus (fuzz/corpus/<target>/) from the QEMU captures in pvhfw/testdata:
+QEMU 7.2's under the variant's name, QEMU 10.0's as qemu-10.0-<variant>.
 
 The items format is described in fuzz/src/lib.rs. Run from anywhere: python3 fuzz/seeds.py
 """
@@ -7,15 +8,18 @@ import os, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.join(HERE, "..", "pvhfw", "testdata")
+# (capture folder, seed name prefix)
+QEMUS = [("qemu-7.2", ""), ("qemu-10.0", "qemu-10.0-")]
 MACHINES = ["pc", "q35", "q35-smbios3", "microvm", "pc-vmgenid-smp4"]
 M = 1 << 20
 
 
-def capture(variant):
+def capture(qemu, variant):
     files = {}
-    for line in open(os.path.join(TESTDATA, variant, "files.txt")):
+    d = os.path.join(TESTDATA, qemu, variant)
+    for line in open(os.path.join(d, "files.txt")):
         name, size = line.rsplit(" ", 1)
-        data = open(os.path.join(TESTDATA, variant, name.replace("/", "_")), "rb").read()
+        data = open(os.path.join(d, name.replace("/", "_")), "rb").read()
         # Full size, except for the bulk of zeros after the ACPI tables and the script's
         # padding: small seeds fuzz faster.
         keep = {"etc/acpi/tables": 4096, "etc/table-loader": 128}.get(name)
@@ -51,10 +55,11 @@ def write(target, name, data):
 
 
 def main():
-    bzimage = open(os.path.join(TESTDATA, "bzimage", "debian12-q35-setup-head.bin"), "rb").read()
+    bzimage = open(os.path.join(TESTDATA, "qemu-7.2", "bzimage", "debian12-q35-setup-head.bin"), "rb").read()
     elf = b"\x7fELF" + bytes(60)
-    for m in MACHINES:
-        files = capture(m)
+    for qemu, prefix, variant in [(q, p, v) for q, p in QEMUS for v in MACHINES]:
+        m = prefix + variant
+        files = capture(qemu, variant)
         items = b"".join(file_item(n, d) for n, d in files.items())
         write("fw_cfg_directory", m, directory(files))
         write("e820", m, bytes([len(files["etc/e820"]) // 20]) + files["etc/e820"])
@@ -62,7 +67,7 @@ def main():
             write("table_loader", m, items)
         if "etc/smbios/smbios-anchor" in files:
             write("smbios", m, b"".join(file_item(n, d) for n, d in files.items() if "smbios" in n))
-        chipset = {"pc": 1, "q35": 2, "q35-smbios3": 2, "pc-vmgenid-smp4": 1}.get(m, 0)
+        chipset = {"pc": 1, "q35": 2, "q35-smbios3": 2, "pc-vmgenid-smp4": 1}.get(variant, 0)
         files["etc/e820"] = e820([(0, 128 * M, 1)])
         for kind, head, entry, addr, size in [("pvh", elf, 0x100040, 0x100000, 0x20000),
                                               ("bzimage", bzimage, 0, 0x100000, 0x1000)]:

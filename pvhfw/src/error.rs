@@ -103,7 +103,7 @@ impl Error {
                 .str("fw_cfg directory claims ")
                 .dec(files.into())
                 .str(" files; QEMU publishes at most ")
-                .dec(crate::fw_cfg::MAX_FILE_SLOTS.into()),
+                .dec(crate::fw_cfg::MAX_FILES.into()),
             Error::BzImageEmpty => line.str("bzImage has no protected-mode code after its setup sectors"),
             Error::BadStartInfo { magic } => line
                 .str("entered with a start info whose magic is ")

@@ -338,20 +338,21 @@ impl<'a> Directory<'a> {
     }
 }
 
-/// QEMU's fw_cfg has at most this many file slots (its `x-file-slots` is 16 bits); a larger
-/// count is not QEMU's, and reading that many entries would take practically forever.
-pub const MAX_FILE_SLOTS: u32 = 0xffff;
+/// The most files a fw_cfg directory can list: file selectors run from 0x20 to 0x3fff (QEMU's
+/// `x-file-slots` is capped there); a larger count is not QEMU's, and reading that many
+/// entries in parts would take practically forever.
+pub const MAX_FILES: u32 = 0x4000 - 0x20;
 
 /// Reads the directory into `buf` and parses it. A directory of more than
 /// [`MAX_DIR_ENTRIES`] files (QEMU takes up to 16352) is read in parts, keeping only the files
-/// the firmware can look up; a count beyond [`MAX_FILE_SLOTS`] is refused.
+/// the firmware can look up; a count beyond [`MAX_FILES`] is refused.
 pub fn read_directory<'a>(
     io: &mut (impl FwCfgIo + ?Sized),
     buf: &'a mut [u8; DIR_BYTES],
 ) -> Result<Directory<'a>, Error> {
     io.read(key::FILE_DIR, buf)?;
     let count = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    if count > MAX_FILE_SLOTS {
+    if count > MAX_FILES {
         return Err(Error::DirectoryCount { files: count });
     }
     if count as usize > MAX_DIR_ENTRIES {

@@ -201,26 +201,30 @@ mod tests {
 
     #[test]
     fn patches_qemu_2_1_anchor() {
-        let files = testdata::load("pc");
-        let mut anchor = files.get(ANCHOR_FILE).unwrap().clone();
-        let size = files.get(TABLES_FILE).unwrap().len() as u64;
-        patch(&mut anchor, 0x0fff_0000, size, 0).unwrap();
-        assert_eq!(&anchor[0x18..0x1c], &0x0fff_0000u32.to_le_bytes());
-        assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
-        assert_eq!(patch(&mut anchor.clone(), 1 << 32, size, 0), Err(Error::BadSmbiosAnchor));
-        let short = Err(Error::SmbiosTablesShort { claimed: size, size: 10 });
-        assert_eq!(patch(&mut anchor.clone(), 0x1000, 10, 0), short, "length beyond the tables");
+        for q in testdata::QEMUS {
+            let files = testdata::load(q, "pc");
+            let mut anchor = files.get(ANCHOR_FILE).unwrap().clone();
+            let size = files.get(TABLES_FILE).unwrap().len() as u64;
+            patch(&mut anchor, 0x0fff_0000, size, 0).unwrap();
+            assert_eq!(&anchor[0x18..0x1c], &0x0fff_0000u32.to_le_bytes());
+            assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
+            assert_eq!(patch(&mut anchor.clone(), 1 << 32, size, 0), Err(Error::BadSmbiosAnchor));
+            let short = Err(Error::SmbiosTablesShort { claimed: size, size: 10 });
+            assert_eq!(patch(&mut anchor.clone(), 0x1000, 10, 0), short, "length beyond the tables, {q}");
+        }
     }
 
     #[test]
     fn patches_qemu_3_0_anchor() {
-        let files = testdata::load("q35-smbios3");
-        let mut anchor = files.get(ANCHOR_FILE).unwrap().clone();
-        assert_eq!(&anchor[..5], b"_SM3_");
-        let size = files.get(TABLES_FILE).unwrap().len() as u64;
-        patch(&mut anchor, 0x1_2345_6000, size, 0).unwrap();
-        assert_eq!(&anchor[0x10..0x18], &0x1_2345_6000u64.to_le_bytes());
-        assert!(sums_to_zero(&anchor));
+        for q in testdata::QEMUS {
+            let files = testdata::load(q, "q35-smbios3");
+            let mut anchor = files.get(ANCHOR_FILE).unwrap().clone();
+            assert_eq!(&anchor[..5], b"_SM3_");
+            let size = files.get(TABLES_FILE).unwrap().len() as u64;
+            patch(&mut anchor, 0x1_2345_6000, size, 0).unwrap();
+            assert_eq!(&anchor[0x10..0x18], &0x1_2345_6000u64.to_le_bytes());
+            assert!(sums_to_zero(&anchor), "{q}");
+        }
     }
 
     #[test]
@@ -228,32 +232,39 @@ mod tests {
         for bad in [&b""[..], b"_SM_", &[0u8; 31], &[0xffu8; 24]] {
             assert_eq!(patch(&mut bad.to_vec(), 0, 0, 0), Err(Error::BadSmbiosAnchor));
         }
-        let mut wrong_len = testdata::load("pc").get(ANCHOR_FILE).unwrap().clone();
-        wrong_len.truncate(24);
-        assert_eq!(patch(&mut wrong_len, 0, 1000, 0), Err(Error::BadSmbiosAnchor));
+        for q in testdata::QEMUS {
+            let mut wrong_len = testdata::load(q, "pc").get(ANCHOR_FILE).unwrap().clone();
+            wrong_len.truncate(24);
+            assert_eq!(patch(&mut wrong_len, 0, 1000, 0), Err(Error::BadSmbiosAnchor), "{q}");
+        }
     }
 
     #[test]
     fn a_full_f_segment_is_named() {
-        let files = testdata::load("pc");
-        let mut f = crate::fw_cfg::fake::FakeFwCfg::default();
-        f.add_file(ANCHOR_FILE, &files[ANCHOR_FILE]);
-        f.add_file(TABLES_FILE, &files[TABLES_FILE]);
-        let high = crate::Range { start: 0x2_0000, end: 0x3_0000 };
-        let mut p = crate::platform::fake::FakePlatform::default().with_bank(high.start, 0x1_0000);
-        let (mut high, mut full) = (Bump::new(high), Bump::new(crate::Range { start: 0xf_4000, end: 0xf_4010 }));
-        let smbios = Smbios::new(
-            crate::fw_cfg::File { select: 0x20, size: 31 },
-            crate::fw_cfg::File { select: 0x21, size: files[TABLES_FILE].len() as u32 },
-        );
-        let e = smbios.install(&mut f, &mut p, &mut high, &mut full);
-        assert_eq!(e, Err(Error::FSegmentFull { what: "SMBIOS entry point" }));
+        for q in testdata::QEMUS {
+            let files = testdata::load(q, "pc");
+            let mut f = crate::fw_cfg::fake::FakeFwCfg::default();
+            f.add_file(ANCHOR_FILE, &files[ANCHOR_FILE]);
+            f.add_file(TABLES_FILE, &files[TABLES_FILE]);
+            let high = crate::Range { start: 0x2_0000, end: 0x3_0000 };
+            let mut p = crate::platform::fake::FakePlatform::default().with_bank(high.start, 0x1_0000);
+            let (mut high, mut full) = (Bump::new(high), Bump::new(crate::Range { start: 0xf_4000, end: 0xf_4010 }));
+            let smbios = Smbios::new(
+                crate::fw_cfg::File { select: 0x20, size: 31 },
+                crate::fw_cfg::File { select: 0x21, size: files[TABLES_FILE].len() as u32 },
+            );
+            let e = smbios.install(&mut f, &mut p, &mut high, &mut full);
+            assert_eq!(e, Err(Error::FSegmentFull { what: "SMBIOS entry point" }), "{q}");
+        }
     }
 
-    /// Installs QEMU's `pc` SMBIOS files (with `tables` instead of QEMU's structures, if given);
-    /// returns the entry point and the platform.
-    fn install_pc(tables: Option<std::vec::Vec<u8>>) -> (std::vec::Vec<u8>, crate::platform::fake::FakePlatform) {
-        let files = testdata::load("pc");
+    /// Installs `qemu`'s `pc` SMBIOS files (with `tables` instead of QEMU's structures, if
+    /// given); returns the entry point and the platform.
+    fn install_pc(
+        qemu: &str,
+        tables: Option<std::vec::Vec<u8>>,
+    ) -> (std::vec::Vec<u8>, crate::platform::fake::FakePlatform) {
+        let files = testdata::load(qemu, "pc");
         let tables = tables.unwrap_or_else(|| files[TABLES_FILE].clone());
         let mut f = crate::fw_cfg::fake::FakeFwCfg::default();
         f.add_file(ANCHOR_FILE, &files[ANCHOR_FILE]);
@@ -268,26 +279,29 @@ mod tests {
 
     #[test]
     fn bios_information_goes_first_unless_qemu_has_one() {
-        let qemu = testdata::load("pc")[TABLES_FILE].clone();
-        let qemu_count = u16::from_le_bytes(testdata::load("pc")[ANCHOR_FILE][0x1c..0x1e].try_into().unwrap());
-        let (anchor, mut p) = install_pc(None);
-        let ep = EntryPoint21::read_from_bytes(&anchor).unwrap();
-        assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
-        let start = u64::from(ep.table_address.get());
-        let len = usize::from(ep.table_length.get());
-        assert_eq!(len, qemu.len() + BIOS_INFORMATION.len());
-        assert_eq!(ep.structures.get(), qemu_count + 1);
-        let tables = p.read(Range { start, end: start + len as u64 });
-        assert_eq!(&tables[..BIOS_INFORMATION.len()], &BIOS_INFORMATION);
-        assert_eq!(&tables[BIOS_INFORMATION.len()..], &qemu[..]);
-        assert_eq!(&tables[0x18..0x1e], b"pvhfw\0");
-        // QEMU's own type 0 (-smbios type=0,...) comes first in its structures: kept, none added.
-        let mut with_type0 = BIOS_INFORMATION.to_vec();
-        with_type0[0x18] = b'Q';
-        with_type0.extend_from_slice(&qemu);
-        let (anchor, _) = install_pc(Some(with_type0.clone()));
-        let ep = EntryPoint21::read_from_bytes(&anchor).unwrap();
-        assert_eq!(usize::from(ep.table_length.get()), qemu.len(), "QEMU's anchor says its own length");
-        assert_eq!(ep.structures.get(), qemu_count);
+        for q in testdata::QEMUS {
+            let files = testdata::load(q, "pc");
+            let qemu = files[TABLES_FILE].clone();
+            let qemu_count = u16::from_le_bytes(files[ANCHOR_FILE][0x1c..0x1e].try_into().unwrap());
+            let (anchor, mut p) = install_pc(q, None);
+            let ep = EntryPoint21::read_from_bytes(&anchor).unwrap();
+            assert!(sums_to_zero(&anchor) && sums_to_zero(&anchor[0x10..0x1f]));
+            let start = u64::from(ep.table_address.get());
+            let len = usize::from(ep.table_length.get());
+            assert_eq!(len, qemu.len() + BIOS_INFORMATION.len(), "{q}");
+            assert_eq!(ep.structures.get(), qemu_count + 1);
+            let tables = p.read(Range { start, end: start + len as u64 });
+            assert_eq!(&tables[..BIOS_INFORMATION.len()], &BIOS_INFORMATION);
+            assert_eq!(&tables[BIOS_INFORMATION.len()..], &qemu[..]);
+            assert_eq!(&tables[0x18..0x1e], b"pvhfw\0");
+            // QEMU's own type 0 (-smbios type=0,...) comes first in its structures: kept, none added.
+            let mut with_type0 = BIOS_INFORMATION.to_vec();
+            with_type0[0x18] = b'Q';
+            with_type0.extend_from_slice(&qemu);
+            let (anchor, _) = install_pc(q, Some(with_type0.clone()));
+            let ep = EntryPoint21::read_from_bytes(&anchor).unwrap();
+            assert_eq!(usize::from(ep.table_length.get()), qemu.len(), "QEMU's anchor says its own length, {q}");
+            assert_eq!(ep.structures.get(), qemu_count);
+        }
     }
 }

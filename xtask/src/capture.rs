@@ -2,11 +2,11 @@
 //! library's own fw_cfg code.
 //!
 //! `--fixtures` stores the files the firmware consumes (ACPI, SMBIOS, e820, vmgenid) for a few
-//! machine configurations under `pvhfw/testdata/<variant>/`, so host unit tests run the table
-//! loader and SMBIOS code over exactly what QEMU hands over. Files are stored with trailing
-//! zeros trimmed; `files.txt` keeps every file's real size.
+//! machine configurations under `pvhfw/testdata/qemu-<version>/<variant>/`, one set per QEMU,
+//! so host unit tests run the table loader and SMBIOS code over exactly what each QEMU hands
+//! over. Files are stored with trailing zeros trimmed; `files.txt` keeps every file's real size.
 
-use crate::qemu::VMGENID_GUID;
+use crate::qemu::{Version, VMGENID_GUID};
 use crate::qtest::Qtest;
 use crate::{root, Result};
 use pvhfw::fw_cfg::{self, FileName, FwCfgIo, DIR_BYTES};
@@ -24,11 +24,11 @@ fn name_str(name: &FileName) -> String {
     String::from_utf8_lossy(&name.0[..len]).into_owned()
 }
 
-/// Prints the fw_cfg file directory of `machine`.
-pub fn list(machine: &str, extra: &[String]) -> Result<()> {
-    crate::qemu::ensure_installed()?;
+/// Prints the fw_cfg file directory of `machine` on QEMU `v`.
+pub fn list(v: Version, machine: &str, extra: &[String]) -> Result<()> {
+    v.ensure_installed()?;
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let mut q = Qtest::start(machine, &extra)?;
+    let mut q = Qtest::start(v, machine, &extra)?;
     for (name, select, size) in files(&mut q)? {
         println!("{select:#06x} {size:>8} {name}");
     }
@@ -60,29 +60,38 @@ const WANTED: &[&str] = &[
     "etc/tpm/log",
 ];
 
-pub fn fixtures() -> Result<()> {
-    crate::qemu::ensure_installed()?;
-    for (variant, machine, extra) in variants() {
-        let dir = root().join("pvhfw/testdata").join(variant);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let mut q = Qtest::start(machine, &extra)?;
-        program_chipset(&mut q)?;
-        let mut manifest = String::new();
-        for (name, select, size) in files(&mut q)? {
-            if !WANTED.contains(&name.as_str()) {
-                continue;
-            }
-            let mut data = vec![0; size as usize];
-            q.read(select, &mut data).map_err(|e| q.error(e))?;
-            let used = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            std::fs::write(dir.join(name.replace('/', "_")), &data[..used])?;
-            manifest.push_str(&format!("{name} {size}\n"));
+/// Rewrites the fixtures of each QEMU in `versions`.
+pub fn fixtures(versions: &[Version]) -> Result<()> {
+    for &v in versions {
+        v.ensure_installed()?;
+        for (variant, machine, extra) in variants() {
+            capture_variant(v, variant, machine, &extra)?;
         }
-        std::fs::write(dir.join("files.txt"), manifest)?;
-        println!("{}", dir.display());
     }
+    Ok(())
+}
+
+/// Captures one variant's files on QEMU `v` into `pvhfw/testdata/qemu-VERSION/VARIANT/`.
+fn capture_variant(v: Version, variant: &str, machine: &str, extra: &[String]) -> Result<()> {
+    let dir = root().join("pvhfw/testdata").join(v.tag()).join(variant);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut q = Qtest::start(v, machine, &extra)?;
+    program_chipset(&mut q)?;
+    let mut manifest = String::new();
+    for (name, select, size) in files(&mut q)? {
+        if !WANTED.contains(&name.as_str()) {
+            continue;
+        }
+        let mut data = vec![0; size as usize];
+        q.read(select, &mut data).map_err(|e| q.error(e))?;
+        let used = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        std::fs::write(dir.join(name.replace('/', "_")), &data[..used])?;
+        manifest.push_str(&format!("{name} {size}\n"));
+    }
+    std::fs::write(dir.join("files.txt"), manifest)?;
+    println!("{}", dir.display());
     Ok(())
 }
 

@@ -1,10 +1,11 @@
 //! Debian's stock kernels and a busybox initramfs, fetched with `apt-get download`.
 //!
 //! Each release gets its own apt configuration under `target/xtask/apt-<suite>`: the machine's
-//! own sources stay untouched, and Debian 13 is reachable from a Debian 12 host.
+//! own sources stay untouched, and Debian 13 is reachable from a Debian 12 host. ([`Apt`] also
+//! fetches QEMU 10.0 from `bookworm-backports`.)
 
 use crate::cpio::Cpio;
-use crate::qemu::{self, Qemu};
+use crate::qemu::{self, Qemu, Version};
 use crate::{work_dir, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -129,24 +130,32 @@ pub fn fetch(release: Release) -> Result<DebianKernel> {
     Ok(DebianKernel { release, vmlinux, bzimage, initrd })
 }
 
-/// apt-get with a private source list, package lists and cache for one release.
-struct Apt {
+/// apt-get with a private source list, package lists and cache under `target/xtask/apt-NAME`:
+/// the machine's own sources stay untouched.
+pub struct Apt {
     dir: PathBuf,
     options: Vec<String>,
 }
 
 impl Apt {
+    /// A release's main and security suites.
     fn new(release: Release) -> Result<Apt> {
-        let dir = work_dir().join(format!("apt-{}", release.suite()));
+        let suite = release.suite();
+        Apt::with_suites(suite, &[("debian", suite.to_string()), ("debian-security", format!("{suite}-security"))])
+    }
+
+    /// The `main` component of each (archive, suite) pair, e.g. `("debian", "bookworm-backports")`,
+    /// with fresh package lists.
+    pub fn with_suites(name: &str, suites: &[(&str, String)]) -> Result<Apt> {
+        let dir = work_dir().join(format!("apt-{name}"));
         for d in ["lists/partial", "cache/archives/partial", "debs"] {
             std::fs::create_dir_all(dir.join(d))?;
         }
-        let suite = release.suite();
         let key = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg";
-        let sources = format!(
-            "deb [{key}] http://deb.debian.org/debian {suite} main\n\
-             deb [{key}] http://deb.debian.org/debian-security {suite}-security main\n"
-        );
+        let sources: String = suites
+            .iter()
+            .map(|(archive, suite)| format!("deb [{key}] http://deb.debian.org/{archive} {suite} main\n"))
+            .collect();
         std::fs::write(dir.join("sources.list"), sources)?;
         let d = dir.display();
         let options = [
@@ -185,14 +194,15 @@ impl Apt {
             .ok_or_else(|| format!("linux-image-amd64 names no kernel package: {depends}").into())
     }
 
-    /// Downloads `pkg` (once) and unpacks its files into `into`.
-    fn unpack(&self, pkg: &str, into: &Path) -> Result<()> {
+    /// Downloads `pkg` (once; `NAME/SUITE` picks the suite) and unpacks its files into `into`.
+    pub fn unpack(&self, pkg: &str, into: &Path) -> Result<()> {
         let debs = self.dir.join("debs");
-        let deb = match find_file(&debs, &format!("{pkg}_")) {
+        let prefix = format!("{}_", pkg.split('/').next().unwrap_or(pkg));
+        let deb = match find_file(&debs, &prefix) {
             Ok(deb) => deb,
             Err(_) => {
                 self.run("apt-get", &["-qq", "download", pkg], &debs)?;
-                find_file(&debs, &format!("{pkg}_"))?
+                find_file(&debs, &prefix)?
             }
         };
         if !Command::new("dpkg-deb").arg("-x").arg(&deb).arg(into).status()?.success() {
@@ -283,10 +293,10 @@ fn busybox_initrd(busybox: &Path, kernel_tree: &Path) -> Result<Vec<u8>> {
     Ok(cpio.finish())
 }
 
-/// QEMU for a Debian boot on `machine` (TCG: the software KVM here cannot run full Linux).
+/// QEMU `v` for a Debian boot on `machine` (TCG: the software KVM here cannot run full Linux).
 /// Single-threaded TCG: with a thread per vCPU, two such boots on two host cores starved vCPUs
 /// into rare soft lockups (a test run hung once in this way); one thread is also faster here.
-pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, append: &str) -> Qemu {
+pub fn boot(v: Version, name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, append: &str) -> Qemu {
     let microvm = machine.starts_with("microvm");
     let (machine_arg, extra) = if microvm {
         (format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz()))
@@ -294,23 +304,30 @@ pub fn boot(name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, a
         (machine.to_string(), String::new())
     };
     let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
-    Qemu::new(name, &machine_arg, firmware)
+    Qemu::new(v, name, &machine_arg, firmware)
         .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"])
         .arg_path("-kernel", &kernel.vmlinux)
         .arg_path("-initrd", &kernel.initrd)
         .args(&["-append", cmdline.trim()])
 }
 
-/// The same boot through `pvhfw.elf`: QEMU's own firmware for `machine` (SeaBIOS with QEMU's
-/// PVH option ROM, qboot on `microvm`) starts `elf`, which loads the kernel, initrd and command
-/// line from the fw_cfg files `opt/org.pvhfw/*`.
-pub fn boot_chained(name: &str, machine: &str, elf: &Path, kernel: &DebianKernel, append: &str) -> crate::Result<Qemu> {
+/// The same boot through `pvhfw.elf`: QEMU `v`'s own firmware for `machine` (SeaBIOS with
+/// QEMU's PVH option ROM, qboot on `microvm`) starts `elf`, which loads the kernel, initrd and
+/// command line from the fw_cfg files `opt/org.pvhfw/*`.
+pub fn boot_chained(
+    v: Version,
+    name: &str,
+    machine: &str,
+    elf: &Path,
+    kernel: &DebianKernel,
+    append: &str,
+) -> crate::Result<Qemu> {
     let (anchor, machine_arg, extra) = match machine.starts_with("microvm") {
         true => (qemu::QBOOT, format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz())),
         false => (qemu::SEABIOS, machine.to_string(), String::new()),
     };
     let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
-    Ok(Qemu::new(name, &machine_arg, &qemu::anchor_firmware(anchor)?)
+    Ok(Qemu::new(v, name, &machine_arg, &v.firmware(anchor)?)
         .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"])
         .arg_path("-kernel", elf)
         .args(&qemu::chain_files(&kernel.vmlinux, Some(&kernel.initrd), cmdline.trim())))

@@ -40,6 +40,9 @@ pub fn targets() -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// libFuzzer's `-timeout`: seconds after which one input counts as a hang.
+const HANG_SECONDS: u64 = 10;
+
 /// Builds the targets, then runs each (or those whose name contains `filter`) for `seconds`.
 pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
     let fuzz = root().join("fuzz");
@@ -65,6 +68,9 @@ pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
         let start = Instant::now();
         let out = Command::new(target_dir.join(HOST).join("release").join(t))
             .arg(format!("-max_total_time={seconds}"))
+            // One input running this long is a hang (the slowest take milliseconds): a failure
+            // with its reproducer, not libFuzzer's default 20 minutes.
+            .arg(format!("-timeout={HANG_SECONDS}"))
             .arg("-print_final_stats=1")
             .arg(format!("-artifact_prefix={}/", artifacts.display()))
             .arg(&corpus)

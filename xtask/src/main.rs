@@ -9,9 +9,13 @@
 //! - `capture`: what QEMU publishes through fw_cfg, read over qtest (`--fixtures` regenerates
 //!   the library's test data).
 //!
+//! `--qemu 7.2|10` picks the QEMU: Debian 12's own 7.2 or 10.0 from `bookworm-backports`
+//! ([`qemu::Version`]). `test`, `bench` and `capture --fixtures` use both unless told; `run`,
+//! `capture` without `--fixtures` and `stress` use 7.2 unless told.
+//!
 //! Everything a fresh machine needs is fetched here: QEMU and the reference firmwares through
-//! apt, the bare-metal Rust target through rustup, Debian's kernels and busybox through
-//! `apt-get download`.
+//! apt (QEMU 10.0 with `apt-get download` into `target/`), the bare-metal Rust target through
+//! rustup, Debian's kernels and busybox through `apt-get download`.
 
 mod bench;
 mod build;
@@ -28,6 +32,7 @@ mod tests;
 
 use clap::{Parser, Subcommand};
 use debian::Release;
+use qemu::Version;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +43,10 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// The QEMU to use: 7.2 (Debian 12's) or 10 (10.0 from bookworm-backports, extracted
+    /// under target/). Default: both for test, bench and capture --fixtures, 7.2 otherwise.
+    #[arg(long, global = true, value_parser = Version::parse)]
+    qemu: Option<Version>,
 }
 
 #[derive(Subcommand)]
@@ -57,7 +66,7 @@ enum Cmd {
         append: String,
     },
     /// Developer tool: list what QEMU publishes through fw_cfg on MACHINE (extra QEMU
-    /// arguments after `--`), or with --fixtures rewrite pvhfw/testdata from it.
+    /// arguments after `--`), or with --fixtures rewrite pvhfw/testdata/qemu-VERSION from it.
     Capture {
         #[arg(long, default_value = "pc")]
         machine: String,
@@ -68,8 +77,8 @@ enum Cmd {
         #[arg(last = true)]
         qemu_args: Vec<String>,
     },
-    /// Measure pvhfw, qboot and SeaBIOS side by side: instructions, VM exits, wall time,
-    /// Debian boot to init, image size.
+    /// Measure pvhfw, qboot and SeaBIOS side by side, on each QEMU with its own qboot and
+    /// SeaBIOS: instructions, VM exits, wall time, Debian boot to init, image size.
     Bench {
         /// Interleaved rounds of wall-time runs.
         #[arg(long, default_value_t = 21)]
@@ -109,7 +118,8 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         debian: usize,
     },
-    /// Run every test: formatting and clippy, host unit tests, pvhtest boots, Debian boots.
+    /// Run every test: formatting and clippy, host unit tests, pvhtest boots, Debian boots (on
+    /// each QEMU), fuzzing and stress (once).
     Test {
         /// Only QEMU tests whose name contains this.
         #[arg(long)]
@@ -134,8 +144,8 @@ pub fn work_dir() -> PathBuf {
 }
 
 /// `cargo xtask run`: boot to a busybox shell, or without a terminal to init's report.
-fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
-    qemu::ensure_installed()?;
+fn run(v: Version, machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
+    v.ensure_installed()?;
     let artifacts = build::build()?;
     let mut debian = debian::fetch(Release::Bookworm)?;
     if let Some(k) = kernel {
@@ -143,7 +153,7 @@ fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let append = if interactive { format!("pvhfw.shell {append}") } else { append.to_string() };
-    let q = debian::boot("run", machine, &artifacts.firmware, &debian, &append);
+    let q = debian::boot(v, "run", machine, &artifacts.firmware, &debian, &append);
     eprintln!("xtask: {}", q.command_line());
     if interactive {
         let status = q.run_interactive()?;
@@ -159,19 +169,23 @@ fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().cmd {
+    let cli = Cli::parse();
+    // The one QEMU asked for, or both.
+    let all = cli.qemu.map_or(Version::ALL.to_vec(), |v| vec![v]);
+    let one = cli.qemu.unwrap_or(Version::V7_2);
+    let result = match cli.cmd {
         Cmd::Build => build::build().map(|a| println!("{}", a.firmware.display())),
-        Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
-        Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(&machine, &qemu_args),
-        Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
+        Cmd::Run { machine, kernel, append } => run(one, &machine, kernel, &append),
+        Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(one, &machine, &qemu_args),
+        Cmd::Capture { fixtures: true, .. } => capture::fixtures(&all),
         Cmd::Bench { rounds, linux_runs, publish, reuse, only } => {
-            bench::run(&bench::Options { rounds, linux_runs, publish, reuse, only })
+            bench::run(&bench::Options { rounds, linux_runs, publish, reuse, only }, &all)
         }
         Cmd::Fuzz { seconds, filter } => fuzz::run(seconds, filter.as_deref()),
         Cmd::Stress { sequential, concurrent, debian } => {
-            stress::run(&stress::Options { sequential, concurrent, debian })
+            stress::run(one, &stress::Options { sequential, concurrent, debian })
         }
-        Cmd::Test { filter, no_debian, no_lint } => tests::run(filter.as_deref(), !no_debian, !no_lint),
+        Cmd::Test { filter, no_debian, no_lint } => tests::run(&all, filter.as_deref(), !no_debian, !no_lint),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

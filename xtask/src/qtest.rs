@@ -2,13 +2,13 @@
 //! code at all. Used to capture what QEMU publishes through fw_cfg (test fixtures) exactly as a
 //! firmware would read it.
 
-use crate::qemu::{self, QEMU};
+use crate::qemu::{self, Version};
 use crate::Result;
 use pvhfw::fw_cfg::{DmaAccess, FwCfgIo, PORT_DMA_LOW};
 use pvhfw::platform::{PciConfig, PciFn};
 use pvhfw::Error;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use zerocopy::IntoBytes;
 
 pub struct Qtest {
@@ -25,11 +25,12 @@ const DESCRIPTOR: u64 = 0x1000;
 const BUFFER: u64 = 0x10_0000;
 
 impl Qtest {
-    /// Starts `machine` with `extra` arguments under qtest control.
-    pub fn start(machine: &str, extra: &[&str]) -> Result<Qtest> {
-        let mut child = Command::new(QEMU)
+    /// Starts `machine` on QEMU `v` with `extra` arguments under qtest control.
+    pub fn start(v: Version, machine: &str, extra: &[&str]) -> Result<Qtest> {
+        let mut child = v
+            .command()
             .args(qemu::base_args(machine))
-            .args(["-accel", "tcg", "-m", "256M", "-qtest", "stdio"])
+            .args(["-accel", "tcg", "-S", "-m", "256M", "-qtest", "stdio"])
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -5,7 +5,7 @@
 
 use crate::build::{self, Artifacts};
 use crate::debian::{self, Release};
-use crate::qemu::{self, Qemu};
+use crate::qemu::{Qemu, Version};
 use crate::tests::{checked_boot, Check};
 use crate::Result;
 use std::time::{Duration, Instant};
@@ -85,8 +85,9 @@ fn boots(n: usize, parallel: usize, make: &(dyn Fn(usize) -> (Qemu, Check) + Syn
     tally.into_inner().expect("no poisoning")
 }
 
-pub fn run(o: &Options) -> Result<()> {
-    qemu::ensure_installed()?;
+/// The stress runs on QEMU `v`.
+pub fn run(v: Version, o: &Options) -> Result<()> {
+    v.ensure_installed()?;
     let a = build::build()?;
     let mut failed = 0;
     let kvm = std::path::Path::new("/dev/kvm").exists();
@@ -94,16 +95,16 @@ pub fn run(o: &Options) -> Result<()> {
         for (format, bzimage) in [("pvh", false), ("bzimage", true)] {
             let make = |mode: &'static str| {
                 let a: &Artifacts = &a;
-                move |i: usize| checked_boot(&format!("stress-{format}-{accel}-{mode}-{i}"), "pc", accel, bzimage, a)
+                move |i: usize| checked_boot(v, &format!("stress-{format}-{accel}-{mode}-{i}"), "pc", accel, bzimage, a)
             };
-            let what = format!("pvhtest {format} {accel}");
+            let what = format!("{} pvhtest {format} {accel}", v.tag());
             failed += boots(o.sequential, 1, &make("seq")).report(&format!("{what} sequential"));
             let n = o.concurrent;
             failed += boots(n, n, &make("par")).report(&format!("{what} {n} concurrent"));
         }
     }
     if o.debian > 0 {
-        failed += debian_boots(&a, o.debian)?.report("Debian 12 to init, tcg, sequential");
+        failed += debian_boots(v, &a, o.debian)?.report("Debian 12 to init, tcg, sequential");
     }
     if failed > 0 {
         return Err(format!("{failed} stress boot(s) failed").into());
@@ -112,7 +113,7 @@ pub fn run(o: &Options) -> Result<()> {
 }
 
 /// Debian 12's kernel to init on `pc`, alternately the PVH `vmlinux` and the bzImage.
-fn debian_boots(a: &Artifacts, n: usize) -> Result<Tally> {
+fn debian_boots(v: Version, a: &Artifacts, n: usize) -> Result<Tally> {
     let k = debian::fetch(Release::Bookworm)?;
     let make =
         |i: usize| -> (Qemu, Check) {
@@ -120,7 +121,7 @@ fn debian_boots(a: &Artifacts, n: usize) -> Result<Tally> {
             if i % 2 == 1 {
                 k.vmlinux = k.bzimage.clone();
             }
-            let q = debian::boot(&format!("stress-debian-{i}"), "pc", &a.firmware, &k, "").until("pvhfw-init: done");
+            let q = debian::boot(v, &format!("stress-debian-{i}"), "pc", &a.firmware, &k, "").until("pvhfw-init: done");
             let check: Check = Box::new(|o| {
                 if o.serial.contains("pvhfw-init: done") {
                     Ok(())

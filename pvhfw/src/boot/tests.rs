@@ -211,10 +211,10 @@ fn boot_fail_wait_values() {
     assert_eq!(boot_fail_wait(&mut FakeFwCfg::default(), &mut scratch), None);
 }
 
-/// A 128 MiB machine publishing what QEMU's `variant` publishes (ACPI, SMBIOS), plus the kernel
-/// items of [`pvh_machine`].
-fn qemu_machine(variant: &str) -> FakeFwCfg {
-    let mut f = testdata::fw_cfg(variant);
+/// A 128 MiB machine publishing what `qemu`'s `variant` publishes (ACPI, SMBIOS), plus the
+/// kernel items of [`pvh_machine`].
+fn qemu_machine(qemu: &str, variant: &str) -> FakeFwCfg {
+    let mut f = testdata::fw_cfg(qemu, variant);
     let base = pvh_machine();
     for (k, v) in base.items.iter().filter(|(k, _)| **k < 0x20) {
         f.set(*k, v);
@@ -229,79 +229,91 @@ fn host_bridge(id: u32) -> FakePlatform {
 
 #[test]
 fn pc_gets_acpi_smbios_and_a_reserved_table_block() {
-    let mut f = qemu_machine("pc");
-    let mut p = host_bridge(0x1237_8086);
-    let (r, area, _) = prepare_on(&mut f, &mut p);
-    assert!(r.is_ok(), "{r:?}");
-    let rsdp = area.start_info.rsdp_paddr;
-    assert!((F_SEGMENT_WINDOW.start..F_SEGMENT_WINDOW.end).contains(&rsdp));
-    assert_eq!(&p.read(Range { start: rsdp, end: rsdp + 8 })[..], b"RSD PTR ");
-    // The SMBIOS entry point follows the RSDP in the window, 16-byte aligned.
-    let anchor = (rsdp + 20 + 15) & !15;
-    assert_eq!(&p.read(Range { start: anchor, end: anchor + 4 })[..], b"_SM_");
-    // The tables (128 KiB of ACPI, SMBIOS) sit right above the firmware's RAM, reserved
-    // exactly as far as they reach; the rest below the MP table stays RAM.
-    let map = memmap(&area);
-    assert_eq!(map[..4], [(0, 0x1000, 1), (0x1000, 0x40000, 2), (0x41000, 0x5d000, 1), (0x9e000, 0x62000, 2)]);
-    assert_eq!(map[4], (M, 127 * M, 1));
-    // PM base, interrupt routing, and the one PAM write for the F segment.
-    assert_eq!(p.config_writes.len(), 4);
-    assert_eq!(p.config_writes[3], (0, 0x59, 0x30, 1));
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "pc");
+        let mut p = host_bridge(0x1237_8086);
+        let (r, area, _) = prepare_on(&mut f, &mut p);
+        assert!(r.is_ok(), "{q}: {r:?}");
+        let rsdp = area.start_info.rsdp_paddr;
+        assert!((F_SEGMENT_WINDOW.start..F_SEGMENT_WINDOW.end).contains(&rsdp));
+        assert_eq!(&p.read(Range { start: rsdp, end: rsdp + 8 })[..], b"RSD PTR ");
+        // The SMBIOS entry point follows the RSDP in the window, 16-byte aligned.
+        let anchor = (rsdp + 20 + 15) & !15;
+        assert_eq!(&p.read(Range { start: anchor, end: anchor + 4 })[..], b"_SM_");
+        // The tables (128 KiB of ACPI, SMBIOS) sit right above the firmware's RAM, reserved
+        // exactly as far as they reach; the rest below the MP table stays RAM.
+        let map = memmap(&area);
+        let low = [(0, 0x1000, 1), (0x1000, 0x40000, 2), (0x41000, 0x5d000, 1), (0x9e000, 0x62000, 2)];
+        assert_eq!(map[..4], low, "{q}");
+        assert_eq!(map[4], (M, 127 * M, 1));
+        // PM base, interrupt routing, and the one PAM write for the F segment.
+        assert_eq!(p.config_writes.len(), 4);
+        assert_eq!(p.config_writes[3], (0, 0x59, 0x30, 1));
+    }
 }
 
 #[test]
 fn q35_reserves_mmconfig() {
-    let mut f = qemu_machine("q35-smbios3");
-    let mut p = host_bridge(0x29c0_8086);
-    let (r, area, _) = prepare_on(&mut f, &mut p);
-    assert!(r.is_ok(), "{r:?}");
-    assert!(memmap(&area).contains(&(0xb000_0000, 0x1000_0000, e820::RESERVED)));
-    let rsdp = area.start_info.rsdp_paddr;
-    let anchor = (rsdp + 20 + 15) & !15;
-    assert_eq!(&p.read(Range { start: anchor, end: anchor + 5 })[..], b"_SM3_");
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "q35-smbios3");
+        let mut p = host_bridge(0x29c0_8086);
+        let (r, area, _) = prepare_on(&mut f, &mut p);
+        assert!(r.is_ok(), "{q}: {r:?}");
+        assert!(memmap(&area).contains(&(0xb000_0000, 0x1000_0000, e820::RESERVED)));
+        let rsdp = area.start_info.rsdp_paddr;
+        let anchor = (rsdp + 20 + 15) & !15;
+        assert_eq!(&p.read(Range { start: anchor, end: anchor + 5 })[..], b"_SM3_", "{q}");
+    }
 }
 
 #[test]
 fn microvm_gets_acpi_without_pci_or_smbios() {
-    let mut f = qemu_machine("microvm");
-    let mut p = platform();
-    let (r, area, _) = prepare_on(&mut f, &mut p);
-    assert!(r.is_ok(), "{r:?}");
-    assert!(p.config_writes.is_empty());
-    assert_ne!(area.start_info.rsdp_paddr, 0);
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "microvm");
+        let mut p = platform();
+        let (r, area, _) = prepare_on(&mut f, &mut p);
+        assert!(r.is_ok(), "{q}: {r:?}");
+        assert!(p.config_writes.is_empty());
+        assert_ne!(area.start_info.rsdp_paddr, 0);
+    }
 }
 
 #[test]
 fn tables_without_room_are_refused() {
     // All RAM above 1 MiB is taken by the initrd: the 128 KiB table blob cannot go anywhere.
-    let mut f = qemu_machine("pc");
-    f.add_file("etc/e820", &e820(&[(M, 8 * M, 1)]));
-    f.set(key::KERNEL_ADDR, &(8 * M as u32).to_le_bytes());
-    f.set(key::KERNEL_SIZE, &(M as u32).to_le_bytes());
-    f.set(key::INITRD_ADDR, &(M as u32).to_le_bytes());
-    f.set(key::INITRD_SIZE, &(7 * M as u32).to_le_bytes());
-    let (r, _, _) = prepare_on(&mut f, &mut host_bridge(0x1237_8086));
-    assert!(matches!(r, Err(Error::NoRoomForTables { .. })), "{r:?}");
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "pc");
+        f.add_file("etc/e820", &e820(&[(M, 8 * M, 1)]));
+        f.set(key::KERNEL_ADDR, &(8 * M as u32).to_le_bytes());
+        f.set(key::KERNEL_SIZE, &(M as u32).to_le_bytes());
+        f.set(key::INITRD_ADDR, &(M as u32).to_le_bytes());
+        f.set(key::INITRD_SIZE, &(7 * M as u32).to_le_bytes());
+        let (r, _, _) = prepare_on(&mut f, &mut host_bridge(0x1237_8086));
+        assert!(matches!(r, Err(Error::NoRoomForTables { .. })), "{q}: {r:?}");
+    }
 }
 
 #[test]
 fn tables_too_big_for_640k_go_to_the_top_of_ram() {
-    let mut f = qemu_machine("pc");
-    let mut tables = testdata::load("pc").remove("etc/acpi/tables").unwrap();
-    tables.resize(600 * 1024, 0);
-    f.add_file("etc/acpi/tables", &tables);
-    let mut p = host_bridge(0x1237_8086);
-    let (r, area, _) = prepare_on(&mut f, &mut p);
-    assert!(r.is_ok(), "{r:?}");
-    let map = memmap(&area);
-    // Nothing reserved below 640 KiB but the firmware's RAM; the block at the top is.
-    assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1)]);
-    let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
-    assert_eq!(top.0 + top.1, 128 * M);
-    assert!(top.1 >= 600 * 1024 && top.1 % 4096 == 0);
-    let rsdp = area.start_info.rsdp_paddr;
-    let rsdt = u64::from(u32::from_le_bytes(p.read(Range { start: rsdp + 16, end: rsdp + 20 }).try_into().unwrap()));
-    assert!(top.0 <= rsdt && rsdt < 128 * M, "{rsdt:#x}");
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "pc");
+        let mut tables = testdata::load(q, "pc").remove("etc/acpi/tables").unwrap();
+        tables.resize(600 * 1024, 0);
+        f.add_file("etc/acpi/tables", &tables);
+        let mut p = host_bridge(0x1237_8086);
+        let (r, area, _) = prepare_on(&mut f, &mut p);
+        assert!(r.is_ok(), "{q}: {r:?}");
+        let map = memmap(&area);
+        // Nothing reserved below 640 KiB but the firmware's RAM; the block at the top is.
+        assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1)], "{q}");
+        let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
+        assert_eq!(top.0 + top.1, 128 * M);
+        assert!(top.1 >= 600 * 1024 && top.1 % 4096 == 0);
+        let rsdp = area.start_info.rsdp_paddr;
+        let rsdt_at = Range { start: rsdp + 16, end: rsdp + 20 };
+        let rsdt = u64::from(u32::from_le_bytes(p.read(rsdt_at).try_into().unwrap()));
+        assert!(top.0 <= rsdt && rsdt < 128 * M, "{q}: {rsdt:#x}");
+    }
 }
 
 /// What QEMU publishes for `-M pc -m 128M -kernel vmlinuz -initrd x -append ...`: Debian 12's

@@ -6,7 +6,7 @@ use std::vec::Vec;
 /// `vmlinuz` (6.1) with an initrd and `-append "console=ttyS0 hello"`: the kernel's own header
 /// with QEMU's patches (loader 0xB0, command line at 0x20000, heap, initrd at 0xfd74000).
 pub(crate) fn debian12() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/bzimage/debian12-q35-setup-head.bin");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/qemu-7.2/bzimage/debian12-q35-setup-head.bin");
     std::fs::read(path).expect("fixture")
 }
 

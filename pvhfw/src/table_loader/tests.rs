@@ -35,9 +35,10 @@ fn run_script(
     (result, p, high.used())
 }
 
-fn qemu(variant: &str) -> Outcome {
-    let mut f = testdata::fw_cfg(variant);
-    let script = testdata::load(variant).remove(LOADER_FILE).unwrap();
+/// QEMU's own script for `variant`, as `qemu` (one of [`testdata::QEMUS`]) published it.
+fn qemu(qemu: &str, variant: &str) -> Outcome {
+    let mut f = testdata::fw_cfg(qemu, variant);
+    let script = testdata::load(qemu, variant).remove(LOADER_FILE).unwrap();
     let (result, p, high_used) = run_script(&mut f, &script);
     Outcome { result, p, f, high_used }
 }
@@ -100,41 +101,51 @@ use std::string::String;
 
 #[test]
 fn qemu_pc_script_builds_valid_tables() {
-    let mut o = qemu("pc");
-    let rsdp = o.result.unwrap().expect("an RSDP");
-    assert!((FSEG.start..FSEG.end).contains(&rsdp) && rsdp.is_multiple_of(16));
-    let found = walk_acpi(&mut o.p, rsdp, o.high_used);
-    assert_eq!(found, ["FACP", "DSDT", "APIC", "HPET", "WAET"]);
-    assert!(o.f.writes.is_empty());
+    for q in testdata::QEMUS {
+        let mut o = qemu(q, "pc");
+        let rsdp = o.result.unwrap().expect("an RSDP");
+        assert!((FSEG.start..FSEG.end).contains(&rsdp) && rsdp.is_multiple_of(16));
+        let found = walk_acpi(&mut o.p, rsdp, o.high_used);
+        assert_eq!(found, ["FACP", "DSDT", "APIC", "HPET", "WAET"], "{q}");
+        assert!(o.f.writes.is_empty());
+    }
 }
 
 #[test]
 fn qemu_q35_script_builds_valid_tables() {
-    let mut o = qemu("q35");
-    let rsdp = o.result.unwrap().unwrap();
-    let found = walk_acpi(&mut o.p, rsdp, o.high_used);
-    assert_eq!(found, ["FACP", "DSDT", "APIC", "HPET", "MCFG", "WAET"]);
+    for q in testdata::QEMUS {
+        for variant in ["q35", "q35-smbios3"] {
+            let mut o = qemu(q, variant);
+            let rsdp = o.result.unwrap().unwrap();
+            let found = walk_acpi(&mut o.p, rsdp, o.high_used);
+            assert_eq!(found, ["FACP", "DSDT", "APIC", "HPET", "MCFG", "WAET"], "{q} {variant}");
+        }
+    }
 }
 
 #[test]
 fn qemu_microvm_script_builds_valid_tables() {
-    let mut o = qemu("microvm");
-    let rsdp = o.result.unwrap().unwrap();
-    let found = walk_acpi(&mut o.p, rsdp, o.high_used);
-    assert_eq!(found, ["FACP", "DSDT", "APIC"]);
+    for q in testdata::QEMUS {
+        let mut o = qemu(q, "microvm");
+        let rsdp = o.result.unwrap().unwrap();
+        let found = walk_acpi(&mut o.p, rsdp, o.high_used);
+        assert_eq!(found, ["FACP", "DSDT", "APIC"], "{q}");
+    }
 }
 
 #[test]
 fn vmgenid_address_is_written_back() {
-    let mut o = qemu("pc-vmgenid-smp4");
-    let rsdp = o.result.unwrap().unwrap();
-    assert!(walk_acpi(&mut o.p, rsdp, o.high_used).contains(&"SSDT".into()));
-    let sel = o.f.files.iter().find(|(n, _)| n == "etc/vmgenid_addr").unwrap().1;
-    assert_eq!(o.f.writes.len(), 1);
-    let (key, offset, bytes) = &o.f.writes[0];
-    assert_eq!((*key, *offset, bytes.len()), (sel, 0, 8));
-    let guid = le(bytes) - 40;
-    assert!(o.high_used.start <= guid && guid.is_multiple_of(4096) && guid + 4096 <= o.high_used.end);
+    for q in testdata::QEMUS {
+        let mut o = qemu(q, "pc-vmgenid-smp4");
+        let rsdp = o.result.unwrap().unwrap();
+        assert!(walk_acpi(&mut o.p, rsdp, o.high_used).contains(&"SSDT".into()), "{q}");
+        let sel = o.f.files.iter().find(|(n, _)| n == "etc/vmgenid_addr").unwrap().1;
+        assert_eq!(o.f.writes.len(), 1);
+        let (key, offset, bytes) = &o.f.writes[0];
+        assert_eq!((*key, *offset, bytes.len()), (sel, 0, 8));
+        let guid = le(bytes) - 40;
+        assert!(o.high_used.start <= guid && guid.is_multiple_of(4096) && guid + 4096 <= o.high_used.end);
+    }
 }
 
 use super::encode::{add_checksum, add_pointer, allocate, command, write_pointer};
@@ -233,8 +244,8 @@ fn random_scripts_stay_inside_their_areas() {
         x ^= x << 17;
         x
     };
-    for _ in 0..3000 {
-        let mut f = testdata::fw_cfg("pc-vmgenid-smp4");
+    for i in 0..3000 {
+        let mut f = testdata::fw_cfg(testdata::QEMUS[i % testdata::QEMUS.len()], "pc-vmgenid-smp4");
         let mut cmds = Vec::new();
         for _ in 0..next() % 12 {
             let name = |r: u64| names[(r % names.len() as u64) as usize];

@@ -6,25 +6,26 @@ use super::{Options, Part, Report, Row, FIRMWARES};
 use crate::build::{self, IMAGE_SIZE};
 use crate::debian::{self, Release};
 use crate::probe;
-use crate::qemu::{self, MACHINE_TYPES, QEMU};
+use crate::qemu::{self, Version, MACHINE_TYPES};
 use crate::{work_dir, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The image each firmware is for `machine`.
-fn image(firmware: &str, machine: &str, pvhfw: &Path) -> Result<PathBuf> {
+/// The image each firmware is for `machine`: pvhfw's own, or QEMU `v`'s qboot and SeaBIOS.
+fn image(v: Version, firmware: &str, machine: &str, pvhfw: &Path) -> Result<PathBuf> {
     match firmware {
         "pvhfw" => Ok(pvhfw.to_path_buf()),
-        "qboot" => qemu::anchor_firmware(qemu::QBOOT),
-        _ if machine == "microvm" => qemu::anchor_firmware(qemu::SEABIOS_MICROVM),
-        _ => qemu::anchor_firmware(qemu::SEABIOS),
+        "qboot" => v.firmware(qemu::QBOOT),
+        _ if machine == "microvm" => v.firmware(qemu::SEABIOS_MICROVM),
+        _ => v.firmware(qemu::SEABIOS),
     }
 }
 
-/// Every measurement of every row in the parts `o` asks for; `dir` receives the scratch files.
-pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
-    qemu::ensure_installed()?;
+/// Every measurement of every row in the parts `o` asks for, on QEMU `v` with its own qboot
+/// and SeaBIOS; `dir` receives the scratch files.
+pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
+    v.ensure_installed()?;
     let a = build::build()?;
     let debian = debian::fetch(Release::Bookworm)?;
     std::fs::create_dir_all(dir)?;
@@ -34,12 +35,20 @@ pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
     let probe = dir.join("probe-vmlinuz");
     std::fs::write(&probe, probe::patch(&std::fs::read(&debian.bzimage)?)?)?;
     let debian_bz = debian::DebianKernel { vmlinux: debian.bzimage.clone(), ..debian.clone() };
-    let kit =
-        Kit { pvhfw: a.firmware.clone(), testkernel: a.testkernel.clone(), initrd, null, debian, probe, debian_bz };
+    let kit = Kit {
+        qemu: v,
+        pvhfw: a.firmware.clone(),
+        testkernel: a.testkernel.clone(),
+        initrd,
+        null,
+        debian,
+        probe,
+        debian_bz,
+    };
     let mut rows = Vec::new();
     for m in MACHINE_TYPES {
         for fw in FIRMWARES {
-            let path = image(fw, m, &kit.pvhfw)?;
+            let path = image(v, fw, m, &kit.pvhfw)?;
             let image_bytes = std::fs::metadata(&path)?.len();
             rows.push(Row { machine: m.into(), firmware: fw.into(), image_bytes, ..Row::default() });
         }
@@ -49,20 +58,28 @@ pub fn measure(o: &Options, dir: &Path) -> Result<Report> {
         Part::Pvh => rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * 2 * o.rounds * (FIRMWARES.len() + 1),
         Part::Bzimage => rows.len() * (2 + o.linux_runs),
     };
-    let mut p = Progress { done: 0, total: parts.iter().map(|&part| per_part(part)).sum() };
+    let mut p = Progress { qemu: v, done: 0, total: parts.iter().map(|&part| per_part(part)).sum() };
     if parts.contains(&Part::Pvh) {
         pvh(o, &kit, &mut rows, &mut p)?;
     }
     if parts.contains(&Part::Bzimage) {
         bzimage(o, &kit, &mut rows, &mut p)?;
     }
-    Ok(Report { qemu: qemu_version(), host_cpu: host_cpu(), rounds: o.rounds, linux_runs: o.linux_runs, parts, rows })
+    Ok(Report {
+        qemu: v.version_line(),
+        version: Some(v.number().into()),
+        host_cpu: host_cpu(),
+        rounds: o.rounds,
+        linux_runs: o.linux_runs,
+        parts,
+        rows,
+    })
 }
 
 /// pvhtest's instructions, VM exits and wall times; Debian's vmlinux to init.
 fn pvh(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()> {
     for row in rows.iter_mut() {
-        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
+        let fw = image(kit.qemu, &row.firmware, &row.machine, &kit.pvhfw)?;
         p.step(&format!("instructions {} {}", row.machine, row.firmware));
         row.instructions = instructions(kit, &row.machine, &fw);
         p.step(&format!("VM exits {} {}", row.machine, row.firmware));
@@ -77,8 +94,8 @@ fn pvh(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()>
         }
     }
     for row in rows.iter_mut() {
-        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
-        row.linux_s = linux_median(o, &kit.debian, &row.machine, &row.firmware, &fw, p);
+        let fw = image(kit.qemu, &row.firmware, &row.machine, &kit.pvhfw)?;
+        row.linux_s = linux_median(kit, o, &kit.debian, &row.machine, &row.firmware, &fw, p);
     }
     Ok(())
 }
@@ -87,21 +104,22 @@ fn pvh(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()>
 /// init.
 fn bzimage(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()> {
     for row in rows.iter_mut() {
-        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
+        let fw = image(kit.qemu, &row.firmware, &row.machine, &kit.pvhfw)?;
         p.step(&format!("bzImage instructions {} {}", row.machine, row.firmware));
         row.bz_instructions = probe_instructions(kit, &row.machine, &fw);
         p.step(&format!("bzImage VM exits {} {}", row.machine, row.firmware));
         row.bz_exits = probe_exits(kit, &row.machine, &fw);
     }
     for row in rows.iter_mut() {
-        let fw = image(&row.firmware, &row.machine, &kit.pvhfw)?;
-        row.bz_linux_s = linux_median(o, &kit.debian_bz, &row.machine, &row.firmware, &fw, p);
+        let fw = image(kit.qemu, &row.firmware, &row.machine, &kit.pvhfw)?;
+        row.bz_linux_s = linux_median(kit, o, &kit.debian_bz, &row.machine, &row.firmware, &fw, p);
     }
     Ok(())
 }
 
 /// The median of `--linux-runs` boots of `kernel` to init; `None` if any failed.
 fn linux_median(
+    kit: &Kit,
     o: &Options,
     kernel: &debian::DebianKernel,
     machine: &str,
@@ -113,7 +131,7 @@ fn linux_median(
     let boots: Vec<f64> = (0..o.linux_runs)
         .filter_map(|i| {
             p.step(&format!("Debian {file} to init {machine} {name} ({}/{})", i + 1, o.linux_runs));
-            linux_to_init(kernel, machine, fw)
+            linux_to_init(kit.qemu, kernel, machine, fw)
         })
         .collect();
     (boots.len() == o.linux_runs && !boots.is_empty()).then(|| median(boots))
@@ -121,6 +139,8 @@ fn linux_median(
 
 /// What every measured boot uses.
 struct Kit {
+    /// The QEMU measured on.
+    qemu: Version,
     pvhfw: PathBuf,
     testkernel: PathBuf,
     initrd: PathBuf,
@@ -133,6 +153,7 @@ struct Kit {
 }
 
 struct Progress {
+    qemu: Version,
     done: usize,
     total: usize,
 }
@@ -140,7 +161,7 @@ struct Progress {
 impl Progress {
     fn step(&mut self, what: &str) {
         self.done += 1;
-        eprintln!("bench [{:>3}/{}] {what}", self.done, self.total);
+        eprintln!("bench {} [{:>3}/{}] {what}", self.qemu.tag(), self.done, self.total);
     }
 }
 
@@ -172,7 +193,7 @@ fn pvhtest_args(k: &Kit, machine: &str, firmware: &Path, accel: &str, exit_at_en
 fn instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = pvhtest_args(k, machine, firmware, "tcg", false);
     args.extend(["-icount", "shift=0,sleep=off", "-serial", "stdio"].map(String::from));
-    let out = Command::new(QEMU).args(&args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let out = k.qemu.command().args(&args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
     let serial = String::from_utf8_lossy(&out.stdout);
     serial.lines().find_map(|l| l.strip_prefix("pvhtest: tsc ")?.trim().parse().ok())
 }
@@ -185,7 +206,7 @@ fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = pvhtest_args(k, machine, firmware, "kvm", true);
     args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
     args.push(trace.display().to_string());
-    let status = Command::new(QEMU).args(&args).stdin(Stdio::null()).stderr(Stdio::null()).status().ok()?;
+    let status = k.qemu.command().args(&args).stdin(Stdio::null()).stderr(Stdio::null()).status().ok()?;
     if status.code() != Some(1) {
         return None;
     }
@@ -195,10 +216,10 @@ fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
 
 /// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
 /// the null firmware, at its reset vector), both status 1.
-fn time_once(args: &[String]) -> Option<Duration> {
+fn time_once(v: Version, args: &[String]) -> Option<Duration> {
     let start = Instant::now();
     let status =
-        Command::new(QEMU).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?;
+        v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?;
     let elapsed = start.elapsed();
     (status.code() == Some(1)).then_some(elapsed)
 }
@@ -209,7 +230,7 @@ fn time_once(args: &[String]) -> Option<Duration> {
 fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progress) -> Result<Vec<Option<Spread>>> {
     let mut images = vec![k.null.clone()];
     for fw in FIRMWARES {
-        images.push(image(fw, machine, &k.pvhfw)?);
+        images.push(image(k.qemu, fw, machine, &k.pvhfw)?);
     }
     let runs: Vec<Vec<String>> = images
         .iter()
@@ -225,7 +246,7 @@ fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progre
         for (i, args) in runs.iter().enumerate() {
             let name = if i == 0 { "null firmware" } else { FIRMWARES[i - 1] };
             p.step(&format!("wall time {machine} {accel} {name} ({}/{rounds})", round + 1));
-            times.push(time_once(args).map(|t| t.as_secs_f64() * 1000.0));
+            times.push(time_once(k.qemu, args).map(|t| t.as_secs_f64() * 1000.0));
         }
         let floor = times[0].ok_or("the null firmware did not end its run")?;
         for (d, t) in diffs.iter_mut().zip(&times[1..]) {
@@ -259,9 +280,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs QEMU with `args`; its exit status, or `None` if it could not start or was killed at
 /// [`PROBE_TIMEOUT`].
-fn run_bounded(args: &[String]) -> Option<i32> {
+fn run_bounded(v: Version, args: &[String]) -> Option<i32> {
     let mut child =
-        Command::new(QEMU).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+        v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().ok()? {
@@ -284,7 +305,7 @@ fn probe_instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = probe_args(k, machine, firmware, "tcg");
     args.extend(["-icount".into(), "shift=0,sleep=off".into(), "-serial".into()]);
     args.push(format!("file:{}", serial.display()));
-    if run_bounded(&args)? != 1 {
+    if run_bounded(k.qemu, &args)? != 1 {
         return None;
     }
     probe::parse_tsc(&std::fs::read_to_string(&serial).ok()?)
@@ -297,26 +318,21 @@ fn probe_exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = probe_args(k, machine, firmware, "kvm");
     args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
     args.push(trace.display().to_string());
-    if run_bounded(&args)? != 1 {
+    if run_bounded(k.qemu, &args)? != 1 {
         return None;
     }
     let log = std::fs::read_to_string(&trace).ok()?;
     probe::exits_before_entry(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
 }
 
-/// Seconds from QEMU's start until Debian's init prints its first line.
-fn linux_to_init(kernel: &debian::DebianKernel, machine: &str, firmware: &Path) -> Option<f64> {
-    let q = debian::boot("bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
+/// Seconds from QEMU `v`'s start until Debian's init prints its first line.
+fn linux_to_init(v: Version, kernel: &debian::DebianKernel, machine: &str, firmware: &Path) -> Option<f64> {
+    let q = debian::boot(v, "bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
     let q = q.until("pvhfw-init: cmdline").timeout(120);
     let start = Instant::now();
     let outcome = q.run().ok()?;
     let elapsed = start.elapsed().as_secs_f64();
     outcome.serial.contains("pvhfw-init: cmdline").then_some(elapsed)
-}
-
-fn qemu_version() -> String {
-    let out = Command::new(QEMU).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
-    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
 }
 
 fn host_cpu() -> String {

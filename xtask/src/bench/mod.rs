@@ -1,6 +1,9 @@
-//! `cargo xtask bench`: pvhfw against qboot and SeaBIOS, side by side, in one run.
+//! `cargo xtask bench`: pvhfw against qboot and SeaBIOS, side by side, in one run per QEMU
+//! (7.2 and 10.0 unless `--qemu` picks one), each with that QEMU's own qboot and SeaBIOS: their
+//! builds differ (QEMU 10's qboot runs 2-3 times the instructions of Debian 12's), so a ratio
+//! to qboot holds for one QEMU only.
 //!
-//! Per machine (`pc`, `q35`, `microvm`) and firmware:
+//! Per QEMU, machine (`pc`, `q35`, `microvm`) and firmware:
 //! 1. guest instructions from reset to the kernel's entry: TCG with `-icount shift=0,sleep=off`,
 //!    where the guest TSC counts instructions; `pvhtest` reads it as its first instruction;
 //! 2. VM exits to QEMU before the kernel runs: `-accel kvm -trace kvm_run_exit` (minus the one
@@ -20,10 +23,11 @@
 //!    kernel's real-mode setup, which enters at 32 bits; pvhfw enters at 64 bits);
 //! 7. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots).
 //!
-//! Results go to `target/xtask/bench/` as `bench.md` (a Markdown table), `bench.json` and
-//! `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/` and the table
-//! into the README; `--reuse` renders the stored `bench.json` again without measuring. With
-//! `--only`, the files are `bench-PART.{md,json}` and there is no chart and no publishing.
+//! Results go to `target/xtask/bench/qemu-VERSION/` as `bench.md` (a Markdown table),
+//! `bench.json` and `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/`
+//! as `bench-qemu-VERSION.{json,svg}` and puts every QEMU's published table into the README;
+//! `--reuse` renders the stored `bench.json` again without measuring. With `--only`, the files
+//! are `bench-PART.{md,json}` and there is no chart and no publishing.
 //!
 //! - [`measure`]: the QEMU runs;
 //! - [`stats`]: median and interquartile range;
@@ -37,6 +41,7 @@ mod report;
 mod stats;
 mod svg;
 
+use crate::qemu::Version;
 use crate::{work_dir, Result};
 use serde::{Deserialize, Serialize};
 use stats::Spread;
@@ -110,10 +115,14 @@ struct Row {
     bz_linux_s: Option<f64>,
 }
 
-/// A whole run, as `bench.json` stores it.
+/// A whole run on one QEMU, as `bench.json` stores it.
 #[derive(Serialize, Deserialize)]
 struct Report {
+    /// QEMU's `--version` line.
     qemu: String,
+    /// Which of the QEMUs ([`Version::number`]); older files: none (7.2).
+    #[serde(default)]
+    version: Option<String>,
     host_cpu: String,
     rounds: usize,
     linux_runs: usize,
@@ -123,29 +132,34 @@ struct Report {
     rows: Vec<Row>,
 }
 
-pub fn run(o: &Options) -> Result<()> {
-    let dir = work_dir().join("bench");
+/// Measures (or with `--reuse` reads back) a run on each QEMU in `versions`, prints and stores
+/// each, and with `--publish` puts them into docs/ and the README.
+pub fn run(o: &Options, versions: &[Version]) -> Result<()> {
     if o.publish && o.only.is_some() {
         return Err("--publish needs the whole benchmark, not --only".into());
     }
     let stem = o.only.map_or("bench".to_string(), |p| format!("bench-{}", p.name()));
-    let report = if o.reuse {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json")))?)?
-    } else {
-        measure::measure(o, &dir)?
-    };
-    let table = report::markdown(&report);
-    print!("{table}");
-    std::fs::write(dir.join(format!("{stem}.md")), &table)?;
-    std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_string_pretty(&report)?)?;
-    if o.only.is_some() {
-        eprintln!("bench: wrote {}/{stem}.{{md,json}}", dir.display());
-        return Ok(());
+    for &v in versions {
+        let dir = work_dir().join("bench").join(v.tag());
+        std::fs::create_dir_all(&dir)?;
+        let report = if o.reuse {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{stem}.json")))?)?
+        } else {
+            measure::measure(v, o, &dir)?
+        };
+        let table = report::markdown(&report);
+        print!("{table}");
+        std::fs::write(dir.join(format!("{stem}.md")), &table)?;
+        std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_string_pretty(&report)?)?;
+        if o.only.is_some() {
+            eprintln!("bench: wrote {}/{stem}.{{md,json}}", dir.display());
+            continue;
+        }
+        std::fs::write(dir.join("bench.svg"), svg::svg(&report.rows, &format!("QEMU {}", v.number())))?;
+        eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
     }
-    std::fs::write(dir.join("bench.svg"), svg::svg(&report.rows))?;
-    eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
     if o.publish {
-        publish::publish(&dir, &table)?;
+        publish::publish(&work_dir().join("bench"), versions)?;
     }
     Ok(())
 }

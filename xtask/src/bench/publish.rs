@@ -1,31 +1,57 @@
-//! `--publish`: the chart and JSON into `docs/`, the table into the README.
+//! `--publish`: each QEMU's chart and JSON into `docs/`, every published QEMU's table into the
+//! README.
 
+use super::{report, Report};
+use crate::qemu::Version;
 use crate::{root, Result};
 use std::path::Path;
 
 const BEGIN: &str = "<!-- bench:begin -->";
 const END: &str = "<!-- bench:end -->";
 
-/// Copies the chart and JSON from `dir` to docs/ and puts the table into the README between
-/// its markers.
-pub fn publish(dir: &Path, table: &str) -> Result<()> {
+/// Copies the chart and JSON of each QEMU in `measured` from `dir/qemu-VERSION/` to
+/// `docs/bench-qemu-VERSION.{svg,json}`, then renders the README's block from every QEMU's
+/// JSON in docs/ (a run on one QEMU keeps the other's published results).
+pub fn publish(dir: &Path, measured: &[Version]) -> Result<()> {
     let docs = root().join("docs");
     std::fs::create_dir_all(&docs)?;
-    std::fs::copy(dir.join("bench.svg"), docs.join("bench.svg"))?;
-    std::fs::copy(dir.join("bench.json"), docs.join("bench.json"))?;
+    for v in measured {
+        let from = dir.join(v.tag());
+        std::fs::copy(from.join("bench.svg"), docs.join(format!("bench-{}.svg", v.tag())))?;
+        std::fs::copy(from.join("bench.json"), docs.join(format!("bench-{}.json", v.tag())))?;
+    }
+    let mut block = String::new();
+    for v in Version::ALL {
+        let json = docs.join(format!("bench-{}.json", v.tag()));
+        if !json.exists() {
+            continue;
+        }
+        let r: Report = serde_json::from_str(&std::fs::read_to_string(json)?)?;
+        block.push_str(&section(v, &report::markdown(&r)));
+    }
     let readme_path = root().join("README.md");
     let readme = std::fs::read_to_string(&readme_path)?;
-    std::fs::write(readme_path, replace_block(&readme, table)?)?;
-    eprintln!("bench: updated README.md, docs/bench.svg, docs/bench.json");
+    std::fs::write(readme_path, replace_block(&readme, &block)?)?;
+    eprintln!("bench: updated README.md and docs/bench-qemu-*.{{svg,json}}");
     Ok(())
 }
 
-/// `readme` with everything between the bench markers replaced by `table` and the chart.
-fn replace_block(readme: &str, table: &str) -> Result<String> {
+/// One QEMU's part of the README's block: a heading naming it, its table, its chart.
+fn section(v: Version, table: &str) -> String {
+    format!(
+        "#### QEMU {} ({})\n\n{table}\n![benchmark chart, QEMU {0}](docs/bench-{}.svg)\n\n",
+        v.number(),
+        v.origin(),
+        v.tag()
+    )
+}
+
+/// `readme` with everything between the bench markers replaced by `block`.
+fn replace_block(readme: &str, block: &str) -> Result<String> {
     let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
         return Err("README.md lacks the bench:begin/bench:end markers".into());
     };
-    Ok(format!("{}{BEGIN}\n{table}\n![benchmark chart](docs/bench.svg)\n{}", &readme[..a], &readme[b..]))
+    Ok(format!("{}{BEGIN}\n{block}{}", &readme[..a], &readme[b..]))
 }
 
 #[cfg(test)]
@@ -35,14 +61,16 @@ mod tests {
     #[test]
     fn replaces_only_the_block() {
         let readme = "# title\n\nbefore\n<!-- bench:begin -->\nold table\n\nold chart\n<!-- bench:end -->\nafter\n";
-        let new = replace_block(readme, "| new |\n").unwrap();
+        let block = section(Version::V10_0, "| new |\n");
+        let new = replace_block(readme, &block).unwrap();
         assert_eq!(
             new,
-            "# title\n\nbefore\n<!-- bench:begin -->\n| new |\n\n![benchmark chart](docs/bench.svg)\n\
+            "# title\n\nbefore\n<!-- bench:begin -->\n#### QEMU 10.0 (bookworm-backports' `qemu-system-x86`, as \
+             Debian 13 ships it)\n\n| new |\n\n![benchmark chart, QEMU 10.0](docs/bench-qemu-10.0.svg)\n\n\
              <!-- bench:end -->\nafter\n"
         );
-        // Rendering the same table again changes nothing.
-        assert_eq!(replace_block(&new, "| new |\n").unwrap(), new);
+        // Rendering the same block again changes nothing.
+        assert_eq!(replace_block(&new, &block).unwrap(), new);
     }
 
     #[test]

@@ -200,6 +200,7 @@ mod tests {
         let microvm = Row { kvm_ms: Some(Spread { median: -0.2, q1: -5.5, q3: 3.5 }), ..row("microvm", "pvhfw") };
         let report = Report {
             qemu: "QEMU emulator version 7.2".into(),
+            version: Some("7.2".into()),
             host_cpu: "CPU, 2 CPUs".into(),
             rounds: 21,
             linux_runs: 3,
@@ -250,6 +251,7 @@ mod tests {
         };
         let report = Report {
             qemu: "QEMU 7.2".into(),
+            version: None,
             host_cpu: "CPU, 2 CPUs".into(),
             rounds: 21,
             linux_runs: 3,
@@ -289,6 +291,7 @@ mod tests {
     fn both_parts_are_separated_by_one_blank_line() {
         let report = Report {
             qemu: "Q".into(),
+            version: None,
             host_cpu: "C".into(),
             rounds: 1,
             linux_runs: 1,

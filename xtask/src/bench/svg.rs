@@ -4,8 +4,8 @@ use super::{Row, FIRMWARES};
 use crate::qemu::MACHINE_TYPES;
 
 /// Grouped bar charts, one panel per measure, log scale (the firmwares differ by orders of
-/// magnitude), each bar labelled with its value.
-pub fn svg(rows: &[Row]) -> String {
+/// magnitude), each bar labelled with its value; `title` (which QEMU) at the top right.
+pub fn svg(rows: &[Row], title: &str) -> String {
     type Pick = fn(&Row) -> Option<f64>;
     let panels: [(&str, Pick); 4] = [
         ("guest instructions to kernel entry", |r| r.instructions.map(|v| v as f64)),
@@ -20,6 +20,10 @@ pub fn svg(rows: &[Row]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
+    s.push_str(&format!(
+        "<text x=\"{}\" y=\"22\" text-anchor=\"end\" font-weight=\"bold\">{title}</text>\n",
+        width - margin
+    ));
     for (i, fw) in FIRMWARES.iter().enumerate() {
         let x = margin + i as f64 * 110.0;
         s.push_str(&format!(

@@ -5,7 +5,7 @@ use super::{tag, Case};
 use crate::build::Artifacts;
 use crate::bzimage::Broken;
 use crate::debian::DebianKernel;
-use crate::qemu::{self, Outcome, Qemu, MACHINES};
+use crate::qemu::{self, log_dir, Outcome, Qemu, Version, MACHINES};
 use crate::{work_dir, Result};
 use pvhfw::table_loader::encode::{add_pointer, allocate};
 use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
@@ -14,12 +14,19 @@ use std::path::{Path, PathBuf};
 const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
 const NO_LONG_MODE: &str = "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64";
 
-/// A boot of `machine` with `args` that must fail with `message`, then halt.
-fn failure(name: &str, machine: &str, firmware: &Path, args: &[&str], message: &'static str) -> Result<Case> {
-    let debugcon = work_dir().join("logs").join(format!("{name}.debugcon"));
+/// A boot of `machine` on QEMU `v` with `args` that must fail with `message`, then halt.
+fn failure(
+    v: Version,
+    name: &str,
+    machine: &str,
+    firmware: &Path,
+    args: &[&str],
+    message: &'static str,
+) -> Result<Case> {
+    let debugcon = log_dir(v).join(format!("{name}.debugcon"));
     std::fs::create_dir_all(debugcon.parent().expect("has parent"))?;
     let _ = std::fs::remove_file(&debugcon);
-    let q = Qemu::new(name, machine, firmware)
+    let q = Qemu::new(v, name, machine, firmware)
         .args(&["-accel", "tcg", "-debugcon", &format!("file:{}", debugcon.display())])
         .args(args)
         .until("pvhfw: halted\n")
@@ -39,25 +46,28 @@ fn failure(name: &str, machine: &str, firmware: &Path, args: &[&str], message: &
     Ok(Case { name: name.into(), qemu: q, check: Box::new(check) })
 }
 
-pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<Case>> {
+/// Every failure boot on QEMU `v`.
+pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<Case>> {
     let fw = &a.firmware;
     let kernel = a.testkernel.display().to_string();
     let mut cases = Vec::new();
     for m in MACHINES {
-        cases.push(failure(&format!("fail-{}-no-kernel", tag(m)), m, fw, &[], NO_KERNEL)?);
+        cases.push(failure(v, &format!("fail-{}-no-kernel", tag(m)), m, fw, &[], NO_KERNEL)?);
     }
     // A multiboot kernel: QEMU loads it for its own option ROM, pvhfw must refuse it by name.
     let multiboot = multiboot_kernel()?.display().to_string();
     cases.push(failure(
+        v,
         "fail-pc-multiboot",
         "pc",
         fw,
         &["-kernel", &multiboot],
         "pvhfw: error: unsupported kernel format",
     )?);
-    // A machine type from before PVH: QEMU publishes the ELF but loads nothing.
+    // A machine type from before PVH: QEMU publishes the ELF but loads nothing. (QEMU 10.0 still
+    // has it, deprecated: "machines more than 3 years old are subject to deletion after 6".)
     let message = "pvhfw: error: QEMU did not load the ELF kernel as PVH: this machine type is too old";
-    cases.push(failure("fail-pc-3.1-pvh", "pc-i440fx-3.1", fw, &["-kernel", &kernel], message)?);
+    cases.push(failure(v, "fail-pc-3.1-pvh", "pc-i440fx-3.1", fw, &["-kernel", &kernel], message)?);
     // bzImages pvhfw cannot enter: the test kernel's header, forged.
     for (broken, message) in [
         (Broken::OldProtocol, "pvhfw: error: bzImage boot protocol 2.11 is too old; pvhfw needs 2.12"),
@@ -66,25 +76,25 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     ] {
         let name = format!("fail-pc-bzimage-{}", broken.name());
         let kernel = broken.path().display().to_string();
-        cases.push(failure(&name, "pc", fw, &["-kernel", &kernel], message)?);
+        cases.push(failure(v, &name, "pc", fw, &["-kernel", &kernel], message)?);
     }
-    // Debian's kernel needs ~64 MiB from 16 MiB to decompress: not in a 64 MiB machine (its
-    // runtime range is named; where it is loaded, at 1 MiB, is RAM).
+    // Debian's kernel needs ~64 MiB from 16 MiB to decompress: not in a 64 MiB machine. (Its
+    // load range at 1 MiB fits; the message names the range it runs in.)
     if let Some(d) = debian {
         let bz = d.bzimage.display().to_string();
         let message = "pvhfw: error: kernel needs 0x1000000-";
-        cases.push(failure("fail-q35-bzimage-64M", "q35", fw, &["-m", "64M", "-kernel", &bz], message)?);
+        cases.push(failure(v, "fail-q35-bzimage-64M", "q35", fw, &["-m", "64M", "-kernel", &bz], message)?);
         // Its vmlinux spans 16 MiB to 74 MiB: it used to triple-fault in 32 MiB and hang in 64.
         let vmlinux = d.vmlinux.display().to_string();
         let message = "pvhfw: error: kernel needs 0x1000000-";
         for mem in ["32M", "64M"] {
             let name = format!("fail-pc-vmlinux-{mem}");
-            cases.push(failure(&name, "pc", fw, &["-m", mem, "-kernel", &vmlinux], message)?);
+            cases.push(failure(v, &name, "pc", fw, &["-m", mem, "-kernel", &vmlinux], message)?);
         }
     }
     // max-ram-below-4g under the firmware's own RAM window: checked before any Rust runs.
     let message = "pvhfw: error: no RAM at 0x1000-0x20000, where pvhfw keeps its state";
-    cases.push(failure("fail-pc-64K-low-ram", "pc,max-ram-below-4g=64K", fw, &["-kernel", &kernel], message)?);
+    cases.push(failure(v, "fail-pc-64K-low-ram", "pc,max-ram-below-4g=64K", fw, &["-kernel", &kernel], message)?);
     // microvm without ACPI has no loader script of QEMU's, so one given with -fw_cfg is the
     // only one: broken scripts reach the firmware unchanged.
     let bad_pointer = loader_script(
@@ -92,6 +102,7 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
         &[allocate("etc/e820", 16, ZONE_HIGH), add_pointer("etc/e820", "etc/e820", 100, 4)],
     )?;
     cases.push(failure(
+        v,
         "fail-microvm-noacpi-loader-pointer",
         "microvm,acpi=off",
         fw,
@@ -103,6 +114,7 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     std::fs::File::create(&big)?.set_len(96 << 20)?;
     let too_big = loader_script("too-big", &[allocate("opt/big", 64, ZONE_HIGH)])?;
     cases.push(failure(
+        v,
         "fail-microvm-noacpi-loader-no-room",
         "microvm,acpi=off",
         fw,
@@ -120,18 +132,18 @@ pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<
     )?);
     // CPUs without long mode: reset.s must say so (in 32-bit assembly) instead of resetting.
     let qemu32 = ["-cpu", "qemu32", "-kernel", &kernel];
-    cases.push(failure("fail-pc-qemu32-no-long-mode", "pc", fw, &qemu32, NO_LONG_MODE)?);
-    cases.push(failure("fail-isapc-no-long-mode", "isapc", fw, &["-kernel", &kernel], NO_LONG_MODE)?);
-    cases.extend(chained(a)?);
-    cases.push(reboot_timeout("fail-pc-reboot-timeout", "pc", fw, 200));
+    cases.push(failure(v, "fail-pc-qemu32-no-long-mode", "pc", fw, &qemu32, NO_LONG_MODE)?);
+    cases.push(failure(v, "fail-isapc-no-long-mode", "isapc", fw, &["-kernel", &kernel], NO_LONG_MODE)?);
+    cases.extend(chained(v, a)?);
+    cases.push(reboot_timeout(v, "fail-pc-reboot-timeout", "pc", fw, 200));
     // Without a PIT the wait must still last: a timer every machine type has.
-    cases.push(reboot_timeout("fail-microvm-nopit-reboot-timeout", "microvm,pit=off", fw, 1000));
+    cases.push(reboot_timeout(v, "fail-microvm-nopit-reboot-timeout", "microvm,pit=off", fw, 1000));
     Ok(cases)
 }
 
 /// `pvhfw.elf` started by QEMU's own firmware (SeaBIOS's PVH option ROM on `pc` and `q35`,
 /// qboot on `microvm`) with a kernel it must refuse, forged from the test kernel.
-fn chained(a: &Artifacts) -> Result<Vec<Case>> {
+fn chained(v: Version, a: &Artifacts) -> Result<Vec<Case>> {
     let elf = a.firmware_elf.display().to_string();
     let pvhtest = std::fs::read(&a.testkernel)?;
     let forged = |name: &str, bytes: &[u8]| -> Result<String> {
@@ -178,7 +190,7 @@ fn chained(a: &Artifacts) -> Result<Vec<Case>> {
         if let Some(k) = kernel {
             args.extend(["-fw_cfg", k.as_str()]);
         }
-        out.push(failure(&format!("fail-elf-{name}"), machine, &qemu::anchor_firmware(anchor)?, &args, message)?);
+        out.push(failure(v, &format!("fail-elf-{name}"), machine, &v.firmware(anchor)?, &args, message)?);
     }
     Ok(out)
 }
@@ -206,9 +218,9 @@ fn with_segment(elf: &[u8], paddr: u64) -> Result<Vec<u8>> {
 /// `-boot reboot-timeout=MS` asks for a reset after the message and a wait of MS ms (from the
 /// message to QEMU's exit, at least 80% of it); `-no-reboot` turns the reset into an exit with
 /// status 0.
-fn reboot_timeout(name: &str, machine: &str, firmware: &Path, ms: u64) -> Case {
+fn reboot_timeout(v: Version, name: &str, machine: &str, firmware: &Path, ms: u64) -> Case {
     let rebooting = format!("pvhfw: rebooting in {ms} ms");
-    let q = Qemu::new(name, machine, firmware)
+    let q = Qemu::new(v, name, machine, firmware)
         .args(&["-accel", "tcg", "-boot", &format!("reboot-timeout={ms}")])
         .mark(&rebooting)
         .timeout(20);

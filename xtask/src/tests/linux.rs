@@ -4,7 +4,7 @@
 
 use super::{Case, Verdict};
 use crate::debian::{self, DebianKernel, HELLO_TEXT};
-use crate::qemu::{self, Outcome, Qemu};
+use crate::qemu::{self, Outcome, Qemu, Version};
 use crate::{work_dir, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -155,10 +155,10 @@ impl Scenario {
         !self.machine.contains("acpi=off") && !self.append.contains("acpi=off")
     }
 
-    fn qemu(&self, name: &str, entry: Entry, k: &DebianKernel, append: &str, disk: &Path) -> Result<Qemu> {
+    fn qemu(&self, v: Version, name: &str, entry: Entry, k: &DebianKernel, append: &str, disk: &Path) -> Result<Qemu> {
         let q = match entry {
-            Entry::Reset(firmware) => debian::boot(name, self.machine, firmware, k, append),
-            Entry::Chained(elf) => debian::boot_chained(name, self.machine, elf, k, append)?,
+            Entry::Reset(firmware) => debian::boot(v, name, self.machine, firmware, k, append),
+            Entry::Chained(elf) => debian::boot_chained(v, name, self.machine, elf, k, append)?,
         };
         let mut q = q.args(&["-smp", self.smp]).timeout(240);
         let drive = format!("file={},format=raw,if=none,id=d0,readonly=on", disk.display());
@@ -185,11 +185,12 @@ impl Scenario {
         if self.vmgenid {
             q = q.args(&["-device", "vmgenid"]);
         }
-        // Without ACPI nothing can power the machine off: init's last line ends the run.
+        // Without ACPI nothing can power the machine off: init's last line ends the run (all of
+        // it: a run stopped at "done" may miss the value the check reads).
         if self.powers_off() {
             q
         } else {
-            q.until("pvhfw-init: done")
+            q.until("pvhfw-init: done: yes")
         }
     }
 
@@ -268,15 +269,15 @@ fn test_disk() -> Result<PathBuf> {
 /// The scenarios that also boot the bzImage: every machine type once.
 const BZIMAGE_SCENARIOS: [&str; 4] = ["pc", "q35", "microvm", "microvm-noacpi"];
 
-/// Every scenario with kernel `k`, then the machine types with its bzImage; the SeaBIOS
-/// comparisons only when `compare` (once per run is enough: they describe QEMU's machine, not
-/// the kernel).
-pub(super) fn cases(firmware: &Path, k: &DebianKernel, compare: bool) -> Result<Vec<Case>> {
+/// Every scenario with kernel `k` on QEMU `v`, then the machine types with its bzImage; the
+/// SeaBIOS comparisons (with `v`'s SeaBIOS) only when `compare` (once per QEMU is enough: they
+/// describe QEMU's machine, not the kernel).
+pub(super) fn cases(v: Version, firmware: &Path, k: &DebianKernel, compare: bool) -> Result<Vec<Case>> {
     let entry = Entry::Reset(firmware);
-    let mut cases = scenario_cases(entry, k, compare, SCENARIOS.iter(), "")?;
+    let mut cases = scenario_cases(v, entry, k, compare, SCENARIOS.iter(), "")?;
     let bz = DebianKernel { vmlinux: k.bzimage.clone(), ..k.clone() };
     let bz_scenarios = SCENARIOS.iter().filter(|s| BZIMAGE_SCENARIOS.contains(&s.name));
-    cases.extend(scenario_cases(entry, &bz, false, bz_scenarios, "-bz")?);
+    cases.extend(scenario_cases(v, entry, &bz, false, bz_scenarios, "-bz")?);
     Ok(cases)
 }
 
@@ -284,18 +285,20 @@ pub(super) fn cases(firmware: &Path, k: &DebianKernel, compare: bool) -> Result<
 const CHAINED_SCENARIOS: [&str; 3] = ["pc", "q35", "microvm"];
 const CHAINED_BZIMAGE_SCENARIOS: [&str; 2] = ["pc", "microvm"];
 
-/// Kernel `k` chain-loaded by `pvhfw.elf` (its PVH ELF and its bzImage).
-pub(super) fn chained_cases(elf: &Path, k: &DebianKernel) -> Result<Vec<Case>> {
+/// Kernel `k` chain-loaded by `pvhfw.elf` on QEMU `v` (its PVH ELF and its bzImage), started
+/// by `v`'s own SeaBIOS or qboot.
+pub(super) fn chained_cases(v: Version, elf: &Path, k: &DebianKernel) -> Result<Vec<Case>> {
     let entry = Entry::Chained(elf);
     let scenarios = SCENARIOS.iter().filter(|s| CHAINED_SCENARIOS.contains(&s.name));
-    let mut cases = scenario_cases(entry, k, false, scenarios, "-elf")?;
+    let mut cases = scenario_cases(v, entry, k, false, scenarios, "-elf")?;
     let bz = DebianKernel { vmlinux: k.bzimage.clone(), ..k.clone() };
     let bz_scenarios = SCENARIOS.iter().filter(|s| CHAINED_BZIMAGE_SCENARIOS.contains(&s.name));
-    cases.extend(scenario_cases(entry, &bz, false, bz_scenarios, "-elf-bz")?);
+    cases.extend(scenario_cases(v, entry, &bz, false, bz_scenarios, "-elf-bz")?);
     Ok(cases)
 }
 
 fn scenario_cases(
+    v: Version,
     entry: Entry,
     k: &DebianKernel,
     compare: bool,
@@ -306,13 +309,14 @@ fn scenario_cases(
     let mut cases = Vec::new();
     for s in scenarios {
         let name = format!("{}{suffix}-{}", k.release.tag(), s.name);
-        let append = format!("pvhfw.token={name}-{}", std::process::id());
+        let append = format!("pvhfw.token={}-{name}-{}", v.tag(), std::process::id());
         let cmdline = format!("{append} {}", s.append);
-        let q = s.qemu(&name, entry, k, cmdline.trim(), &disk)?;
+        let q = s.qemu(v, &name, entry, k, cmdline.trim(), &disk)?;
         let seabios = match s.compare_with.filter(|_| compare) {
             Some(image) => {
-                let firmware = qemu::anchor_firmware(image)?;
-                Some(s.qemu(&format!("{name}-seabios"), Entry::Reset(&firmware), k, &append, &disk)?.allow_reboot())
+                let firmware = v.firmware(image)?;
+                let seabios = s.qemu(v, &format!("{name}-seabios"), Entry::Reset(&firmware), k, &append, &disk)?;
+                Some(seabios.allow_reboot())
             }
             None => None,
         };

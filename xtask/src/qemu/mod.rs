@@ -1,5 +1,10 @@
-//! Running QEMU: installing it, building command lines, capturing the serial console; and the
-//! facts every QEMU run of the host tool shares (machines, base arguments, devices, images).
+//! Running QEMU: building command lines, capturing the serial console; and the facts every QEMU
+//! run of the host tool shares (machines, base arguments, devices). Which QEMU, where it and its
+//! reference firmware live, and installing it: [`version`].
+
+mod version;
+
+pub use version::{Version, QBOOT, SEABIOS, SEABIOS_MICROVM};
 
 use crate::{work_dir, Result};
 use std::io::Read;
@@ -7,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-pub const QEMU: &str = "qemu-system-x86_64";
 
 /// The machine types pvhfw supports, each once: what the benchmark compares.
 pub const MACHINE_TYPES: [&str; 3] = ["pc", "q35", "microvm"];
@@ -30,24 +33,6 @@ pub fn base_args(machine: &str) -> Vec<String> {
     ["-M", machine, "-nodefaults", "-display", "none", "-monitor", "none"].map(String::from).to_vec()
 }
 
-/// The reference firmware images: qboot, SeaBIOS for pc and q35, SeaBIOS for microvm.
-pub const QBOOT: &str = "qboot.rom";
-pub const SEABIOS: &str = "bios-256k.bin";
-pub const SEABIOS_MICROVM: &str = "bios-microvm.bin";
-
-/// Where Debian's packages put the firmware pvhfw is measured against (`seabios`,
-/// `qemu-system-data`).
-const ANCHOR_DIRS: [&str; 2] = ["/usr/share/seabios", "/usr/share/qemu"];
-
-/// The path of a reference firmware image: `qboot.rom`, `bios-256k.bin`, `bios-microvm.bin`.
-pub fn anchor_firmware(image: &str) -> Result<PathBuf> {
-    ANCHOR_DIRS
-        .iter()
-        .map(|d| Path::new(d).join(image))
-        .find(|p| p.exists())
-        .ok_or_else(|| format!("{image} not found in {ANCHOR_DIRS:?}; is the seabios package installed?").into())
-}
-
 /// `-fw_cfg` arguments that hand `pvhfw.elf` a kernel, an initrd and a command line (QEMU's
 /// option syntax doubles commas in a string).
 pub fn chain_files(kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Vec<String> {
@@ -61,19 +46,7 @@ pub fn chain_files(kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Vec<S
     args
 }
 
-/// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
-pub fn ensure_installed() -> Result<()> {
-    let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    let anchors = [QBOOT, SEABIOS, SEABIOS_MICROVM].iter().all(|i| anchor_firmware(i).is_ok());
-    if have && anchors {
-        return Ok(());
-    }
-    eprintln!("xtask: installing QEMU through apt");
-    apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "qemu-system-x86", "qemu-system-data", "seabios"])
-}
-
-pub fn apt(args: &[&str]) -> Result<()> {
+fn apt(args: &[&str]) -> Result<()> {
     let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
     if !status.success() {
         return Err(format!("apt-get {} failed (are you root?)", args.join(" ")).into());
@@ -83,6 +56,7 @@ pub fn apt(args: &[&str]) -> Result<()> {
 
 /// One QEMU invocation with its serial console on stdout.
 pub struct Qemu {
+    version: Version,
     name: String,
     args: Vec<String>,
     timeout: Duration,
@@ -103,10 +77,12 @@ pub struct Outcome {
 }
 
 impl Qemu {
-    /// A headless machine without default devices ([`base_args`]), booting `bios`, its serial
-    /// console on stdout. A guest reset ends QEMU.
-    pub fn new(name: &str, machine: &str, bios: &Path) -> Qemu {
+    /// A headless machine of QEMU `version` without default devices ([`base_args`]), booting
+    /// `bios`, its serial console on stdout. A guest reset ends QEMU. Its log is
+    /// `target/xtask/logs/qemu-VERSION/NAME.log`.
+    pub fn new(version: Version, name: &str, machine: &str, bios: &Path) -> Qemu {
         let q = Qemu {
+            version,
             name: name.into(),
             args: base_args(machine),
             timeout: Duration::from_secs(30),
@@ -153,7 +129,7 @@ impl Qemu {
     }
 
     pub fn command_line(&self) -> String {
-        format!("{QEMU} {}", self.args.join(" "))
+        self.version.command_line(&self.args)
     }
 
     /// Runs with the terminal attached: serial and QEMU's monitor multiplexed on stdio
@@ -163,13 +139,15 @@ impl Qemu {
         let monitor = args.iter().position(|a| *a == "-monitor").expect("set by base_args()");
         let args: Vec<&str> =
             args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
-        Ok(Command::new(QEMU).args(args).status()?)
+        Ok(self.version.command().args(args).status()?)
     }
 
     /// Runs to exit, timeout or the `until` text, and keeps the console output in
-    /// `target/xtask/logs/NAME.log`.
+    /// `target/xtask/logs/qemu-VERSION/NAME.log`.
     pub fn run(&self) -> Result<Outcome> {
-        let mut child = Command::new(QEMU)
+        let mut child = self
+            .version
+            .command()
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -200,13 +178,18 @@ impl Qemu {
         let _ = (out.join(), err.join());
         let serial = String::from_utf8_lossy(&serial.lock().expect("no poisoning")).into_owned();
         let stderr = String::from_utf8_lossy(&stderr.lock().expect("no poisoning")).into_owned();
-        let log = work_dir().join("logs").join(format!("{}.log", self.name));
+        let log = log_dir(self.version).join(format!("{}.log", self.name));
         std::fs::create_dir_all(log.parent().expect("has parent"))?;
         let text =
             format!("$ {}\n--- status {status:?}\n--- stderr\n{stderr}--- serial\n{serial}", self.command_line());
         std::fs::write(&log, text)?;
         Ok(Outcome { status, serial, log, after_mark })
     }
+}
+
+/// Where the runs of QEMU `version` keep their logs.
+pub fn log_dir(version: Version) -> PathBuf {
+    work_dir().join("logs").join(version.tag())
 }
 
 /// Copies everything `from` produces into `into` as it arrives.
