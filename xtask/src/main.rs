@@ -1,6 +1,7 @@
 //! pvhfw's host tool: `cargo xtask build | run | test | bench | capture`.
 //!
-//! - `build`: the firmware image `target/pvhfw.bin` and the `pvhtest` kernel;
+//! - `build`: the firmware images `target/pvhfw.bin` and `target/pvhfw.elf` (with their
+//!   SHA-256) and the `pvhtest` kernel;
 //! - `run`: boot Debian 12's kernel to a busybox shell;
 //! - `test`: formatting and clippy, host unit tests, the QEMU test-kernel matrix, Debian boots;
 //! - `bench`: pvhfw against qboot and SeaBIOS;
@@ -42,7 +43,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build target/pvhfw.bin (and the pvhtest kernel).
+    /// Build target/pvhfw.bin and target/pvhfw.elf (and the pvhtest kernel); print their
+    /// SHA-256 as sha256sum does.
     Build,
     /// Build, then boot Debian 12's kernel with a busybox initrd (a shell if stdin is a terminal).
     Run {
@@ -133,6 +135,13 @@ pub fn work_dir() -> PathBuf {
     root().join("target/xtask")
 }
 
+/// `cargo xtask build`: the images and their SHA-256.
+fn build() -> Result<()> {
+    let a = build::build()?;
+    print!("{}", build::sha256_lines(&[&a.firmware, &a.firmware_elf])?);
+    Ok(())
+}
+
 /// `cargo xtask run`: boot to a busybox shell, or without a terminal to init's report.
 fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
     qemu::ensure_installed()?;
@@ -160,7 +169,7 @@ fn run(machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
-        Cmd::Build => build::build().map(|a| println!("{}", a.firmware.display())),
+        Cmd::Build => build(),
         Cmd::Run { machine, kernel, append } => run(&machine, kernel, &append),
         Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(&machine, &qemu_args),
         Cmd::Capture { fixtures: true, .. } => capture::fixtures(),
