@@ -61,6 +61,33 @@ pub fn chain_files(kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Vec<S
     args
 }
 
+/// QEMU's firmware data directories in search order: those given with `-L` (`extra`), then
+/// its built-in ones, as `-L help` lists them (Debian's QEMU: `/usr/share/qemu`,
+/// `/usr/share/seabios`, `/usr/lib/ipxe/qemu`).
+pub fn data_dirs(extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut c = Command::new(QEMU);
+    for dir in extra {
+        c.arg("-L").arg(dir);
+    }
+    let out = c.args(["-L", "help"]).output()?;
+    if !out.status.success() {
+        return Err(format!("{QEMU} -L help failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let listed = String::from_utf8(out.stdout)?;
+    let dirs = listed.lines().map(|l| l.trim()).filter(|l| !l.is_empty());
+    // `/usr/bin/../share/qemu` reads better as `/usr/share/qemu`.
+    Ok(dirs.map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| PathBuf::from(d))).collect())
+}
+
+/// The file QEMU maps for `-bios NAME` (NAME without a slash): NAME in the working directory
+/// if there is one, else the first in [`data_dirs`] (QEMU's `qemu_find_file`).
+pub fn find_firmware(name: &str, extra: &[PathBuf]) -> Result<Option<PathBuf>> {
+    if Path::new(name).is_file() {
+        return Ok(Some(PathBuf::from(name)));
+    }
+    Ok(data_dirs(extra)?.into_iter().map(|d| d.join(name)).find(|p| p.is_file()))
+}
+
 /// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
 pub fn ensure_installed() -> Result<()> {
     let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
