@@ -88,6 +88,18 @@ pub fn find_firmware(name: &str, extra: &[PathBuf]) -> Result<Option<PathBuf>> {
     Ok(data_dirs(extra)?.into_iter().map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
+/// The versioned machine type an alias such as `pc` or `q35` stands for (`-M help`:
+/// `pc  Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)`); other names as they are.
+pub fn machine_type(alias: &str) -> Result<String> {
+    let out = Command::new(QEMU).args(["-M", "help"]).output()?;
+    let listed = String::from_utf8(out.stdout)?;
+    let target = listed.lines().find_map(|l| {
+        let (name, rest) = l.split_once(' ')?;
+        (name == alias).then(|| rest.split("(alias of ").nth(1)?.strip_suffix(')').map(str::to_string))?
+    });
+    Ok(target.unwrap_or_else(|| alias.to_string()))
+}
+
 /// Installs QEMU (with SeaBIOS and qboot) through apt when it is missing.
 pub fn ensure_installed() -> Result<()> {
     let have = Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
@@ -117,6 +129,8 @@ pub struct Qemu {
     until: Option<String>,
     /// Time the rest of the run from when the console first shows this.
     mark: Option<String>,
+    /// QEMU's working directory (a bare `-bios NAME` is looked up there first).
+    cwd: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -139,6 +153,7 @@ impl Qemu {
             timeout: Duration::from_secs(30),
             until: None,
             mark: None,
+            cwd: None,
         };
         q.arg_path("-bios", bios).args(&["-serial", "stdio", "-no-reboot"])
     }
@@ -179,6 +194,20 @@ impl Qemu {
         self
     }
 
+    /// Runs QEMU in `dir` rather than in the caller's working directory.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(QEMU);
+        if let Some(dir) = &self.cwd {
+            c.current_dir(dir);
+        }
+        c
+    }
+
     pub fn command_line(&self) -> String {
         format!("{QEMU} {}", self.args.join(" "))
     }
@@ -190,13 +219,14 @@ impl Qemu {
         let monitor = args.iter().position(|a| *a == "-monitor").expect("set by base_args()");
         let args: Vec<&str> =
             args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
-        Ok(Command::new(QEMU).args(args).status()?)
+        Ok(self.command().args(args).status()?)
     }
 
     /// Runs to exit, timeout or the `until` text, and keeps the console output in
     /// `target/xtask/logs/NAME.log`.
     pub fn run(&self) -> Result<Outcome> {
-        let mut child = Command::new(QEMU)
+        let mut child = self
+            .command()
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

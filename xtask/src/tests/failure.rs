@@ -36,7 +36,7 @@ fn failure(name: &str, machine: &str, firmware: &Path, args: &[&str], message: &
             Some(s) => Err(format!("QEMU exited ({s}) instead of halting")),
         }
     };
-    Ok(Case { name: name.into(), qemu: q, check: Box::new(check) })
+    Ok(Case { name: name.into(), run: q.into(), check: Box::new(check) })
 }
 
 pub(super) fn cases(a: &Artifacts, debian: Option<&DebianKernel>) -> Result<Vec<Case>> {
@@ -224,7 +224,7 @@ fn reboot_timeout(name: &str, machine: &str, firmware: &Path, ms: u64) -> Case {
             waited => Err(format!("reset {waited:?} after the message, want about {ms} ms")),
         }
     };
-    Case { name: name.into(), qemu: q, check: Box::new(check) }
+    Case { name: name.into(), run: q.into(), check: Box::new(check) }
 }
 
 /// The smallest multiboot kernel QEMU accepts: a header with load addresses, then `hlt`.
