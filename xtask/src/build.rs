@@ -1,11 +1,17 @@
 //! Builds the firmware: the reset-vector ELF flattened into `target/pvhfw.bin`, and
 //! `target/pvhfw.elf`, the firmware entered through its PVH note.
+//!
+//! Reproducible: the pinned toolchain, `Cargo.lock` and the flags below fully determine both
+//! images, wherever the checkout and cargo's home are (their paths are remapped, so the ELF's
+//! line tables name `./pvhfw/src/...` and `/cargo/registry/...`); nothing else (time, host,
+//! user) enters them.
 
 use crate::{root, Result};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
-use std::path::PathBuf;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The image QEMU maps so that it ends at 4 GiB: from the library's layout, which the firmware
@@ -15,6 +21,7 @@ const IMAGE_BASE: u64 = pvhfw::layout::IMAGE_BASE;
 pub const IMAGE_SIZE: u64 = (1 << 32) - IMAGE_BASE;
 const _: () = assert!(IMAGE_SIZE > 0 && IMAGE_SIZE.is_multiple_of(64 * 1024), "the ROM image must be whole 64 KiB");
 
+#[derive(Clone)]
 pub struct Artifacts {
     pub firmware: PathBuf,
     /// `pvhfw.elf`: the same firmware entered through its PVH note.
@@ -48,6 +55,8 @@ pub fn build() -> Result<Artifacts> {
     let status = Command::new(cargo)
         .current_dir(root())
         .args(["build", "--release", "--target", TARGET, "-p", "pvhfw-firmware", "-p", "pvhtest"])
+        .env("CARGO_ENCODED_RUSTFLAGS", reproducible_rustflags())
+        .env_remove("RUSTFLAGS")
         .status()?;
     if !status.success() {
         return Err("building the firmware failed".into());
@@ -65,6 +74,39 @@ pub fn build() -> Result<Artifacts> {
         testkernel: out.join("pvhtest"),
         testkernel_bzimage: crate::bzimage::path(),
     })
+}
+
+/// Flags for the bare-metal crates (with `--target`, cargo gives them to neither build scripts
+/// nor proc macros): the checkout's and cargo's home directory remapped, so that two checkouts
+/// of one commit build byte-identical ELFs. They replace any RUSTFLAGS of the caller's, which
+/// would make the images differ.
+fn reproducible_rustflags() -> String {
+    let mut flags = Vec::new();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(home) = home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    // Last, so that it wins should cargo's home lie inside the checkout.
+    flags.push(format!("--remap-path-prefix={}=.", root().display()));
+    flags.join("\x1f")
+}
+
+/// The SHA-256 of `data`, in hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `HASH  PATH` lines as `sha256sum` prints them (so that `sha256sum -c` checks them), each
+/// path relative to the workspace root where it lies inside it.
+pub fn sha256_lines(paths: &[&Path]) -> Result<String> {
+    let mut out = String::new();
+    for p in paths {
+        let shown = p.strip_prefix(root()).unwrap_or(p);
+        out.push_str(&format!("{}  {}\n", sha256_hex(&std::fs::read(p)?), shown.display()));
+    }
+    Ok(out)
 }
 
 /// Places every loadable segment at its physical address inside the ROM image.

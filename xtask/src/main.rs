@@ -1,7 +1,11 @@
-//! pvhfw's host tool: `cargo xtask build | run | test | bench | capture`.
+//! pvhfw's host tool: `cargo xtask build | run | install | deb | test | bench | capture`.
 //!
-//! - `build`: the firmware image `target/pvhfw.bin` and the `pvhtest` kernel;
-//! - `run`: boot Debian 12's kernel to a busybox shell;
+//! - `build`: the firmware images `target/pvhfw.bin` and `target/pvhfw.elf` (with their
+//!   SHA-256) and the `pvhtest` kernel;
+//! - `run`: boot Debian 12's kernel to a busybox shell (`--installed`: with the installed
+//!   image, by name);
+//! - `install`: the images and a firmware descriptor where QEMU looks for firmware;
+//! - `deb`: the same as a Debian package, reproducibly;
 //! - `test`: formatting and clippy, host unit tests, the QEMU test-kernel matrix, Debian boots;
 //! - `bench`: pvhfw against qboot and SeaBIOS;
 //! - `fuzz`: the libFuzzer targets in `fuzz/`, a few seconds each;
@@ -22,8 +26,10 @@ mod build;
 mod bzimage;
 mod capture;
 mod cpio;
+mod deb;
 mod debian;
 mod fuzz;
+mod install;
 mod probe;
 mod qemu;
 mod qtest;
@@ -51,7 +57,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build target/pvhfw.bin (and the pvhtest kernel).
+    /// Build target/pvhfw.bin and target/pvhfw.elf (and the pvhtest kernel); print their
+    /// SHA-256 as sha256sum does.
     Build,
     /// Build, then boot Debian 12's kernel with a busybox initrd (a shell if stdin is a terminal).
     Run {
@@ -64,7 +71,23 @@ enum Cmd {
         /// Extra text for the kernel command line.
         #[arg(long, default_value = "")]
         append: String,
+        /// Boot the installed image by name (`-bios pvhfw.bin`) instead of building one; with
+        /// a PREFIX, the one under PREFIX/share/qemu (`-L`).
+        #[arg(long, value_name = "PREFIX")]
+        installed: Option<Option<PathBuf>>,
     },
+    /// Build, then install pvhfw.bin, pvhfw.elf and the firmware descriptor
+    /// firmware/90-pvhfw.json into PREFIX/share/qemu.
+    Install {
+        #[arg(long, default_value = install::DEFAULT_PREFIX)]
+        prefix: PathBuf,
+        /// Stage the files under this directory (for packaging); the descriptor still names
+        /// PREFIX.
+        #[arg(long)]
+        destdir: Option<PathBuf>,
+    },
+    /// Build target/pvhfw_VERSION_all.deb (reproducibly, with dpkg-deb).
+    Deb,
     /// Developer tool: list what QEMU publishes through fw_cfg on MACHINE (extra QEMU
     /// arguments after `--`), or with --fixtures rewrite pvhfw/testdata/qemu-VERSION from it.
     Capture {
@@ -143,17 +166,53 @@ pub fn work_dir() -> PathBuf {
     root().join("target/xtask")
 }
 
+/// `cargo xtask build`: the images and their SHA-256.
+fn build() -> Result<()> {
+    let a = build::build()?;
+    print!("{}", build::sha256_lines(&[&a.firmware, &a.firmware_elf])?);
+    Ok(())
+}
+
+/// The firmware `run` boots: the one it builds, or with `installed` the installed one by name
+/// (under QEMU's own data directories, or those of a prefix); and the QEMU arguments naming
+/// that prefix.
+fn run_firmware(installed: Option<Option<PathBuf>>) -> Result<(PathBuf, Vec<String>)> {
+    let Some(prefix) = installed else {
+        return Ok((build::build()?.firmware, Vec::new()));
+    };
+    let extra = match prefix {
+        Some(p) => vec![install::data_dir(&std::path::absolute(p)?)],
+        None => Vec::new(),
+    };
+    let found = qemu::find_firmware("pvhfw.bin", &extra)?.ok_or_else(|| {
+        format!(
+            "pvhfw.bin is in none of QEMU's firmware directories ({:?}); install it first (cargo xtask install, or the package)",
+            qemu::data_dirs(&extra).unwrap_or_default()
+        )
+    })?;
+    let sha = build::sha256_hex(&std::fs::read(&found)?);
+    eprintln!("xtask: -bios pvhfw.bin is {} (SHA-256 {sha})", found.display());
+    let args = extra.iter().flat_map(|d| ["-L".to_string(), d.display().to_string()]).collect();
+    Ok((PathBuf::from("pvhfw.bin"), args))
+}
+
 /// `cargo xtask run`: boot to a busybox shell, or without a terminal to init's report.
-fn run(v: Version, machine: &str, kernel: Option<PathBuf>, append: &str) -> Result<()> {
+fn run(
+    v: Version,
+    machine: &str,
+    kernel: Option<PathBuf>,
+    append: &str,
+    installed: Option<Option<PathBuf>>,
+) -> Result<()> {
     v.ensure_installed()?;
-    let artifacts = build::build()?;
+    let (firmware, extra) = run_firmware(installed)?;
     let mut debian = debian::fetch(Release::Bookworm)?;
     if let Some(k) = kernel {
         debian.vmlinux = k;
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let append = if interactive { format!("pvhfw.shell {append}") } else { append.to_string() };
-    let q = debian::boot(v, "run", machine, &artifacts.firmware, &debian, &append);
+    let q = debian::boot(v, "run", machine, &firmware, &debian, &append).args(&extra);
     eprintln!("xtask: {}", q.command_line());
     if interactive {
         let status = q.run_interactive()?;
@@ -174,8 +233,10 @@ fn main() -> ExitCode {
     let all = cli.qemu.map_or(Version::ALL.to_vec(), |v| vec![v]);
     let one = cli.qemu.unwrap_or(Version::V7_2);
     let result = match cli.cmd {
-        Cmd::Build => build::build().map(|a| println!("{}", a.firmware.display())),
-        Cmd::Run { machine, kernel, append } => run(one, &machine, kernel, &append),
+        Cmd::Build => build(),
+        Cmd::Run { machine, kernel, append, installed } => run(one, &machine, kernel, &append, installed),
+        Cmd::Install { prefix, destdir } => install::run(&prefix, destdir.as_deref()),
+        Cmd::Deb => deb::run(),
         Cmd::Capture { machine, fixtures: false, qemu_args } => capture::list(one, &machine, &qemu_args),
         Cmd::Capture { fixtures: true, .. } => capture::fixtures(&all),
         Cmd::Bench { rounds, linux_runs, publish, reuse, only } => {

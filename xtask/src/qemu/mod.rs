@@ -46,7 +46,48 @@ pub fn chain_files(kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Vec<S
     args
 }
 
-fn apt(args: &[&str]) -> Result<()> {
+/// The system QEMU's (7.2's: the one `apt` installs and a user's `-bios pvhfw.bin` meets)
+/// firmware data directories in search order: those given with `-L` (`extra`), then its
+/// built-in ones, as `-L help` lists them (Debian's QEMU: `/usr/share/qemu`,
+/// `/usr/share/seabios`, `/usr/lib/ipxe/qemu`).
+pub fn data_dirs(extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut c = Version::V7_2.command();
+    for dir in extra {
+        c.arg("-L").arg(dir);
+    }
+    let out = c.args(["-L", "help"]).output()?;
+    if !out.status.success() {
+        return Err(format!("qemu-system-x86_64 -L help failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let listed = String::from_utf8(out.stdout)?;
+    let dirs = listed.lines().map(|l| l.trim()).filter(|l| !l.is_empty());
+    // `/usr/bin/../share/qemu` reads better as `/usr/share/qemu`.
+    Ok(dirs.map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| PathBuf::from(d))).collect())
+}
+
+/// The file the system QEMU maps for `-bios NAME` (NAME without a slash): NAME in the working
+/// directory if there is one, else the first in [`data_dirs`] (QEMU's `qemu_find_file`).
+pub fn find_firmware(name: &str, extra: &[PathBuf]) -> Result<Option<PathBuf>> {
+    if Path::new(name).is_file() {
+        return Ok(Some(PathBuf::from(name)));
+    }
+    Ok(data_dirs(extra)?.into_iter().map(|d| d.join(name)).find(|p| p.is_file()))
+}
+
+/// The versioned machine type an alias such as `pc` or `q35` stands for in the system QEMU
+/// (`-M help`: `pc  Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)`); other names
+/// as they are.
+pub fn machine_type(alias: &str) -> Result<String> {
+    let out = Version::V7_2.command().args(["-M", "help"]).output()?;
+    let listed = String::from_utf8(out.stdout)?;
+    let target = listed.lines().find_map(|l| {
+        let (name, rest) = l.split_once(' ')?;
+        (name == alias).then(|| rest.split("(alias of ").nth(1)?.strip_suffix(')').map(str::to_string))?
+    });
+    Ok(target.unwrap_or_else(|| alias.to_string()))
+}
+
+pub fn apt(args: &[&str]) -> Result<()> {
     let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
     if !status.success() {
         return Err(format!("apt-get {} failed (are you root?)", args.join(" ")).into());
@@ -64,6 +105,8 @@ pub struct Qemu {
     until: Option<String>,
     /// Time the rest of the run from when the console first shows this.
     mark: Option<String>,
+    /// QEMU's working directory (a bare `-bios NAME` is looked up there first).
+    cwd: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -88,6 +131,7 @@ impl Qemu {
             timeout: Duration::from_secs(30),
             until: None,
             mark: None,
+            cwd: None,
         };
         q.arg_path("-bios", bios).args(&["-serial", "stdio", "-no-reboot"])
     }
@@ -128,6 +172,20 @@ impl Qemu {
         self
     }
 
+    /// Runs QEMU in `dir` rather than in the caller's working directory.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut c = self.version.command();
+        if let Some(dir) = &self.cwd {
+            c.current_dir(dir);
+        }
+        c
+    }
+
     pub fn command_line(&self) -> String {
         self.version.command_line(&self.args)
     }
@@ -139,14 +197,13 @@ impl Qemu {
         let monitor = args.iter().position(|a| *a == "-monitor").expect("set by base_args()");
         let args: Vec<&str> =
             args.iter().enumerate().filter(|(i, _)| *i != monitor && *i != monitor + 1).map(|(_, a)| *a).collect();
-        Ok(self.version.command().args(args).status()?)
+        Ok(self.command().args(args).status()?)
     }
 
     /// Runs to exit, timeout or the `until` text, and keeps the console output in
     /// `target/xtask/logs/qemu-VERSION/NAME.log`.
     pub fn run(&self) -> Result<Outcome> {
         let mut child = self
-            .version
             .command()
             .args(&self.args)
             .stdin(Stdio::null())

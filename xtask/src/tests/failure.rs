@@ -43,7 +43,7 @@ fn failure(
             Some(s) => Err(format!("QEMU exited ({s}) instead of halting")),
         }
     };
-    Ok(Case { name: name.into(), qemu: q, check: Box::new(check) })
+    Ok(Case { name: name.into(), run: q.into(), check: Box::new(check) })
 }
 
 /// Every failure boot on QEMU `v`.
@@ -236,7 +236,7 @@ fn reboot_timeout(v: Version, name: &str, machine: &str, firmware: &Path, ms: u6
             waited => Err(format!("reset {waited:?} after the message, want about {ms} ms")),
         }
     };
-    Case { name: name.into(), qemu: q, check: Box::new(check) }
+    Case { name: name.into(), run: q.into(), check: Box::new(check) }
 }
 
 /// The smallest multiboot kernel QEMU accepts: a header with load addresses, then `hlt`.

@@ -328,7 +328,7 @@ fn scenario_cases(
             (Entry::Chained(_), false) => "SeaBIOS",
         };
         let check = move |o: &Outcome| s.check(o, &append, bios_vendor, seabios.as_ref());
-        cases.push(Case { name, qemu: q, check: Box::new(check) });
+        cases.push(Case { name, run: q.into(), check: Box::new(check) });
     }
     Ok(cases)
 }

@@ -6,9 +6,13 @@
 //! - `pvhtest`: the project's test kernel reports exactly what the firmware handed over, and
 //!   the checks compare it with what QEMU was given;
 //! - `failure`: bad inputs end in a `pvhfw:` message and a halt;
-//! - `linux`: Debian's stock kernels boot to a busybox init that reports what Linux found.
+//! - `linux`: Debian's stock kernels boot to a busybox init that reports what Linux found;
+//! - `install`: pvhfw installed as QEMU firmware (a prefix, the Debian package) and booted by
+//!   name, and `libvirt` domains booting it.
 
 mod failure;
+mod install;
+mod libvirt;
 mod linux;
 mod pvhtest;
 
@@ -26,11 +30,33 @@ use std::time::Instant;
 type Verdict = std::result::Result<(), String>;
 pub(crate) type Check = Box<dyn Fn(&Outcome) -> Verdict + Send + Sync>;
 
-/// One QEMU run and what its outcome must show.
+/// One run and what its outcome must show.
 struct Case {
     name: String,
-    qemu: Qemu,
+    run: Run,
     check: Check,
+}
+
+/// What a case runs: QEMU itself, or something on the host that ends in a console output
+/// (a libvirt domain).
+enum Run {
+    Qemu(Qemu),
+    Host(Box<dyn Fn() -> Result<Outcome> + Send + Sync>),
+}
+
+impl From<Qemu> for Run {
+    fn from(q: Qemu) -> Run {
+        Run::Qemu(q)
+    }
+}
+
+impl Run {
+    fn run(&self) -> Result<Outcome> {
+        match self {
+            Run::Qemu(q) => q.run(),
+            Run::Host(f) => f(),
+        }
+    }
 }
 
 /// `microvm,acpi=off` -> `microvm-noacpi`, for case names.
@@ -69,7 +95,10 @@ pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_l
         cases.extend(ours);
     }
     cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
-    let failed = run_cases(cases);
+    let (mut passed, mut failed) = run_cases(cases);
+    let (p, f) = install::run(&artifacts, kernels.first(), filter);
+    (passed, failed) = (passed + p, failed + f);
+    println!("qemu: {passed} passed, {failed} failed");
     if failed > 0 {
         return Err(format!("{failed} QEMU test(s) failed").into());
     }
@@ -116,8 +145,9 @@ fn unit_tests() -> Result<()> {
     cargo(&["test", "-p", "pvhfw", "-p", "xtask"], "host unit tests")
 }
 
-/// Runs the cases two at a time (CI has two cores) and prints one line each.
-fn run_cases(cases: Vec<Case>) -> usize {
+/// Runs the cases two at a time (CI has two cores) and prints one line each; how many passed
+/// and failed.
+fn run_cases(cases: Vec<Case>) -> (usize, usize) {
     let total = cases.len();
     let queue = Mutex::new(cases.into_iter().collect::<VecDeque<_>>());
     let failed = Mutex::new(0usize);
@@ -127,24 +157,35 @@ fn run_cases(cases: Vec<Case>) -> usize {
                 let Some(case) = queue.lock().expect("no poisoning").pop_front() else { break };
                 let start = Instant::now();
                 let verdict = case
-                    .qemu
+                    .run
                     .run()
                     .map_err(|e| e.to_string())
                     .and_then(|o| (case.check)(&o).map_err(|e| format!("{e}\n      log: {}", o.log.display())));
-                let secs = start.elapsed().as_secs_f32();
-                match verdict {
-                    Ok(()) => println!("ok   {} ({secs:.1}s)", case.name),
-                    Err(e) => {
-                        println!("FAIL {} ({secs:.1}s): {e}", case.name);
-                        *failed.lock().expect("no poisoning") += 1;
-                    }
+                if !report(&case.name, start, verdict) {
+                    *failed.lock().expect("no poisoning") += 1;
                 }
             });
         }
     });
     let failed = failed.into_inner().expect("no poisoning");
-    println!("qemu: {} passed, {failed} failed", total - failed);
-    failed
+    (total - failed, failed)
+}
+
+/// Prints a case's `ok` or `FAIL` line with its time since `start`; whether it passed.
+fn report(name: &str, start: Instant, verdict: Verdict) -> bool {
+    let secs = start.elapsed().as_secs_f32();
+    match &verdict {
+        Ok(()) => println!("ok   {name} ({secs:.1}s)"),
+        Err(e) => println!("FAIL {name} ({secs:.1}s): {e}"),
+    }
+    verdict.is_ok()
+}
+
+/// Runs a step on the host (installing, building a package) as a case of its own: its line,
+/// and whether it passed.
+fn host_step(name: &str, step: impl FnOnce() -> Result<()>) -> bool {
+    let start = Instant::now();
+    report(name, start, step().map_err(|e| e.to_string()))
 }
 
 /// A deterministic file of `size` pseudo-random bytes under target/xtask (initrds, disks).

@@ -61,6 +61,11 @@ impl Boot {
     }
 
     fn case(self, name: &str, a: &Artifacts) -> Case {
+        let q = self.qemu(name, a);
+        Case { name: name.into(), run: q.into(), check: Box::new(move |o| self.check(o)) }
+    }
+
+    fn qemu(&self, name: &str, a: &Artifacts) -> Qemu {
         let kernel = if self.bzimage { &a.testkernel_bzimage } else { &a.testkernel };
         let firmware = match (self.chain, self.base()) {
             (false, _) => a.firmware.clone(),
@@ -93,7 +98,7 @@ impl Boot {
         if self.vmgenid {
             q = q.args(&["-device", &format!("vmgenid,guid={VMGENID_GUID}")]);
         }
-        Case { name: name.into(), qemu: q, check: Box::new(move |o| self.check(o)) }
+        q
     }
 
     /// Largest RAM QEMU keeps entirely below 4 GiB (pc splits at 3.5 GiB, q35 at 2.75 GiB,
@@ -271,8 +276,8 @@ fn acpi_rebuild_grows_sizes(v: Version) -> [(&'static str, usize); 2] {
     }
 }
 
-/// One pvhtest boot on `machine` with the usual checks, for `cargo xtask stress`: the run and
-/// its verdict.
+/// One pvhtest boot on `machine` with the usual checks, for `cargo xtask stress` and the
+/// installed firmware's tests: the run and its verdict.
 pub(crate) fn checked_boot(
     v: Version,
     name: &str,
@@ -281,8 +286,8 @@ pub(crate) fn checked_boot(
     bzimage: bool,
     a: &Artifacts,
 ) -> (Qemu, super::Check) {
-    let case = Boot { accel, bzimage, ..Boot::on(v, machine) }.case(name, a);
-    (case.qemu, case.check)
+    let boot = Boot { accel, bzimage, ..Boot::on(v, machine) };
+    (boot.qemu(name, a), Box::new(move |o| boot.check(o)))
 }
 
 /// Every pvhtest boot on QEMU `v`.
