@@ -83,6 +83,12 @@ pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&
             )
             .into());
         }
+        if Path::new(INSTALLED).exists() {
+            return Err(format!(
+                "{INSTALLED} is there already (cargo xtask install?); dpkg -r would take it away, so remove it first"
+            )
+            .into());
+        }
         dpkg(&["-i"], &package)?;
         before = Some(machine);
         check_package_installed(a)
