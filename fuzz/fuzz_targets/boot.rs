@@ -11,17 +11,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pvhfw::boot::{Boot, KernelEntry};
+use pvhfw::boot::Boot;
 use pvhfw::e820;
 use pvhfw::fw_cfg::key;
 use pvhfw::handoff::Handoff;
 use pvhfw::layout::FIRMWARE_RAM;
-use pvhfw::platform::fake::FakePlatform;
-use pvhfw::platform::PciFn;
 use pvhfw::scratch::Scratch;
-use pvhfw::start_info::MAX_MEMMAP;
 use pvhfw::Range;
-use pvhfw_fuzz::{fw_cfg, items, sizes_are_sane, AnyRam, Sink};
+use pvhfw_fuzz::{fw_cfg, handed_over_map, items, sizes_are_sane, AnyRam, Sink};
 use zerocopy::FromZeros;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,12 +31,7 @@ fuzz_target!(|data: &[u8]| {
     if flags & 8 != 0 {
         f.failing.push(fail.into());
     }
-    let host_bridge = [None, Some(0x1237_8086), Some(0x29c0_8086), None][usize::from(flags & 3)];
-    let mut inner = FakePlatform::default();
-    if let Some(id) = host_bridge {
-        inner = inner.with_device(PciFn::new(0, 0), id);
-    }
-    let mut p = AnyRam::new(inner);
+    let mut p = AnyRam::with_chipset(flags);
     // The kernel's bytes where fw_cfg DMA would put them, for the setup_data walk to read back.
     let u32_item =
         |k| f.items.get(&k).and_then(|v| v.get(..4)).map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
@@ -56,13 +48,7 @@ fuzz_target!(|data: &[u8]| {
     for r in &p.touched {
         assert!(!r.overlaps(&FIRMWARE_RAM), "platform access to firmware RAM: {r:x?}");
     }
-    let map_len = match result {
-        Ok(KernelEntry::Pvh { .. }) => area.start_info.memmap_entries as usize,
-        Ok(_) => usize::from(area.boot_params.e820_entries),
-        Err(_) => return,
-    };
-    assert!(map_len > 0 && map_len <= MAX_MEMMAP);
-    let map = &area.memmap[..map_len];
+    let Some(map) = handed_over_map(&result, &area) else { return };
     for &(r, _) in &f.phys_writes {
         assert!(r.end <= 1 << 32 && e820::is_ram(map, r), "DMA outside RAM: {r:x?} {map:x?}");
         assert!(!r.overlaps(&FIRMWARE_RAM));

@@ -10,16 +10,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pvhfw::boot::{Boot, KernelEntry, KERNEL_FILE};
+use pvhfw::boot::{Boot, KERNEL_FILE};
 use pvhfw::e820;
 use pvhfw::handoff::Handoff;
 use pvhfw::layout::{ELF_IMAGE, FIRMWARE_RAM};
-use pvhfw::platform::fake::FakePlatform;
-use pvhfw::platform::PciFn;
 use pvhfw::scratch::Scratch;
-use pvhfw::start_info::{Incoming, MAX_MEMMAP};
+use pvhfw::start_info::Incoming;
 use pvhfw::Range;
-use pvhfw_fuzz::{fw_cfg, items, sizes_are_sane, AnyRam, Item, Sink};
+use pvhfw_fuzz::{fw_cfg, handed_over_map, items, sizes_are_sane, AnyRam, Item, Sink};
 use zerocopy::FromZeros;
 
 /// Where the previous stage's memory (the blob) starts.
@@ -56,25 +54,14 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let Ok(incoming) = Incoming::read(BLOB, &mut read) else { return };
-    let host_bridge = [None, Some(0x1237_8086), Some(0x29c0_8086), None][usize::from(flags & 3)];
-    let mut inner = FakePlatform::default();
-    if let Some(id) = host_bridge {
-        inner = inner.with_device(PciFn::new(0, 0), id);
-    }
-    let mut p = AnyRam::new(inner);
+    let mut p = AnyRam::with_chipset(flags);
     let mut area = Box::new(Handoff::new_zeroed());
     let mut scratch = Box::new(Scratch::new_zeroed());
     let result = Boot::new(&mut f, &mut Sink, &mut p).prepare_chained(&incoming, &mut area, 0x3000, &mut scratch);
     for r in &p.touched {
         assert!(!r.overlaps(&FIRMWARE_RAM) && !r.overlaps(&ELF_IMAGE), "platform access to firmware memory: {r:x?}");
     }
-    let map_len = match result {
-        Ok(KernelEntry::Pvh { .. }) => area.start_info.memmap_entries as usize,
-        Ok(_) => usize::from(area.boot_params.e820_entries),
-        Err(_) => return,
-    };
-    assert!(map_len > 0 && map_len <= MAX_MEMMAP);
-    let map = &area.memmap[..map_len];
+    let Some(map) = handed_over_map(&result, &area) else { return };
     assert!(!e820::is_ram(map, ELF_IMAGE), "pvhfw.elf's image is RAM in the map: {map:x?}");
     for &(r, _) in &f.phys_writes {
         assert!(r.end <= 1 << 32 && e820::is_ram(map, r), "DMA outside RAM: {r:x?} {map:x?}");

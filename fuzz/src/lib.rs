@@ -91,6 +91,16 @@ impl AnyRam {
         AnyRam { inner, ..AnyRam::default() }
     }
 
+    /// A machine whose chipset input bits 0-1 of `flags` choose: none (microvm), i440FX, Q35.
+    pub fn with_chipset(flags: u8) -> AnyRam {
+        let host_bridge = [None, Some(0x1237_8086), Some(0x29c0_8086), None][usize::from(flags & 3)];
+        let mut inner = FakePlatform::default();
+        if let Some(id) = host_bridge {
+            inner = inner.with_device(PciFn::new(0, 0), id);
+        }
+        AnyRam::new(inner)
+    }
+
     /// Puts `bytes` at `start` (as DMA would), without noting it as touched.
     pub fn preload(&mut self, start: u64, bytes: &[u8]) {
         let r = Range { start, end: start + bytes.len() as u64 };
@@ -169,4 +179,19 @@ impl Platform for AnyRam {
     fn wrmsr(&mut self, msr: u32, value: u64) {
         self.inner.wrmsr(msr, value)
     }
+}
+
+/// The memory map a successful boot handed the kernel (in the start info's or `boot_params`'
+/// count), checked to be within Linux's limit; `None` when the boot failed.
+pub fn handed_over_map<'a>(
+    result: &Result<pvhfw::boot::KernelEntry, pvhfw::Error>,
+    area: &'a pvhfw::handoff::Handoff,
+) -> Option<&'a [pvhfw::start_info::MemmapEntry]> {
+    let len = match result {
+        Ok(pvhfw::boot::KernelEntry::Pvh { .. }) => area.start_info.memmap_entries as usize,
+        Ok(_) => usize::from(area.boot_params.e820_entries),
+        Err(_) => return None,
+    };
+    assert!(len > 0 && len <= pvhfw::start_info::MAX_MEMMAP);
+    Some(&area.memmap[..len])
 }

@@ -20,18 +20,21 @@ pub struct ElfLoad {
     pub entry_in_segment: bool,
 }
 
+/// The little-endian field of `n` (2, 4 or 8) bytes at `at` in `head`. Fixed-width loads: a
+/// byte loop here costs a hundred instructions a boot.
+fn le(head: &[u8], at: usize, n: usize) -> Option<u64> {
+    let b = head.get(at..at.checked_add(n)?)?;
+    Some(match n {
+        8 => u64::from_le_bytes(b.try_into().ok()?),
+        4 => u32::from_le_bytes(b.try_into().ok()?).into(),
+        _ => u16::from_le_bytes(b.try_into().ok()?).into(),
+    })
+}
+
 /// Reads the program headers of the ELF in `head` (ELF64 or ELF32); `None` if they do not lie
 /// within it or it has no loadable segment.
 pub fn elf_load(head: &[u8], entry: u64) -> Option<ElfLoad> {
-    // Fixed-width loads: a byte loop here costs a hundred instructions a boot.
-    let le = |at: usize, n: usize| -> Option<u64> {
-        let b = head.get(at..at.checked_add(n)?)?;
-        Some(match n {
-            8 => u64::from_le_bytes(b.try_into().ok()?),
-            4 => u32::from_le_bytes(b.try_into().ok()?).into(),
-            _ => u16::from_le_bytes(b.try_into().ok()?).into(),
-        })
-    };
+    let le = |at, n| le(head, at, n);
     // (program header offset, size, count) in the ELF header; (paddr, memsz) in each entry.
     let (phoff, phentsize, phnum, paddr, memsz) = match head.get(4)? {
         2 => (le(0x20, 8)?, le(0x36, 2)?, le(0x38, 2)?, (0x18, 8), (0x28, 8)),
@@ -68,14 +71,7 @@ pub struct Segment {
 /// headers in `head`; `None` for a header that is not an ELF's or whose program headers are
 /// not all in `head`. At most `N` of each kind; more is `None` too.
 pub fn elf_segments<const N: usize>(head: &[u8]) -> Option<([Segment; N], usize, [Segment; N], usize)> {
-    let le = |at: usize, n: usize| -> Option<u64> {
-        let b = head.get(at..at.checked_add(n)?)?;
-        Some(match n {
-            8 => u64::from_le_bytes(b.try_into().ok()?),
-            4 => u32::from_le_bytes(b.try_into().ok()?).into(),
-            _ => u16::from_le_bytes(b.try_into().ok()?).into(),
-        })
-    };
+    let le = |at, n| le(head, at, n);
     if head.get(..4)? != b"\x7fELF" {
         return None;
     }
