@@ -127,6 +127,29 @@ impl FwCfg {
         self.read_to_phys(key, paddr, len)
     }
 
+    /// Selects `key` and moves its cursor to byte `offset`: one DMA, or reading past the bytes.
+    fn select_at(&self, key: u16, offset: u32) -> Result<(), Error> {
+        match self {
+            FwCfg::Dma => dma(DmaAccess::select_skip(key, offset), key),
+            FwCfg::Ports => {
+                FwCfg::select(key);
+                (0..offset).for_each(|_| _ = FwCfg::data_byte());
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies the selected item's next `len` bytes from the data port to physical memory at
+    /// `paddr`, one port read a byte.
+    fn data_to_phys(paddr: u64, len: u32) {
+        for i in 0..u64::from(len) {
+            // SAFETY: every caller (read_to_phys, read_to_phys_at) has [paddr, paddr + len)
+            // checked by the library to be RAM below 4 GiB that holds neither the firmware nor
+            // the kernel; it is identity-mapped.
+            unsafe { core::ptr::write_volatile((paddr + i) as *mut u8, FwCfg::data_byte()) }
+        }
+    }
+
     fn select(key: u16) {
         // SAFETY: selecting an item only changes fw_cfg's internal cursor.
         unsafe { PortWriteOnly::<u16>::new(fw_cfg::PORT_SELECTOR).write(key) }
@@ -176,14 +199,10 @@ impl FwCfgIo for FwCfg {
     }
 
     fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        self.select_at(key, offset)?;
         match self {
-            FwCfg::Dma => {
-                dma(DmaAccess::select_skip(key, offset), key)?;
-                dma(DmaAccess::read(buf.len() as u32, buf.as_mut_ptr() as u64), key)
-            }
+            FwCfg::Dma => dma(DmaAccess::read(buf.len() as u32, buf.as_mut_ptr() as u64), key),
             FwCfg::Ports => {
-                FwCfg::select(key);
-                (0..offset).for_each(|_| _ = FwCfg::data_byte());
                 buf.iter_mut().for_each(|b| *b = FwCfg::data_byte());
                 Ok(())
             }
@@ -191,18 +210,11 @@ impl FwCfgIo for FwCfg {
     }
 
     fn read_to_phys_at(&mut self, key: u16, offset: u32, paddr: u64, len: u32) -> Result<(), Error> {
+        self.select_at(key, offset)?;
         match self {
-            FwCfg::Dma => {
-                dma(DmaAccess::select_skip(key, offset), key)?;
-                dma(DmaAccess::read(len, paddr), key)
-            }
+            FwCfg::Dma => dma(DmaAccess::read(len, paddr), key),
             FwCfg::Ports => {
-                FwCfg::select(key);
-                (0..offset).for_each(|_| _ = FwCfg::data_byte());
-                for i in 0..u64::from(len) {
-                    // SAFETY: as for read_to_phys.
-                    unsafe { core::ptr::write_volatile((paddr + i) as *mut u8, FwCfg::data_byte()) }
-                }
+                FwCfg::data_to_phys(paddr, len);
                 Ok(())
             }
         }
@@ -230,11 +242,7 @@ impl FwCfgIo for FwCfg {
             },
             FwCfg::Ports => {
                 FwCfg::select(key);
-                for i in 0..u64::from(len) {
-                    // SAFETY: the caller checked [paddr, paddr + len) to be RAM below 4 GiB that
-                    // holds neither the firmware nor the kernel; it is identity-mapped.
-                    unsafe { core::ptr::write_volatile((paddr + i) as *mut u8, FwCfg::data_byte()) }
-                }
+                FwCfg::data_to_phys(paddr, len);
                 Ok(())
             }
         }

@@ -169,6 +169,14 @@ impl Kernel {
         }
         Ok(())
     }
+
+    /// The kernel's ranges, then `more`: everything a placement must keep clear of.
+    fn ranges_and(&self, more: [Range; 2]) -> [Range; KERNEL_RANGES + 2] {
+        let mut all = [Range::default(); KERNEL_RANGES + 2];
+        all[..KERNEL_RANGES].copy_from_slice(&self.ranges);
+        all[KERNEL_RANGES..].copy_from_slice(&more);
+        all
+    }
 }
 
 impl Initrd {
@@ -337,9 +345,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         mtrr::set_up(self.platform, e820::low_ram_end(regions.as_slice()));
         // pvhfw.elf's own image stays in use until the jump, and its page tables after it.
         let image = if previous.is_some() { ELF_IMAGE } else { Range::default() };
-        let mut avoid = [Range::default(); KERNEL_RANGES + 2];
-        avoid[..KERNEL_RANGES].copy_from_slice(&kernel.ranges);
-        avoid[KERNEL_RANGES..].copy_from_slice(&[initrd.known_range().unwrap_or_default(), image]);
+        let avoid = kernel.ranges_and([initrd.known_range().unwrap_or_default(), image]);
         let tables = Tables { dir: &dir, script, smbios, chipset, avoid, image };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
         // else at the top of RAM once the map is known.
@@ -461,7 +467,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
 
     /// A bzImage: nothing is loaded yet. Its protected-mode part goes to `load` (QEMU's
     /// `KERNEL_ADDR`, where any `setup_data` QEMU appended expects it) and it then needs
-    /// `init_size` bytes from where it runs; the kernel takes the span of both.
+    /// `init_size` bytes from where it runs; the kernel takes both ranges (not the gap between
+    /// them).
     fn bzimage_kernel(&mut self, head: &[u8; kernel::HEAD_BYTES], load: Range) -> Result<Kernel, Error> {
         let header = SetupHeader::parse(head)?;
         let ranges = bzimage_ranges(&header, load)?;
@@ -678,8 +685,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             KernelFormat::BzImage { header, .. } => u64::from(header.initrd_addr_max()) + 1,
             KernelFormat::Pvh { .. } => 1 << 32,
         };
-        let mut avoid = [Range { start: limit, end: 1 << 32 }; KERNEL_RANGES + 1];
-        avoid[..KERNEL_RANGES].copy_from_slice(&kernel.ranges);
+        let avoid = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, Range::default()]);
         let size = u64::from(file.size);
         table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
             .map(|r| Range { start: r.start, end: r.start + size })

@@ -297,18 +297,8 @@ fn busybox_initrd(busybox: &Path, kernel_tree: &Path) -> Result<Vec<u8>> {
 /// Single-threaded TCG: with a thread per vCPU, two such boots on two host cores starved vCPUs
 /// into rare soft lockups (a test run hung once in this way); one thread is also faster here.
 pub fn boot(v: Version, name: &str, machine: &str, firmware: &Path, kernel: &DebianKernel, append: &str) -> Qemu {
-    let microvm = machine.starts_with("microvm");
-    let (machine_arg, extra) = if microvm {
-        (format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz()))
-    } else {
-        (machine.to_string(), String::new())
-    };
-    let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
-    Qemu::new(v, name, &machine_arg, firmware)
-        .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"])
-        .arg_path("-kernel", &kernel.vmlinux)
-        .arg_path("-initrd", &kernel.initrd)
-        .args(&["-append", cmdline.trim()])
+    let (q, cmdline) = linux_under_tcg(v, name, machine, firmware, append);
+    q.arg_path("-kernel", &kernel.vmlinux).arg_path("-initrd", &kernel.initrd).args(&["-append", &cmdline])
 }
 
 /// The same boot through `pvhfw.elf`: QEMU `v`'s own firmware for `machine` (SeaBIOS with
@@ -322,15 +312,23 @@ pub fn boot_chained(
     kernel: &DebianKernel,
     append: &str,
 ) -> crate::Result<Qemu> {
-    let (anchor, machine_arg, extra) = match machine.starts_with("microvm") {
-        true => (qemu::QBOOT, format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz())),
-        false => (qemu::SEABIOS, machine.to_string(), String::new()),
+    let anchor = if machine.starts_with("microvm") { qemu::QBOOT } else { qemu::SEABIOS };
+    let (q, cmdline) = linux_under_tcg(v, name, machine, &v.firmware(anchor)?, append);
+    Ok(q.arg_path("-kernel", elf).args(&qemu::chain_files(&kernel.vmlinux, Some(&kernel.initrd), &cmdline)))
+}
+
+/// What both boots share: QEMU for Linux under TCG on `machine` (with the PIT, RTC and TSC
+/// frequency `microvm` needs under TCG) with `firmware`, and the kernel command line.
+fn linux_under_tcg(v: Version, name: &str, machine: &str, firmware: &Path, append: &str) -> (Qemu, String) {
+    let (machine_arg, extra) = if machine.starts_with("microvm") {
+        (format!("{machine},pit=on,rtc=on"), format!(" tsc_early_khz={}", qemu::host_khz()))
+    } else {
+        (machine.to_string(), String::new())
     };
-    let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}");
-    Ok(Qemu::new(v, name, &machine_arg, &v.firmware(anchor)?)
-        .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"])
-        .arg_path("-kernel", elf)
-        .args(&qemu::chain_files(&kernel.vmlinux, Some(&kernel.initrd), cmdline.trim())))
+    let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}").trim().to_string();
+    let q =
+        Qemu::new(v, name, &machine_arg, firmware).args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "512M"]);
+    (q, cmdline)
 }
 
 /// Parses init's `pvhfw-init: KEY: VALUE` lines.
