@@ -1,5 +1,5 @@
-//! `--publish`: each QEMU's chart and JSON into `docs/`, every published QEMU's table into the
-//! README.
+//! `--publish`: each QEMU's chart and JSON into `docs/`, every published QEMU's table into
+//! `docs/benchmark.md`.
 
 use super::{report, Report};
 use crate::qemu::Version;
@@ -9,9 +9,12 @@ use std::path::Path;
 const BEGIN: &str = "<!-- bench:begin -->";
 const END: &str = "<!-- bench:end -->";
 
+/// The document holding the published results, inside `docs/` next to the charts it shows.
+const DOCUMENT: &str = "benchmark.md";
+
 /// Copies the chart and JSON of each QEMU in `measured` from `dir/qemu-VERSION/` to
-/// `docs/bench-qemu-VERSION.{svg,json}`, then renders the README's block from every QEMU's
-/// JSON in docs/ (a run on one QEMU keeps the other's published results).
+/// `docs/bench-qemu-VERSION.{svg,json}`, then renders the block in `docs/benchmark.md` from
+/// every QEMU's JSON in docs/ (a run on one QEMU keeps the other's published results).
 pub fn publish(dir: &Path, measured: &[Version]) -> Result<()> {
     let docs = root().join("docs");
     std::fs::create_dir_all(&docs)?;
@@ -29,29 +32,30 @@ pub fn publish(dir: &Path, measured: &[Version]) -> Result<()> {
         let r: Report = serde_json::from_str(&std::fs::read_to_string(json)?)?;
         block.push_str(&section(v, &report::markdown(&r)));
     }
-    let readme_path = root().join("README.md");
-    let readme = std::fs::read_to_string(&readme_path)?;
-    std::fs::write(readme_path, replace_block(&readme, &block)?)?;
-    eprintln!("bench: updated README.md and docs/bench-qemu-*.{{svg,json}}");
+    let path = docs.join(DOCUMENT);
+    let text = std::fs::read_to_string(&path)?;
+    std::fs::write(path, replace_block(&text, &block)?)?;
+    eprintln!("bench: updated docs/{DOCUMENT} and docs/bench-qemu-*.{{svg,json}}");
     Ok(())
 }
 
-/// One QEMU's part of the README's block: a heading naming it, its table, its chart.
+/// One QEMU's part of the published block: a heading naming it, its table, its chart (a path
+/// relative to `docs/`, where the document and the chart both are).
 fn section(v: Version, table: &str) -> String {
     format!(
-        "#### QEMU {} ({})\n\n{table}\n![benchmark chart, QEMU {0}](docs/bench-{}.svg)\n\n",
+        "### QEMU {} ({})\n\n{table}\n![benchmark chart, QEMU {0}](bench-{}.svg)\n\n",
         v.number(),
         v.origin(),
         v.tag()
     )
 }
 
-/// `readme` with everything between the bench markers replaced by `block`.
-fn replace_block(readme: &str, block: &str) -> Result<String> {
-    let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
-        return Err("README.md lacks the bench:begin/bench:end markers".into());
+/// `text` with everything between the bench markers replaced by `block`.
+fn replace_block(text: &str, block: &str) -> Result<String> {
+    let (Some(a), Some(b)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(format!("docs/{DOCUMENT} lacks the bench:begin/bench:end markers").into());
     };
-    Ok(format!("{}{BEGIN}\n{block}{}", &readme[..a], &readme[b..]))
+    Ok(format!("{}{BEGIN}\n{block}{}", &text[..a], &text[b..]))
 }
 
 #[cfg(test)]
@@ -60,13 +64,13 @@ mod tests {
 
     #[test]
     fn replaces_only_the_block() {
-        let readme = "# title\n\nbefore\n<!-- bench:begin -->\nold table\n\nold chart\n<!-- bench:end -->\nafter\n";
+        let doc = "# title\n\nbefore\n<!-- bench:begin -->\nold table\n\nold chart\n<!-- bench:end -->\nafter\n";
         let block = section(Version::V10_0, "| new |\n");
-        let new = replace_block(readme, &block).unwrap();
+        let new = replace_block(doc, &block).unwrap();
         assert_eq!(
             new,
-            "# title\n\nbefore\n<!-- bench:begin -->\n#### QEMU 10.0 (bookworm-backports' `qemu-system-x86`, as \
-             Debian 13 ships it)\n\n| new |\n\n![benchmark chart, QEMU 10.0](docs/bench-qemu-10.0.svg)\n\n\
+            "# title\n\nbefore\n<!-- bench:begin -->\n### QEMU 10.0 (bookworm-backports' `qemu-system-x86`, as \
+             Debian 13 ships it)\n\n| new |\n\n![benchmark chart, QEMU 10.0](bench-qemu-10.0.svg)\n\n\
              <!-- bench:end -->\nafter\n"
         );
         // Rendering the same block again changes nothing.
