@@ -4,7 +4,7 @@
 //!
 //! Linux looks for the floating pointer in the last KiB of conventional memory (among other
 //! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
-//! [`layout::MP_TABLE`], which the memory map then reserves. No PAM change is needed for that.
+//! [`layout::MP_TABLE`](crate::layout::MP_TABLE), which the memory map then reserves. No PAM change is needed for that.
 
 use crate::checksum;
 use crate::chipset::Chipset;

@@ -203,7 +203,7 @@ mod tests {
         (0..MAX_DIR_ENTRIES).for_each(|i| f.add_file(&std::format!("etc/{i:03}"), &[]));
         assert_eq!(read_directory(&mut f, &mut buf).err(), Some(Error::DirectoryFull { files: 730 }));
 
-        // A count no QEMU publishes (a fuzzer's: it used to read 2^32 entries in parts).
+        // A count no QEMU publishes (a fuzzer's): refused, not read as 2^32 entries in parts.
         let mut dir = std::vec![0u8; 4 + 64];
         dir[..4].copy_from_slice(&u32::MAX.to_be_bytes());
         f.set(key::FILE_DIR, &dir);

@@ -3,7 +3,7 @@
 //! The firmware implements [`FwCfgIo`] over the I/O ports (DMA, or byte-wise port reads where
 //! DMA is off); everything above that is here and runs against a fake in host tests:
 //! [`names`] (item keys, file names), [`directory`] (the file directory and lookups),
-//! [`transport`] (the ports, the trait, DMA descriptors) and [`fake`].
+//! [`transport`] (the ports, the trait, DMA descriptors) and `fake` (host tests and fuzzing only).
 
 pub mod directory;
 pub mod names;
