@@ -128,7 +128,8 @@ impl Chipset {
         }
     }
 
-    /// Address space the chipset now decodes and the memory map must mark reserved.
+    /// Address space the chipset decodes once [`setup`](Self::setup) ran, which the memory map
+    /// must mark reserved.
     pub fn reserved(self) -> &'static [Range] {
         match self {
             Chipset::Q35 => &[MMCONFIG, RCBA],

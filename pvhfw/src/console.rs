@@ -66,7 +66,8 @@ pub fn write_dec(con: &mut dyn Console, mut v: u64) {
 }
 
 /// A `pvhfw: ` line built piece by piece. Its methods stay out of line: they run only for
-/// errors and requested logging, and inlined into every message they filled the 64 KiB image.
+/// errors and requested logging, and inlined into every message they would fill the 64 KiB
+/// image.
 pub struct Line<'a> {
     con: &'a mut dyn Console,
 }

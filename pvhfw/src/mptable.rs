@@ -4,14 +4,15 @@
 //!
 //! Linux looks for the floating pointer in the last KiB of conventional memory (among other
 //! places), so pvhfw puts it at 639 KiB and the configuration table just below, in
-//! [`layout::MP_TABLE`], which the memory map then reserves. No PAM change is needed for that.
+//! [`layout::MP_TABLE`](crate::layout::MP_TABLE), which the memory map then reserves. No PAM change is needed for that.
 
 use crate::checksum;
 use crate::chipset::Chipset;
 use crate::layout::{MP_FLOATING_POINTER, MP_TABLE};
 use crate::platform::Platform;
+use core::mem::offset_of;
 use zerocopy::little_endian::{U16, U32};
-use zerocopy::{Immutable, IntoBytes, KnownLayout};
+use zerocopy::{transmute, Immutable, IntoBytes, KnownLayout};
 
 /// APIC IDs an MP table can name (0xff is the broadcast ID).
 const MAX_APIC_ID: u32 = 0xfe;
@@ -66,12 +67,70 @@ struct Processor {
 }
 const _: () = assert!(size_of::<Processor>() == 20);
 
-// The 8-byte entries, written out as arrays: bus (type 1), IOAPIC (2), I/O (3) and local (4)
-// interrupt assignment. An I/O interrupt entry is [3, kind, flags (2 bytes), source bus,
-// source IRQ, IOAPIC ID, IOAPIC pin]; a PCI source IRQ is `slot << 2 | pin`.
+/// A bus entry: the bus ID the interrupt entries name, and the bus type.
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct Bus {
+    kind: u8,
+    id: u8,
+    name: [u8; 6],
+}
+const _: () = assert!(size_of::<Bus>() == 8);
+
+/// The IOAPIC entry: its ID, version, whether it is usable, and its MMIO address.
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct IoApic {
+    kind: u8,
+    id: u8,
+    version: u8,
+    flags: u8,
+    address: U32,
+}
+const _: () = assert!(size_of::<IoApic>() == 8);
+
+/// An I/O interrupt assignment: which IOAPIC pin a bus's interrupt arrives at. A PCI source
+/// IRQ is `slot << 2 | pin`.
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct IoInterrupt {
+    kind: u8,
+    interrupt: u8,
+    flags: U16,
+    source_bus: u8,
+    source_irq: u8,
+    ioapic_id: u8,
+    ioapic_pin: u8,
+}
+const _: () = assert!(size_of::<IoInterrupt>() == 8);
+
+/// A local interrupt assignment: which local APIC `LINTn` pin a bus's interrupt arrives at.
+#[repr(C)]
+#[derive(IntoBytes, Immutable, KnownLayout)]
+struct LocalInterrupt {
+    kind: u8,
+    interrupt: u8,
+    flags: U16,
+    source_bus: u8,
+    source_irq: u8,
+    lapic_id: u8,
+    lint: u8,
+}
+const _: () = assert!(size_of::<LocalInterrupt>() == 8);
+
+/// Entry types, the first byte of each entry.
+const ENTRY_PROCESSOR: u8 = 0;
+const ENTRY_BUS: u8 = 1;
+const ENTRY_IOAPIC: u8 = 2;
+const ENTRY_IO_INTERRUPT: u8 = 3;
+const ENTRY_LOCAL_INTERRUPT: u8 = 4;
 
 const CPU_ENABLED: u8 = 1;
 const CPU_BOOT: u8 = 2;
+const IOAPIC_ENABLED: u8 = 1;
+/// The local-interrupt destination meaning every local APIC.
+const ALL_LAPICS: u8 = 0xff;
+/// Interrupt types of the interrupt entries.
 const INT: u8 = 0;
 const NMI: u8 = 1;
 const EXTINT: u8 = 3;
@@ -160,8 +219,8 @@ pub fn build(area: &mut [u8], m: &Machine) -> Built {
             continue;
         }
         let flags = CPU_ENABLED | if index == 0 { CPU_BOOT } else { 0 };
-        let entry: [u8; 20] = zerocopy::transmute!(Processor {
-            kind: 0,
+        let entry: [u8; 20] = transmute!(Processor {
+            kind: ENTRY_PROCESSOR,
             apic_id: apic_id as u8,
             apic_version: LAPIC_VERSION,
             flags,
@@ -235,28 +294,34 @@ impl<const LEN: usize> Fixed<LEN> {
         let pci = !matches!(chipset, Chipset::Microvm);
         let isa_bus = pci as u8;
         if pci {
-            e.bus(0, BUS_PCI);
+            e.push(transmute!(Bus { kind: ENTRY_BUS, id: 0, name: BUS_PCI }));
         }
-        e.bus(isa_bus, BUS_ISA);
-        let [a0, a1, a2, a3] = IOAPIC.to_le_bytes();
-        e.push([2, IOAPIC_ID, IOAPIC_VERSION, 1, a0, a1, a2, a3]);
-        let irq0_pin = e.len + 7;
+        e.push(transmute!(Bus { kind: ENTRY_BUS, id: isa_bus, name: BUS_ISA }));
+        e.push(transmute!(IoApic {
+            kind: ENTRY_IOAPIC,
+            id: IOAPIC_ID,
+            version: IOAPIC_VERSION,
+            flags: IOAPIC_ENABLED,
+            address: U32::new(IOAPIC),
+        }));
+        // ISA IRQ 0's entry is the first one pushed after this point.
+        let irq0_pin = e.len + offset_of!(IoInterrupt, ioapic_pin);
         let mut irq = 0;
         while irq < 16 {
             if irq != 2 && !chipset.irq_is_pci(irq) {
-                e.push([3, INT, 0, 0, isa_bus, irq, IOAPIC_ID, irq]);
+                e.push(io_interrupt(0, isa_bus, irq, irq));
             }
             irq += 1;
         }
         let mut source = 0;
         while source < 32 * 4 {
             if let Some(pin) = chipset.pci_irq(source >> 2, source & 3) {
-                e.push([3, INT, ACTIVE_HIGH, 0, 0, source, IOAPIC_ID, pin]);
+                e.push(io_interrupt(ACTIVE_HIGH, 0, source, pin));
             }
             source += 1;
         }
-        e.push([4, EXTINT, 0, 0, isa_bus, 0, 0xff, 0]);
-        e.push([4, NMI, 0, 0, isa_bus, 0, 0xff, 1]);
+        e.push(local_interrupt(EXTINT, isa_bus, 0));
+        e.push(local_interrupt(NMI, isa_bus, 1));
         assert!(e.len == LEN, "entry count");
         let mut sum = 0u8;
         let mut i = 0;
@@ -268,7 +333,34 @@ impl<const LEN: usize> Fixed<LEN> {
     }
 }
 
-/// Entries written at compile time.
+/// An interrupt (`INT`) from `irq` of `bus` at IOAPIC pin `pin`, as an entry's bytes.
+const fn io_interrupt(flags: u8, bus: u8, irq: u8, pin: u8) -> [u8; 8] {
+    transmute!(IoInterrupt {
+        kind: ENTRY_IO_INTERRUPT,
+        interrupt: INT,
+        flags: U16::new(flags as u16),
+        source_bus: bus,
+        source_irq: irq,
+        ioapic_id: IOAPIC_ID,
+        ioapic_pin: pin,
+    })
+}
+
+/// An interrupt of type `interrupt` from `bus` at every local APIC's `LINTn` pin `lint`, as an
+/// entry's bytes.
+const fn local_interrupt(interrupt: u8, bus: u8, lint: u8) -> [u8; 8] {
+    transmute!(LocalInterrupt {
+        kind: ENTRY_LOCAL_INTERRUPT,
+        interrupt,
+        flags: U16::new(0),
+        source_bus: bus,
+        source_irq: 0,
+        lapic_id: ALL_LAPICS,
+        lint,
+    })
+}
+
+/// The fixed entries' bytes as they are built, at compile time.
 struct Entries<const LEN: usize> {
     bytes: [u8; LEN],
     len: usize,
@@ -282,11 +374,6 @@ impl<const LEN: usize> Entries<LEN> {
             i += 1;
         }
         self.len += 8;
-    }
-
-    const fn bus(&mut self, id: u8, kind: [u8; 6]) {
-        let [k0, k1, k2, k3, k4, k5] = kind;
-        self.push([1, id, k0, k1, k2, k3, k4, k5]);
     }
 }
 

@@ -31,8 +31,9 @@ pub trait PciConfig {
 
 /// CPU, PCI configuration space and physical memory, as the firmware sees them.
 pub trait Platform: PciConfig {
-    /// The bytes of physical memory `range`. The library asks only for memory it owns: the
-    /// table area it reserved, the F-segment window, the MP table area.
+    /// The bytes of physical memory `range`. The library asks only for memory it reserved or
+    /// checked to be free RAM: the table area, the F-segment window, the MP table area, a
+    /// chained ELF kernel's zero-filled memory and a loaded bzImage's `setup_data` list.
     fn phys(&mut self, range: Range) -> &mut [u8];
     /// `[eax, ebx, ecx, edx]` of CPUID `leaf`, `subleaf`.
     fn cpuid(&mut self, leaf: u32, subleaf: u32) -> [u32; 4];

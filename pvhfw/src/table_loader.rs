@@ -275,7 +275,7 @@ fn fit(i: u16, value: u64, size: u8) -> Result<u64, Error> {
 }
 
 /// A little-endian field of 1, 2, 4 or 8 bytes, with fixed-width loads (a variable-length
-/// copy here was a memcpy call per pointer).
+/// copy would be a memcpy call per pointer).
 fn read_le(bytes: &[u8]) -> u64 {
     if let Ok(b) = <[u8; 8]>::try_from(bytes) {
         u64::from_le_bytes(b)
