@@ -21,6 +21,7 @@
 //! apt (QEMU 10.0 with `apt-get download` into `target/`), the bare-metal Rust target through
 //! rustup, Debian's kernels and busybox through `apt-get download`.
 
+mod apt;
 mod bench;
 mod build;
 mod bzimage;
@@ -30,6 +31,7 @@ mod deb;
 mod debian;
 mod fuzz;
 mod install;
+mod linux;
 mod probe;
 mod qemu;
 mod qtest;
@@ -212,7 +214,7 @@ fn run(
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let append = if interactive { format!("pvhfw.shell {append}") } else { append.to_string() };
-    let q = debian::boot(v, "run", machine, &firmware, &debian, &append).args(&extra);
+    let q = linux::boot(v, "run", machine, &firmware, &debian, &append).args(&extra);
     eprintln!("xtask: {}", q.command_line());
     if interactive {
         let status = q.run_interactive()?;

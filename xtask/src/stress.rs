@@ -121,7 +121,8 @@ fn debian_boots(v: Version, a: &Artifacts, n: usize) -> Result<Tally> {
             if i % 2 == 1 {
                 k.vmlinux = k.bzimage.clone();
             }
-            let q = debian::boot(v, &format!("stress-debian-{i}"), "pc", &a.firmware, &k, "").until("pvhfw-init: done");
+            let q = crate::linux::boot(v, &format!("stress-debian-{i}"), "pc", &a.firmware, &k, "")
+                .until("pvhfw-init: done");
             let check: Check = Box::new(|o| {
                 if o.serial.contains("pvhfw-init: done") {
                     Ok(())

@@ -148,7 +148,7 @@ struct Kit {
     debian: debian::DebianKernel,
     /// Debian's vmlinuz with the probe stub at its entries.
     probe: PathBuf,
-    /// Debian's kernel with the vmlinuz in place of the vmlinux (what [`debian::boot`] boots).
+    /// Debian's kernel with the vmlinuz in place of the vmlinux (what [`crate::linux::boot`] boots).
     debian_bz: debian::DebianKernel,
 }
 
@@ -327,7 +327,7 @@ fn probe_exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
 
 /// Seconds from QEMU `v`'s start until Debian's init prints its first line.
 fn linux_to_init(v: Version, kernel: &debian::DebianKernel, machine: &str, firmware: &Path) -> Option<f64> {
-    let q = debian::boot(v, "bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
+    let q = crate::linux::boot(v, "bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
     let q = q.until("pvhfw-init: cmdline").timeout(120);
     let start = Instant::now();
     let outcome = q.run().ok()?;

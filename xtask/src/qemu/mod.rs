@@ -87,14 +87,6 @@ pub fn machine_type(alias: &str) -> Result<String> {
     Ok(target.unwrap_or_else(|| alias.to_string()))
 }
 
-pub fn apt(args: &[&str]) -> Result<()> {
-    let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
-    if !status.success() {
-        return Err(format!("apt-get {} failed (are you root?)", args.join(" ")).into());
-    }
-    Ok(())
-}
-
 /// One QEMU invocation with its serial console on stdout.
 pub struct Qemu {
     version: Version,

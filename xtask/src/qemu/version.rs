@@ -3,7 +3,7 @@
 //! without touching the system's QEMU. Each comes with its own data files and its own reference
 //! firmware (qboot, SeaBIOS): a figure or a comparison always uses one QEMU tree.
 
-use crate::debian::Apt;
+use crate::apt::{self, Apt};
 use crate::{work_dir, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -168,8 +168,8 @@ impl Version {
         match self.tree() {
             None => {
                 eprintln!("xtask: installing QEMU through apt");
-                super::apt(&["update", "-qq"])?;
-                super::apt(&["install", "-y", "-qq", "qemu-system-x86", "qemu-system-data", "seabios"])?;
+                apt::system(&["update", "-qq"])?;
+                apt::system(&["install", "-y", "-qq", "qemu-system-x86", "qemu-system-data", "seabios"])?;
             }
             Some(tree) => {
                 eprintln!("xtask: fetching QEMU {} from bookworm-backports into {}", self.number(), tree.display());

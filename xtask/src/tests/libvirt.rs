@@ -14,6 +14,7 @@
 //! read them.
 
 use super::{Case, Run, Verdict};
+use crate::apt;
 use crate::debian::{self, DebianKernel, HELLO_TEXT};
 use crate::qemu::{self, Outcome};
 use crate::{work_dir, Result};
@@ -278,10 +279,10 @@ fn ensure_installed() -> Result<()> {
     if !Path::new("/run/systemd/system").exists() {
         packages.push("libvirt-daemon-system-sysv");
     }
-    qemu::apt(&["update", "-qq"])?;
+    apt::system(&["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"];
     args.extend(packages);
-    qemu::apt(&args)
+    apt::system(&args)
 }
 
 /// Starts `daemon` unless its pidfile names a live process of that name; the new process's ID.
