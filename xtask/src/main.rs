@@ -32,6 +32,8 @@ mod debian;
 mod fuzz;
 mod install;
 mod linux;
+#[cfg(test)]
+mod module_cycles;
 mod probe;
 mod qemu;
 mod qtest;
@@ -229,6 +231,16 @@ fn run(
     Ok(())
 }
 
+/// `cargo xtask test`: the tests, then without a filter fuzzing and stress, briefly.
+fn test(versions: &[Version], filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<()> {
+    tests::run(versions, filter, with_debian, with_lint)?;
+    if filter.is_none() {
+        fuzz::run(5, None)?;
+        stress::run(versions[0], &stress::Options { sequential: 50, concurrent: 8, debian: 0 })?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The one QEMU asked for, or both.
@@ -248,7 +260,7 @@ fn main() -> ExitCode {
         Cmd::Stress { sequential, concurrent, debian } => {
             stress::run(one, &stress::Options { sequential, concurrent, debian })
         }
-        Cmd::Test { filter, no_debian, no_lint } => tests::run(&all, filter.as_deref(), !no_debian, !no_lint),
+        Cmd::Test { filter, no_debian, no_lint } => test(&all, filter.as_deref(), !no_debian, !no_lint),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: formatting and clippy, host unit tests, then every boot under QEMU, two
 //! at a time, on each QEMU ([`Version`]): each case's name starts with `qemu-7.2/` or
 //! `qemu-10.0/`, and its log is `target/xtask/logs/qemu-VERSION/NAME.log`. Debian 13's kernel
-//! boots on QEMU 10.0 only (when the run has it); fuzzing and stress run once, after them.
+//! boots on QEMU 10.0 only (when the run has it). Fuzzing and stress run once, after them (the
+//! `test` command in `main.rs` runs them).
 //!
 //! - `pvhtest`: the project's test kernel reports exactly what the firmware handed over, and
 //!   the checks compare it with what QEMU was given;
@@ -101,11 +102,6 @@ pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_l
     println!("qemu: {passed} passed, {failed} failed");
     if failed > 0 {
         return Err(format!("{failed} QEMU test(s) failed").into());
-    }
-    if filter.is_none() {
-        crate::fuzz::run(5, None)?;
-        let stress = crate::stress::Options { sequential: 50, concurrent: 8, debian: 0 };
-        crate::stress::run(versions[0], &stress)?;
     }
     Ok(())
 }
