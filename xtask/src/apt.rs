@@ -7,6 +7,7 @@
 //! Debian 12 host.
 
 use crate::{work_dir, Result};
+use anyhow::{anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,7 +15,7 @@ use std::process::Command;
 pub fn system(args: &[&str]) -> Result<()> {
     let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
     if !status.success() {
-        return Err(format!("apt-get {} failed (are you root?)", args.join(" ")).into());
+        bail!("apt-get {} failed (are you root?)", args.join(" "));
     }
     Ok(())
 }
@@ -60,7 +61,7 @@ impl Apt {
         let out = Command::new(tool).args(&self.options).args(args).current_dir(cwd).output()?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!("{tool} {} failed: {err}", args.join(" ")).into());
+            bail!("{tool} {} failed: {err}", args.join(" "));
         }
         Ok(String::from_utf8(out.stdout)?)
     }
@@ -83,7 +84,7 @@ impl Apt {
             }
         };
         if !Command::new("dpkg-deb").arg("-x").arg(&deb).arg(into).status()?.success() {
-            return Err(format!("could not unpack {}", deb.display()).into());
+            bail!("could not unpack {}", deb.display());
         }
         Ok(())
     }
@@ -97,5 +98,5 @@ pub fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
             return Ok(path);
         }
     }
-    Err(format!("no {prefix}* in {}", dir.display()).into())
+    Err(anyhow!("no {prefix}* in {}", dir.display()))
 }

@@ -7,6 +7,7 @@
 //! user) enters them.
 
 use crate::{root, Result};
+use anyhow::{anyhow, bail, Context};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
@@ -44,7 +45,7 @@ pub fn ensure_target() -> Result<()> {
     }
     eprintln!("xtask: adding the {TARGET} target to the pinned toolchain");
     if !Command::new("rustup").current_dir(root()).args(["target", "add", TARGET]).status()?.success() {
-        return Err(format!("rustup target add {TARGET} failed").into());
+        bail!("rustup target add {TARGET} failed");
     }
     Ok(())
 }
@@ -59,7 +60,7 @@ pub fn build() -> Result<Artifacts> {
         .env_remove("RUSTFLAGS")
         .status()?;
     if !status.success() {
-        return Err("building the firmware failed".into());
+        bail!("building the firmware failed");
     }
     let out = root().join("target").join(TARGET).join("release");
     let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
@@ -119,9 +120,9 @@ fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
             continue;
         }
         let paddr = ph.p_paddr(endian);
-        let data = ph.data(endian, elf).map_err(|_| "bad segment")?;
-        let offset = paddr.checked_sub(IMAGE_BASE).ok_or("segment below the ROM")? as usize;
-        let dest = image.get_mut(offset..offset + data.len()).ok_or("segment beyond 4 GiB")?;
+        let data = ph.data(endian, elf).map_err(|()| anyhow!("bad segment"))?;
+        let offset = paddr.checked_sub(IMAGE_BASE).context("segment below the ROM")? as usize;
+        let dest = image.get_mut(offset..offset + data.len()).context("segment beyond 4 GiB")?;
         dest.copy_from_slice(data);
     }
     Ok(image)

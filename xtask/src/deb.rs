@@ -8,6 +8,7 @@
 
 use crate::build::{self, Artifacts};
 use crate::{install, root, work_dir, Result};
+use anyhow::{bail, Context};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +33,7 @@ On Debian systems, the full text of the Apache License, Version 2.0 can be found
 fn git(args: &[&str]) -> Result<String> {
     let out = Command::new("git").current_dir(root()).args(args).output()?;
     if !out.status.success() {
-        return Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()).into());
+        bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
@@ -40,10 +41,9 @@ fn git(args: &[&str]) -> Result<String> {
 /// `SOURCE_DATE_EPOCH` if the caller set it, else the last commit's time.
 pub fn source_date_epoch() -> Result<u64> {
     if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
-        return Ok(s.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH={s} is not a number"))?);
+        return s.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={s} is not a number"));
     }
-    let t = git(&["log", "-1", "--format=%ct", "HEAD"])
-        .map_err(|e| format!("{e}; outside a git checkout set SOURCE_DATE_EPOCH"))?;
+    let t = git(&["log", "-1", "--format=%ct", "HEAD"]).context("outside a git checkout set SOURCE_DATE_EPOCH")?;
     Ok(t.parse()?)
 }
 
@@ -131,7 +131,7 @@ pub fn package(a: &Artifacts, stage: &Path, out_dir: &Path) -> Result<PathBuf> {
         .arg(&deb)
         .output()?;
     if !out.status.success() {
-        return Err(format!("dpkg-deb failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        bail!("dpkg-deb failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(deb)
 }

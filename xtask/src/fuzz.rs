@@ -8,6 +8,7 @@
 //! New inputs go to `target/fuzz/corpus/TARGET`, crashes to `fuzz/artifacts/TARGET/`.
 
 use crate::{root, Result};
+use anyhow::bail;
 use std::process::Command;
 use std::time::Instant;
 
@@ -57,7 +58,7 @@ pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()?;
     if !built.success() {
-        return Err("building the fuzz targets failed".into());
+        bail!("building the fuzz targets failed");
     }
     let mut failed = Vec::new();
     for t in targets()?.iter().filter(|t| filter.is_none_or(|f| t.contains(f))) {
@@ -88,7 +89,7 @@ pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        return Err(format!("fuzz target(s) {} crashed; reproducers in fuzz/artifacts/", failed.join(", ")).into());
+        bail!("fuzz target(s) {} crashed; reproducers in fuzz/artifacts/", failed.join(", "));
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 
 use crate::build::Artifacts;
 use crate::{qemu, Result};
+use anyhow::{anyhow, bail};
 use serde::Serialize;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -236,7 +237,7 @@ fn one_of<'a>(v: &'a Value, what: &str, allowed: &[&str]) -> std::result::Result
 /// The files to install under `prefix`: path relative to it, contents.
 pub fn files(a: &Artifacts, prefix: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let json = descriptor(prefix);
-    validate_descriptor(&serde_json::from_str(&json)?).map_err(|e| format!("our own descriptor: {e}"))?;
+    validate_descriptor(&serde_json::from_str(&json)?).map_err(|e| anyhow!("our own descriptor: {e}"))?;
     Ok(vec![
         (PathBuf::from("share/qemu/pvhfw.bin"), std::fs::read(&a.firmware)?),
         (PathBuf::from("share/qemu/pvhfw.elf"), std::fs::read(&a.firmware_elf)?),
@@ -250,7 +251,7 @@ pub fn files(a: &Artifacts, prefix: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
 /// paths written.
 pub fn install(a: &Artifacts, prefix: &Path, destdir: Option<&Path>) -> Result<Vec<PathBuf>> {
     if !prefix.is_absolute() {
-        return Err(format!("the prefix {} is not absolute", prefix.display()).into());
+        bail!("the prefix {} is not absolute", prefix.display());
     }
     let root = match destdir {
         Some(d) => d.join(prefix.strip_prefix("/").expect("absolute")),

@@ -40,13 +40,14 @@ mod qtest;
 mod stress;
 mod tests;
 
+use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use debian::Release;
 use qemu::Version;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub use anyhow::Result;
 
 #[derive(Parser)]
 #[command(about = "Build, boot and test the pvhfw firmware")]
@@ -188,7 +189,7 @@ fn run_firmware(installed: Option<Option<PathBuf>>) -> Result<(PathBuf, Vec<Stri
         Some(p) => vec![install::data_dir(&std::path::absolute(p)?)],
         None => Vec::new(),
     };
-    let found = qemu::find_firmware("pvhfw.bin", &extra)?.ok_or_else(|| {
+    let found = qemu::find_firmware("pvhfw.bin", &extra)?.with_context(|| {
         format!(
             "pvhfw.bin is in none of QEMU's firmware directories ({:?}); install it first (cargo xtask install, or the package)",
             qemu::data_dirs(&extra).unwrap_or_default()
@@ -220,13 +221,13 @@ fn run(
     eprintln!("xtask: {}", q.command_line());
     if interactive {
         let status = q.run_interactive()?;
-        return if status.success() { Ok(()) } else { Err(format!("QEMU exited with {status}").into()) };
+        return if status.success() { Ok(()) } else { Err(anyhow!("QEMU exited with {status}")) };
     }
     // No terminal: show the boot and init's report, then stop.
     let outcome = q.until("pvhfw-init: done").timeout(300).run()?;
     print!("{}", outcome.serial);
     if !outcome.serial.contains("pvhfw-init: done") {
-        return Err(format!("the guest did not reach init's report; log: {}", outcome.log.display()).into());
+        bail!("the guest did not reach init's report; log: {}", outcome.log.display());
     }
     Ok(())
 }
@@ -265,7 +266,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xtask: {e}");
+            eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -8,6 +8,7 @@ use crate::debian::{self, Release};
 use crate::probe;
 use crate::qemu::{self, Version, MACHINE_TYPES};
 use crate::{work_dir, Result};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -248,7 +249,7 @@ fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progre
             p.step(&format!("wall time {machine} {accel} {name} ({}/{rounds})", round + 1));
             times.push(time_once(k.qemu, args).map(|t| t.as_secs_f64() * 1000.0));
         }
-        let floor = times[0].ok_or("the null firmware did not end its run")?;
+        let floor = times[0].context("the null firmware did not end its run")?;
         for (d, t) in diffs.iter_mut().zip(&times[1..]) {
             *d = match (d.take(), t) {
                 (Some(mut v), Some(t)) => {

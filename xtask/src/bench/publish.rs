@@ -4,6 +4,7 @@
 use super::{report, Report};
 use crate::qemu::Version;
 use crate::{root, Result};
+use anyhow::bail;
 use std::path::Path;
 
 const BEGIN: &str = "<!-- bench:begin -->";
@@ -49,7 +50,7 @@ fn section(v: Version, table: &str) -> String {
 /// `readme` with everything between the bench markers replaced by `block`.
 fn replace_block(readme: &str, block: &str) -> Result<String> {
     let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
-        return Err("README.md lacks the bench:begin/bench:end markers".into());
+        bail!("README.md lacks the bench:begin/bench:end markers");
     };
     Ok(format!("{}{BEGIN}\n{block}{}", &readme[..a], &readme[b..]))
 }

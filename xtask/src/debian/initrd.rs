@@ -4,6 +4,7 @@
 
 use crate::cpio::Cpio;
 use crate::Result;
+use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
 
@@ -78,7 +79,7 @@ pub(super) fn busybox(busybox: &Path, kernel_tree: &Path) -> Result<Vec<u8>> {
         .iter()
         .map(|p| busybox.join(p))
         .find(|p| p.exists())
-        .ok_or("busybox-static has no busybox binary")?;
+        .context("busybox-static has no busybox binary")?;
     cpio.file("bin/busybox", 0o755, &std::fs::read(busybox)?);
     cpio.file("init", 0o755, INIT.as_bytes());
     cpio.file("hello.txt", 0o644, format!("{HELLO_TEXT}\n").as_bytes());
@@ -86,8 +87,8 @@ pub(super) fn busybox(busybox: &Path, kernel_tree: &Path) -> Result<Vec<u8>> {
         .iter()
         .map(|d| kernel_tree.join(d))
         .find(|d| d.is_dir())
-        .ok_or("the kernel package has no modules directory")?;
-    let modules = std::fs::read_dir(&modules)?.next().ok_or("no module tree")??.path().join("kernel");
+        .context("the kernel package has no modules directory")?;
+    let modules = std::fs::read_dir(&modules)?.next().context("no module tree")??.path().join("kernel");
     let mut order = String::new();
     for m in MODULES {
         let name = Path::new(m).file_name().and_then(|n| n.to_str()).expect("static path");

@@ -8,6 +8,7 @@ pub use initrd::{init_report, HELLO_TEXT};
 
 use crate::apt::{find_file, Apt};
 use crate::{work_dir, Result};
+use anyhow::{bail, Context};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -88,7 +89,7 @@ fn kernel_package(apt: &Apt) -> Result<String> {
         .iter()
         .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64"))
         .cloned()
-        .ok_or_else(|| format!("linux-image-amd64 names no kernel package: {depends:?}").into())
+        .with_context(|| format!("linux-image-amd64 names no kernel package: {depends:?}"))
 }
 
 /// The ELF inside a bzImage: the payload the setup header points at (xz on Debian 12, zstd on
@@ -96,14 +97,14 @@ fn kernel_package(apt: &Apt) -> Result<String> {
 pub fn decompress_bzimage(bz: &[u8]) -> Result<Vec<u8>> {
     let le32 = |o: usize| bz.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
     if bz.get(0x202..0x206) != Some(b"HdrS") {
-        return Err("not a bzImage".into());
+        bail!("not a bzImage");
     }
     let setup_sects = match bz[0x1f1] {
         0 => 4,
         n => n as usize,
     };
-    let start = (setup_sects + 1) * 512 + le32(0x248).ok_or("short header")?;
-    let payload = bz.get(start..).ok_or("payload offset beyond the file")?;
+    let start = (setup_sects + 1) * 512 + le32(0x248).context("short header")?;
+    let payload = bz.get(start..).context("payload offset beyond the file")?;
     // Each stream ends before the payload does (a size trailer follows), so read one stream.
     let mut out = Vec::new();
     if payload.starts_with(b"\xfd7zXZ\0") {
@@ -111,10 +112,10 @@ pub fn decompress_bzimage(bz: &[u8]) -> Result<Vec<u8>> {
     } else if payload.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         ruzstd::decoding::StreamingDecoder::new(payload)?.read_to_end(&mut out)?;
     } else {
-        return Err("kernel payload is neither xz nor zstd".into());
+        bail!("kernel payload is neither xz nor zstd");
     }
     if !out.starts_with(b"\x7fELF") {
-        return Err("kernel payload is not an ELF".into());
+        bail!("kernel payload is not an ELF");
     }
     Ok(out)
 }

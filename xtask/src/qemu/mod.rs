@@ -7,6 +7,7 @@ mod version;
 pub use version::{Version, QBOOT, SEABIOS, SEABIOS_MICROVM};
 
 use crate::{work_dir, Result};
+use anyhow::bail;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,7 +58,7 @@ pub fn data_dirs(extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     let out = c.args(["-L", "help"]).output()?;
     if !out.status.success() {
-        return Err(format!("qemu-system-x86_64 -L help failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        bail!("qemu-system-x86_64 -L help failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let listed = String::from_utf8(out.stdout)?;
     let dirs = listed.lines().map(|l| l.trim()).filter(|l| !l.is_empty());

@@ -5,6 +5,7 @@
 
 use crate::apt::{self, Apt};
 use crate::{work_dir, Result};
+use anyhow::{bail, Context};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -126,7 +127,7 @@ impl Version {
         dirs.iter()
             .map(|d| d.join(image))
             .find(|p| p.exists())
-            .ok_or_else(|| format!("{image} of QEMU {} not found in {dirs:?}; is it installed?", self.number()).into())
+            .with_context(|| format!("{image} of QEMU {} not found in {dirs:?}; is it installed?", self.number()))
     }
 
     /// A command running this QEMU: the binary, its environment and its `-L` arguments.
@@ -183,7 +184,7 @@ impl Version {
             }
         }
         if !complete(self) {
-            return Err(format!("QEMU {} does not run after its installation", self.number()).into());
+            bail!("QEMU {} does not run after its installation", self.number());
         }
         Ok(())
     }
@@ -198,7 +199,7 @@ fn check_libraries(binary: &Path, tree: &Path) -> Result<()> {
         .map(|l| l.split_whitespace().next().unwrap_or(l).to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(format!("{} needs libraries this machine lacks: {}", binary.display(), missing.join(", ")).into());
+        bail!("{} needs libraries this machine lacks: {}", binary.display(), missing.join(", "));
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::apt;
 use crate::debian::{self, DebianKernel, HELLO_TEXT};
 use crate::qemu::{self, Outcome};
 use crate::{work_dir, Result};
+use anyhow::{anyhow, bail, Context};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -64,7 +65,7 @@ impl Libvirt {
         let start = Instant::now();
         while virsh(&["version"]).is_err() {
             if start.elapsed() > Duration::from_secs(30) {
-                return Err(format!("libvirtd does not answer on {URI}: {}", virsh(&["version"]).unwrap_err()).into());
+                bail!("libvirtd does not answer on {URI}: {:#}", virsh(&["version"]).unwrap_err());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -122,7 +123,7 @@ impl Drop for Libvirt {
     fn drop(&mut self) {
         for (daemon, pid) in self.started.iter().rev() {
             if let Err(e) = stop(*pid) {
-                eprintln!("xtask: could not stop the {daemon} the test started (pid {pid}): {e}");
+                eprintln!("xtask: could not stop the {daemon} the test started (pid {pid}): {e:#}");
             }
         }
         if let Some((uid, gid, mode)) = self.kvm {
@@ -187,10 +188,10 @@ pub(super) fn domain_xml(d: &Domain) -> String {
 }
 
 /// `virsh -c qemu:///system ARGS`: its output, or its error message.
-fn virsh(args: &[&str]) -> std::result::Result<String, String> {
-    let out = Command::new("virsh").args(["-c", URI]).args(args).output().map_err(|e| format!("virsh: {e}"))?;
+fn virsh(args: &[&str]) -> Result<String> {
+    let out = Command::new("virsh").args(["-c", URI]).args(args).output().context("virsh")?;
     if !out.status.success() {
-        return Err(format!("virsh {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        bail!("virsh {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -228,13 +229,13 @@ fn boot(case: &str, domain: &str, xml: &Path, serial: &Path, expect_bios: Option
     std::fs::write(&log, text)?;
     let fail = |e: String| format!("{e}\n      log: {}", log.display());
     if listed.lines().any(|l| l.trim() == domain) {
-        return Err(fail(format!("domain {domain} is still listed after it ended")).into());
+        bail!(fail(format!("domain {domain} is still listed after it ended")));
     }
     // libvirt's QEMU command line, one option per line: `-bios PATH \`.
     let bios =
         qemu_log.lines().find_map(|l| Some(PathBuf::from(l.trim().strip_prefix("-bios ")?.trim_end_matches(" \\"))));
     if bios.as_deref() != expect_bios {
-        return Err(fail(format!("libvirt gave QEMU -bios {bios:?}, want {expect_bios:?}")).into());
+        bail!(fail(format!("libvirt gave QEMU -bios {bios:?}, want {expect_bios:?}")));
     }
     let status = match timed_out {
         true => None,
@@ -293,7 +294,7 @@ fn start(daemon: &'static str, pidfile: &str) -> Result<Option<u32>> {
     if Path::new("/run/systemd/system").exists() {
         // systemd starts it (and stops it) itself.
         let ok = Command::new("systemctl").args(["start", daemon]).status()?.success();
-        return if ok { Ok(None) } else { Err(format!("systemctl start {daemon} failed").into()) };
+        return if ok { Ok(None) } else { Err(anyhow!("systemctl start {daemon} failed")) };
     }
     // As an init system would start it: not with the test's environment (cargo's variables,
     // LD_LIBRARY_PATH), which libvirtd would hand on to every QEMU.
@@ -304,7 +305,7 @@ fn start(daemon: &'static str, pidfile: &str) -> Result<Option<u32>> {
         .stdin(Stdio::null())
         .status()?;
     if !status.success() {
-        return Err(format!("{daemon} -d failed ({status})").into());
+        bail!("{daemon} -d failed ({status})");
     }
     let start = Instant::now();
     loop {
@@ -312,7 +313,7 @@ fn start(daemon: &'static str, pidfile: &str) -> Result<Option<u32>> {
             return Ok(Some(pid));
         }
         if start.elapsed() > Duration::from_secs(10) {
-            return Err(format!("{daemon} started but wrote no {pidfile}").into());
+            bail!("{daemon} started but wrote no {pidfile}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -327,12 +328,12 @@ fn running(daemon: &str, pidfile: &str) -> Option<u32> {
 /// Ends a daemon the test started and waits for it to go.
 fn stop(pid: u32) -> Result<()> {
     if !Command::new("kill").arg(pid.to_string()).status()?.success() {
-        return Err("kill failed".into());
+        bail!("kill failed");
     }
     let start = Instant::now();
     while Path::new(&format!("/proc/{pid}")).exists() {
         if start.elapsed() > Duration::from_secs(15) {
-            return Err("still running 15 s after SIGTERM".into());
+            bail!("still running 15 s after SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -352,7 +353,7 @@ fn open_kvm() -> Result<Option<(u32, u32, u32)>> {
         let out = Command::new("id").args([flag, who]).output()?;
         Ok(String::from_utf8(out.stdout)?.split_whitespace().filter_map(|n| n.parse().ok()).collect())
     };
-    let uid = id("-u", QEMU_USER)?.first().copied().ok_or(format!("no user {QEMU_USER}"))?;
+    let uid = id("-u", QEMU_USER)?.first().copied().with_context(|| format!("no user {QEMU_USER}"))?;
     let groups = id("-G", QEMU_USER)?;
     let mode = meta.mode() & 0o7777;
     let can = (meta.uid() == uid && mode & 0o600 == 0o600)

@@ -243,7 +243,7 @@ impl Scenario {
 
 /// Boots SeaBIOS the same way and compares the ACPI tables each guest lists.
 fn same_acpi_tables(ours: &BTreeMap<String, String>, seabios: &Qemu) -> Verdict {
-    let theirs = seabios.run().map_err(|e| e.to_string())?;
+    let theirs = seabios.run().map_err(|e| format!("{e:#}"))?;
     let theirs = debian::init_report(&theirs.serial);
     let tables = |r: &BTreeMap<String, String>| {
         let mut t: Vec<String> =

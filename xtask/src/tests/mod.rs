@@ -22,6 +22,7 @@ pub(crate) use pvhtest::checked_boot;
 use crate::debian::{self, Release};
 use crate::qemu::{Outcome, Qemu, Version};
 use crate::{build, root, work_dir, Result};
+use anyhow::bail;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Command;
@@ -101,7 +102,7 @@ pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_l
     (passed, failed) = (passed + p, failed + f);
     println!("qemu: {passed} passed, {failed} failed");
     if failed > 0 {
-        return Err(format!("{failed} QEMU test(s) failed").into());
+        bail!("{failed} QEMU test(s) failed");
     }
     Ok(())
 }
@@ -122,7 +123,7 @@ fn trixie_qemu(versions: &[Version]) -> Version {
 fn cargo(args: &[&str], what: &str) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if !Command::new(cargo).current_dir(root()).args(args).status()?.success() {
-        return Err(format!("{what} failed (cargo {})", args.join(" ")).into());
+        bail!("{what} failed (cargo {})", args.join(" "));
     }
     Ok(())
 }
@@ -155,7 +156,7 @@ fn run_cases(cases: Vec<Case>) -> (usize, usize) {
                 let verdict = case
                     .run
                     .run()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("{e:#}"))
                     .and_then(|o| (case.check)(&o).map_err(|e| format!("{e}\n      log: {}", o.log.display())));
                 if !report(&case.name, start, verdict) {
                     *failed.lock().expect("no poisoning") += 1;
@@ -181,7 +182,7 @@ fn report(name: &str, start: Instant, verdict: Verdict) -> bool {
 /// and whether it passed.
 fn host_step(name: &str, step: impl FnOnce() -> Result<()>) -> bool {
     let start = Instant::now();
-    report(name, start, step().map_err(|e| e.to_string()))
+    report(name, start, step().map_err(|e| format!("{e:#}")))
 }
 
 /// A deterministic file of `size` pseudo-random bytes under target/xtask (initrds, disks).
