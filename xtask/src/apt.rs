@@ -6,18 +6,15 @@
 //! machine's own sources stay untouched, and Debian 13 or `bookworm-backports` are reachable from a
 //! Debian 12 host.
 
+use crate::cmd::Checked;
 use crate::{work_dir, Result};
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `apt-get ARGS` on the system's own configuration, without questions.
 pub fn system(args: &[&str]) -> Result<()> {
-    let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
-    if !status.success() {
-        bail!("apt-get {} failed (are you root?)", args.join(" "));
-    }
-    Ok(())
+    Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").checked().context("are you root?")
 }
 
 /// apt-get with a private source list, package lists and cache under `target/xtask/apt-NAME`.
@@ -58,12 +55,7 @@ impl Apt {
     }
 
     fn run(&self, tool: &str, args: &[&str], cwd: &Path) -> Result<String> {
-        let out = Command::new(tool).args(&self.options).args(args).current_dir(cwd).output()?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            bail!("{tool} {} failed: {err}", args.join(" "));
-        }
-        Ok(String::from_utf8(out.stdout)?)
+        Command::new(tool).args(&self.options).args(args).current_dir(cwd).checked_stdout()
     }
 
     /// `apt-cache depends PKG`'s `Depends:` lines, as package names.
@@ -83,10 +75,7 @@ impl Apt {
                 find_file(&debs, &prefix)?
             }
         };
-        if !Command::new("dpkg-deb").arg("-x").arg(&deb).arg(into).status()?.success() {
-            bail!("could not unpack {}", deb.display());
-        }
-        Ok(())
+        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(into).checked()
     }
 }
 

@@ -7,8 +7,9 @@
 //! gives the same bytes on any machine with Debian 12's `dpkg` and `xz`.
 
 use crate::build::{self, Artifacts};
+use crate::cmd::Checked;
 use crate::{install, root, work_dir, Result};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,11 +32,7 @@ On Debian systems, the full text of the Apache License, Version 2.0 can be found
 
 /// Runs git in the workspace; its output, trimmed.
 fn git(args: &[&str]) -> Result<String> {
-    let out = Command::new("git").current_dir(root()).args(args).output()?;
-    if !out.status.success() {
-        bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    Ok(Command::new("git").current_dir(root()).args(args).checked_stdout()?.trim().to_string())
 }
 
 /// `SOURCE_DATE_EPOCH` if the caller set it, else the last commit's time.
@@ -124,15 +121,12 @@ pub fn package(a: &Artifacts, stage: &Path, out_dir: &Path) -> Result<PathBuf> {
     normalise(stage, SystemTime::UNIX_EPOCH + Duration::from_secs(epoch))?;
     std::fs::create_dir_all(out_dir)?;
     let deb = out_dir.join(format!("pvhfw_{version}_all.deb"));
-    let out = Command::new("dpkg-deb")
+    Command::new("dpkg-deb")
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .args(["--root-owner-group", "-Zxz", "--build"])
         .arg(stage)
         .arg(&deb)
-        .output()?;
-    if !out.status.success() {
-        bail!("dpkg-deb failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+        .checked_stdout()?;
     Ok(deb)
 }
 

@@ -26,6 +26,7 @@ mod bench;
 mod build;
 mod bzimage;
 mod capture;
+mod cmd;
 mod cpio;
 mod deb;
 mod debian;

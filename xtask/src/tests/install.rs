@@ -15,6 +15,7 @@
 
 use super::{checked_boot, host_step, libvirt, run_cases, Case};
 use crate::build::Artifacts;
+use crate::cmd::Checked;
 use crate::debian::DebianKernel;
 use crate::qemu::Version;
 use crate::{deb, install, work_dir, Result};
@@ -221,8 +222,7 @@ fn reproducible_package(a: &Artifacts, dir: &Path) -> Result<PathBuf> {
     if std::fs::read(&first)? != std::fs::read(&second)? {
         bail!("two builds differ: {} and {}", first.display(), second.display());
     }
-    let out = Command::new("dpkg-deb").arg("--contents").arg(&first).output()?;
-    let listing = String::from_utf8(out.stdout)?;
+    let listing = Command::new("dpkg-deb").arg("--contents").arg(&first).checked_stdout()?;
     let mut files = Vec::new();
     for line in listing.lines() {
         // drwxr-xr-x root/root 0 2026-12-03 06:22 ./usr/share/qemu/
@@ -249,8 +249,7 @@ fn reproducible_package(a: &Artifacts, dir: &Path) -> Result<PathBuf> {
 
 /// After `dpkg -i`: dpkg owns the files, and they are the build's.
 fn check_package_installed(a: &Artifacts) -> Result<()> {
-    let out = Command::new("dpkg").args(["-L", "pvhfw"]).output()?;
-    let listed = String::from_utf8(out.stdout)?;
+    let listed = Command::new("dpkg").args(["-L", "pvhfw"]).checked_stdout()?;
     let descriptor = format!("/usr/share/qemu/firmware/{}", install::DESCRIPTOR);
     for f in [INSTALLED, "/usr/share/qemu/pvhfw.elf", &descriptor] {
         if !listed.lines().any(|l| l == f) {

@@ -15,10 +15,11 @@
 
 use super::{Case, Run, Verdict};
 use crate::apt;
+use crate::cmd::Checked;
 use crate::debian::{self, DebianKernel, HELLO_TEXT};
 use crate::qemu::{self, Outcome};
 use crate::{work_dir, Result};
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -189,11 +190,7 @@ pub(super) fn domain_xml(d: &Domain) -> String {
 
 /// `virsh -c qemu:///system ARGS`: its output, or its error message.
 fn virsh(args: &[&str]) -> Result<String> {
-    let out = Command::new("virsh").args(["-c", URI]).args(args).output().context("virsh")?;
-    if !out.status.success() {
-        bail!("virsh {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Command::new("virsh").args(["-c", URI]).args(args).checked_stdout()
 }
 
 /// Creates the domain, waits until it has gone (the guest powers off) or `TIMEOUT` passed, and
@@ -293,20 +290,17 @@ fn start(daemon: &'static str, pidfile: &str) -> Result<Option<u32>> {
     }
     if Path::new("/run/systemd/system").exists() {
         // systemd starts it (and stops it) itself.
-        let ok = Command::new("systemctl").args(["start", daemon]).status()?.success();
-        return if ok { Ok(None) } else { Err(anyhow!("systemctl start {daemon} failed")) };
+        Command::new("systemctl").args(["start", daemon]).checked()?;
+        return Ok(None);
     }
     // As an init system would start it: not with the test's environment (cargo's variables,
     // LD_LIBRARY_PATH), which libvirtd would hand on to every QEMU.
-    let status = Command::new(daemon)
+    Command::new(daemon)
         .arg("-d")
         .env_clear()
         .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("{daemon} -d failed ({status})");
-    }
+        .checked()?;
     let start = Instant::now();
     loop {
         if let Some(pid) = running(daemon, pidfile) {
@@ -327,9 +321,7 @@ fn running(daemon: &str, pidfile: &str) -> Option<u32> {
 
 /// Ends a daemon the test started and waits for it to go.
 fn stop(pid: u32) -> Result<()> {
-    if !Command::new("kill").arg(pid.to_string()).status()?.success() {
-        bail!("kill failed");
-    }
+    Command::new("kill").arg(pid.to_string()).checked()?;
     let start = Instant::now();
     while Path::new(&format!("/proc/{pid}")).exists() {
         if start.elapsed() > Duration::from_secs(15) {
@@ -350,8 +342,8 @@ fn stop(pid: u32) -> Result<()> {
 fn open_kvm() -> Result<Option<(u32, u32, u32)>> {
     let Ok(meta) = std::fs::metadata("/dev/kvm") else { return Ok(None) };
     let id = |flag: &str, who: &str| -> Result<Vec<u32>> {
-        let out = Command::new("id").args([flag, who]).output()?;
-        Ok(String::from_utf8(out.stdout)?.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        let out = Command::new("id").args([flag, who]).checked_stdout()?;
+        Ok(out.split_whitespace().filter_map(|n| n.parse().ok()).collect())
     };
     let uid = id("-u", QEMU_USER)?.first().copied().with_context(|| format!("no user {QEMU_USER}"))?;
     let groups = id("-G", QEMU_USER)?;

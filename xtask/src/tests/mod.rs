@@ -19,10 +19,11 @@ mod pvhtest;
 
 pub(crate) use pvhtest::checked_boot;
 
+use crate::cmd::Checked;
 use crate::debian::{self, Release};
 use crate::qemu::{Outcome, Qemu, Version};
 use crate::{build, root, work_dir, Result};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Command;
@@ -122,10 +123,7 @@ fn trixie_qemu(versions: &[Version]) -> Version {
 /// Runs `cargo ARGS` in the workspace; `what` names it in the error.
 fn cargo(args: &[&str], what: &str) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if !Command::new(cargo).current_dir(root()).args(args).status()?.success() {
-        bail!("{what} failed (cargo {})", args.join(" "));
-    }
-    Ok(())
+    Command::new(cargo).current_dir(root()).args(args).checked().with_context(|| format!("{what} failed"))
 }
 
 /// Formatting, then clippy with warnings as errors: the host crates with their tests, and the
