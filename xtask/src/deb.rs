@@ -44,13 +44,13 @@ pub fn source_date_epoch() -> Result<u64> {
     Ok(t.parse()?)
 }
 
-/// The package version: the firmware crate's, and for a commit that is not the release tag
+/// The package version: the workspace's, and for a commit that is not the release tag
 /// `vX.Y.Z`, the commit's UTC date and time and short hash (`0.1.0+git20261203.062204.821ddbe`),
 /// so that every commit's package sorts after its parent's.
 pub fn version(epoch: u64) -> Result<String> {
-    let base = install::crate_version();
+    let base = install::VERSION;
     if git(&["describe", "--exact-match", "--tags", "HEAD"]).is_ok_and(|t| t == format!("v{base}")) {
-        return Ok(base);
+        return Ok(base.to_string());
     }
     let hash = git(&["rev-parse", "--short=7", "HEAD"])?;
     let (y, mo, d, h, mi, s) = utc(epoch);

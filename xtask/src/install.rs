@@ -182,20 +182,14 @@ pub fn descriptor(prefix: &Path) -> String {
         mapping: Mapping::Memory { filename: data_dir(prefix).join("pvhfw.bin").display().to_string() },
         targets: vec![Target { architecture: Architecture::X86_64, machines: MACHINES.map(String::from).to_vec() }],
         features: vec![],
-        tags: vec![format!("pvhfw-{}", crate_version()), "direct-kernel-boot-only".into()],
+        tags: vec![format!("pvhfw-{VERSION}"), "direct-kernel-boot-only".into()],
     };
     serde_json::to_string_pretty(&d).expect("serialisable") + "\n"
 }
 
-/// The firmware crate's version (`firmware/Cargo.toml`).
-pub fn crate_version() -> String {
-    const MANIFEST: &str = include_str!("../../firmware/Cargo.toml");
-    MANIFEST
-        .lines()
-        .find_map(|l| l.strip_prefix("version = \"")?.strip_suffix('"'))
-        .expect("firmware/Cargo.toml has a version")
-        .to_string()
-}
+/// The workspace's version (`Cargo.toml`'s `workspace.package`), which the firmware's crate
+/// and this one share.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The files to install under `prefix`: path relative to it, contents.
 pub fn files(a: &Artifacts, prefix: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
@@ -347,6 +341,8 @@ mod tests {
 
     #[test]
     fn version_is_the_firmware_crates() {
-        assert!(crate_version().split('.').count() == 3, "{}", crate_version());
+        assert!(VERSION.split('.').count() == 3, "{VERSION}");
+        let firmware = std::fs::read_to_string(crate::root().join("firmware/Cargo.toml")).unwrap();
+        assert!(firmware.contains("\nversion.workspace = true\n"), "the firmware's crate has a version of its own");
     }
 }
