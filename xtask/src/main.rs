@@ -1,4 +1,5 @@
-//! pvhfw's host tool: `cargo xtask build | run | install | deb | test | bench | capture`.
+//! pvhfw's host tool: `cargo xtask build | run | install | deb | test | bench | fuzz | seeds |
+//! stress | capture`.
 //!
 //! - `build`: the firmware images `target/pvhfw.bin` and `target/pvhfw.elf` (with their
 //!   SHA-256) and the `pvhtest` kernel;
@@ -8,7 +9,7 @@
 //! - `deb`: the same as a Debian package, reproducibly;
 //! - `test`: formatting and clippy, host unit tests, the QEMU test-kernel matrix, Debian boots;
 //! - `bench`: pvhfw against qboot and SeaBIOS;
-//! - `fuzz`: the libFuzzer targets in `fuzz/`, a few seconds each;
+//! - `fuzz`: the libFuzzer targets in `fuzz/`, a few seconds each; `seeds`: their seed corpus;
 //! - `stress`: many boots, sequential and concurrent, with failure counts and time spreads;
 //! - `capture`: what QEMU publishes through fw_cfg, read over qtest (`--fixtures` regenerates
 //!   the library's test data).
@@ -38,6 +39,7 @@ mod module_cycles;
 mod probe;
 mod qemu;
 mod qtest;
+mod seeds;
 mod stress;
 mod tests;
 
@@ -134,6 +136,9 @@ enum Cmd {
         /// Only targets whose name contains this.
         filter: Option<String>,
     },
+    /// Rewrite the fuzz targets' seed corpus (fuzz/corpus/) from the QEMU captures in
+    /// pvhfw/testdata.
+    Seeds,
     /// Boot the test kernel (and Debian's) many times, one after the other and side by side;
     /// count failures and print boot-time spreads.
     Stress {
@@ -259,6 +264,7 @@ fn main() -> ExitCode {
             bench::run(&bench::Options { rounds, linux_runs, publish, reuse, only }, &all)
         }
         Cmd::Fuzz { seconds, filter } => fuzz::run(seconds, filter.as_deref()),
+        Cmd::Seeds => seeds::run(),
         Cmd::Stress { sequential, concurrent, debian } => {
             stress::run(one, &stress::Options { sequential, concurrent, debian })
         }
