@@ -164,6 +164,11 @@ enum Cmd {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
         no_lint: bool,
+        /// Also run the tests that change this machine: install the Debian package (dpkg -i,
+        /// then dpkg -r), install libvirt through apt, and open /dev/kvm to libvirt's QEMU user
+        /// while they run. Without it they are skipped.
+        #[arg(long)]
+        system: bool,
     },
 }
 
@@ -239,9 +244,9 @@ fn run(
 }
 
 /// `cargo xtask test`: the tests, then without a filter fuzzing and stress, briefly.
-fn test(versions: &[Version], filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<()> {
-    tests::run(versions, filter, with_debian, with_lint)?;
-    if filter.is_none() {
+fn test(versions: &[Version], o: &tests::Options) -> Result<()> {
+    tests::run(versions, o)?;
+    if o.filter.is_none() {
         fuzz::run(5, None)?;
         stress::run(versions[0], &stress::Options { sequential: 50, concurrent: 8, debian: 0 })?;
     }
@@ -268,7 +273,9 @@ fn main() -> ExitCode {
         Cmd::Stress { sequential, concurrent, debian } => {
             stress::run(one, &stress::Options { sequential, concurrent, debian })
         }
-        Cmd::Test { filter, no_debian, no_lint } => test(&all, filter.as_deref(), !no_debian, !no_lint),
+        Cmd::Test { filter, no_debian, no_lint, system } => {
+            test(&all, &tests::Options { filter: filter.as_deref(), debian: !no_debian, lint: !no_lint, system })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,9 @@
 //!   the installed files, owned by root;
 //! - `install-deb-dpkg-i`, `install-deb-pc`, `install-deb-dpkg-r`: `dpkg -i` it, boot
 //!   `-bios pvhfw.bin` without `-L`, and `dpkg -r` it, leaving the machine as it was; while
-//!   it is installed, the `libvirt` cases boot Debian's kernel in libvirt domains.
+//!   it is installed, the `libvirt` cases boot Debian's kernel in libvirt domains. These change
+//!   the machine (a package, libvirt through apt, `/dev/kvm`'s mode while they run): only with
+//!   `cargo xtask test --system`.
 //!
 //! QEMU runs in an empty directory throughout: it looks for a bare `-bios` name in its
 //! working directory first.
@@ -31,8 +33,8 @@ const INSTALLED: &str = "/usr/share/qemu/pvhfw.bin";
 const MACHINES: [&str; 3] = ["pc", "q35", "microvm"];
 
 /// Runs the install tests `filter` selects (and the steps they need); how many passed and
-/// failed.
-pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&str>) -> (usize, usize) {
+/// failed. Those that change the machine (the package installed, libvirt) only with `system`.
+pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&str>, system: bool) -> (usize, usize) {
     let selected = |name: &str| filter.is_none_or(|f| name.contains(f));
     let mut tally = Tally::default();
     let dir = work_dir().join("install");
@@ -75,6 +77,12 @@ pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&
         Ok(())
     }));
     let Some(package) = package else { return tally.into() };
+    if !system {
+        if ["install-deb-dpkg-i", deb_boot, "install-deb-dpkg-r"].iter().any(|n| selected(n)) || want_libvirt {
+            println!("skip install-deb-dpkg-i, {deb_boot}, install-deb-dpkg-r and libvirt-*: they change this machine; run them with --system");
+        }
+        return tally.into();
+    }
     let mut before = None;
     tally.add(host_step("install-deb-dpkg-i", || {
         let machine = Machine::now()?;

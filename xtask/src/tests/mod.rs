@@ -9,7 +9,8 @@
 //! - `failure`: bad inputs end in a `pvhfw:` message and a halt;
 //! - `linux`: Debian's stock kernels boot to a busybox init that reports what Linux found;
 //! - `install`: pvhfw installed as QEMU firmware (a prefix, the Debian package) and booted by
-//!   name, and `libvirt` domains booting it.
+//!   name, and `libvirt` domains booting it; installing the package and libvirt only with
+//!   `--system`.
 
 mod failure;
 mod install;
@@ -67,7 +68,21 @@ fn tag(machine: &str) -> String {
     machine.replace(",acpi=off", "-noacpi").replace(",smbios-entry-point-type=64", "-smbios3")
 }
 
-pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<()> {
+/// What `cargo xtask test` runs besides the QEMU cases.
+pub struct Options<'a> {
+    /// Only cases whose name contains this.
+    pub filter: Option<&'a str>,
+    /// Debian's kernels, fetched and booted.
+    pub debian: bool,
+    /// Formatting and clippy.
+    pub lint: bool,
+    /// The tests that change the machine: the package installed with `dpkg -i`, libvirt
+    /// installed with apt, `/dev/kvm` opened to libvirt's QEMU user.
+    pub system: bool,
+}
+
+pub fn run(versions: &[Version], o: &Options) -> Result<()> {
+    let Options { filter, debian: with_debian, lint: with_lint, system } = *o;
     for v in versions {
         v.ensure_installed()?;
     }
@@ -99,7 +114,7 @@ pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_l
     }
     cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
     let (mut passed, mut failed) = run_cases(cases);
-    let (p, f) = install::run(&artifacts, kernels.first(), filter);
+    let (p, f) = install::run(&artifacts, kernels.first(), filter, system);
     (passed, failed) = (passed + p, failed + f);
     println!("qemu: {passed} passed, {failed} failed");
     if failed > 0 {
