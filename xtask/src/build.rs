@@ -6,7 +6,9 @@
 //! line tables name `./pvhfw/src/...` and `/cargo/registry/...`); nothing else (time, host,
 //! user) enters them.
 
+use crate::cmd::Checked;
 use crate::{root, Result};
+use anyhow::{anyhow, Context};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
@@ -37,30 +39,25 @@ pub const TARGET: &str = "x86_64-unknown-none";
 /// rustup installs a toolchain file's targets only when it installs the toolchain itself; a
 /// machine that already had this Rust version lacks the bare-metal standard library.
 pub fn ensure_target() -> Result<()> {
-    let sysroot = Command::new("rustc").current_dir(root()).args(["--print", "sysroot"]).output()?;
-    let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
+    let sysroot = Command::new("rustc").current_dir(root()).args(["--print", "sysroot"]).checked_stdout()?;
+    let sysroot = PathBuf::from(sysroot.trim());
     if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
         return Ok(());
     }
     eprintln!("xtask: adding the {TARGET} target to the pinned toolchain");
-    if !Command::new("rustup").current_dir(root()).args(["target", "add", TARGET]).status()?.success() {
-        return Err(format!("rustup target add {TARGET} failed").into());
-    }
-    Ok(())
+    Command::new("rustup").current_dir(root()).args(["target", "add", TARGET]).checked()
 }
 
 pub fn build() -> Result<Artifacts> {
     ensure_target()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    Command::new(cargo)
         .current_dir(root())
         .args(["build", "--release", "--target", TARGET, "-p", "pvhfw-firmware", "-p", "pvhtest"])
         .env("CARGO_ENCODED_RUSTFLAGS", reproducible_rustflags())
         .env_remove("RUSTFLAGS")
-        .status()?;
-    if !status.success() {
-        return Err("building the firmware failed".into());
-    }
+        .checked()
+        .context("building the firmware failed")?;
     let out = root().join("target").join(TARGET).join("release");
     let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
     let firmware = root().join("target/pvhfw.bin");
@@ -119,9 +116,9 @@ fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
             continue;
         }
         let paddr = ph.p_paddr(endian);
-        let data = ph.data(endian, elf).map_err(|_| "bad segment")?;
-        let offset = paddr.checked_sub(IMAGE_BASE).ok_or("segment below the ROM")? as usize;
-        let dest = image.get_mut(offset..offset + data.len()).ok_or("segment beyond 4 GiB")?;
+        let data = ph.data(endian, elf).map_err(|()| anyhow!("bad segment"))?;
+        let offset = paddr.checked_sub(IMAGE_BASE).context("segment below the ROM")? as usize;
+        let dest = image.get_mut(offset..offset + data.len()).context("segment beyond 4 GiB")?;
         dest.copy_from_slice(data);
     }
     Ok(image)

@@ -12,6 +12,7 @@
 //! Broken variants for failure tests are written beside it (see [`Broken`]).
 
 use crate::{work_dir, Result};
+use anyhow::{anyhow, bail, Context};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
@@ -82,16 +83,16 @@ fn payload(elf: &[u8]) -> Result<Vec<u8>> {
         if ph.p_type(endian) != PT_LOAD {
             continue;
         }
-        let offset = ph.p_paddr(endian).checked_sub(LOAD_ADDR).ok_or("pvhtest segment below 1 MiB")? as usize;
+        let offset = ph.p_paddr(endian).checked_sub(LOAD_ADDR).context("pvhtest segment below 1 MiB")? as usize;
         let end = offset + ph.p_memsz(endian) as usize;
         if image.len() < end {
             image.resize(end, 0);
         }
-        let data = ph.data(endian, elf).map_err(|_| "bad pvhtest segment")?;
+        let data = ph.data(endian, elf).map_err(|()| anyhow!("bad pvhtest segment"))?;
         image[offset..offset + data.len()].copy_from_slice(data);
     }
     if image.len() <= 0x200 {
-        return Err("pvhtest has no image at 1 MiB".into());
+        bail!("pvhtest has no image at 1 MiB");
     }
     Ok(image)
 }

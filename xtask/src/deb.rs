@@ -7,7 +7,9 @@
 //! gives the same bytes on any machine with Debian 12's `dpkg` and `xz`.
 
 use crate::build::{self, Artifacts};
+use crate::cmd::Checked;
 use crate::{install, root, work_dir, Result};
+use anyhow::Context;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,30 +32,25 @@ On Debian systems, the full text of the Apache License, Version 2.0 can be found
 
 /// Runs git in the workspace; its output, trimmed.
 fn git(args: &[&str]) -> Result<String> {
-    let out = Command::new("git").current_dir(root()).args(args).output()?;
-    if !out.status.success() {
-        return Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()).into());
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    Ok(Command::new("git").current_dir(root()).args(args).checked_stdout()?.trim().to_string())
 }
 
 /// `SOURCE_DATE_EPOCH` if the caller set it, else the last commit's time.
 pub fn source_date_epoch() -> Result<u64> {
     if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
-        return Ok(s.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH={s} is not a number"))?);
+        return s.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={s} is not a number"));
     }
-    let t = git(&["log", "-1", "--format=%ct", "HEAD"])
-        .map_err(|e| format!("{e}; outside a git checkout set SOURCE_DATE_EPOCH"))?;
+    let t = git(&["log", "-1", "--format=%ct", "HEAD"]).context("outside a git checkout set SOURCE_DATE_EPOCH")?;
     Ok(t.parse()?)
 }
 
-/// The package version: the firmware crate's, and for a commit that is not the release tag
+/// The package version: the workspace's, and for a commit that is not the release tag
 /// `vX.Y.Z`, the commit's UTC date and time and short hash (`0.1.0+git20261203.062204.821ddbe`),
 /// so that every commit's package sorts after its parent's.
 pub fn version(epoch: u64) -> Result<String> {
-    let base = install::crate_version();
+    let base = install::VERSION;
     if git(&["describe", "--exact-match", "--tags", "HEAD"]).is_ok_and(|t| t == format!("v{base}")) {
-        return Ok(base);
+        return Ok(base.to_string());
     }
     let hash = git(&["rev-parse", "--short=7", "HEAD"])?;
     let (y, mo, d, h, mi, s) = utc(epoch);
@@ -124,15 +121,12 @@ pub fn package(a: &Artifacts, stage: &Path, out_dir: &Path) -> Result<PathBuf> {
     normalise(stage, SystemTime::UNIX_EPOCH + Duration::from_secs(epoch))?;
     std::fs::create_dir_all(out_dir)?;
     let deb = out_dir.join(format!("pvhfw_{version}_all.deb"));
-    let out = Command::new("dpkg-deb")
+    Command::new("dpkg-deb")
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .args(["--root-owner-group", "-Zxz", "--build"])
         .arg(stage)
         .arg(&deb)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("dpkg-deb failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
+        .checked_stdout()?;
     Ok(deb)
 }
 

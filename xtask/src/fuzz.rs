@@ -7,7 +7,9 @@
 //! `unsafe`; for long runs with it see the README (`RUSTC_BOOTSTRAP=1 cargo fuzz run ...`).
 //! New inputs go to `target/fuzz/corpus/TARGET`, crashes to `fuzz/artifacts/TARGET/`.
 
+use crate::cmd::Checked;
 use crate::{root, Result};
+use anyhow::{bail, Context};
 use std::process::Command;
 use std::time::Instant;
 
@@ -48,17 +50,15 @@ pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
     let fuzz = root().join("fuzz");
     let target_dir = root().join("target/fuzz");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
+    Command::new(cargo)
         .args(["build", "--release", "--bins", "--target", HOST, "--manifest-path"])
         .arg(fuzz.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", RUSTFLAGS.join(" "))
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()?;
-    if !built.success() {
-        return Err("building the fuzz targets failed".into());
-    }
+        .checked()
+        .context("building the fuzz targets failed")?;
     let mut failed = Vec::new();
     for t in targets()?.iter().filter(|t| filter.is_none_or(|f| t.contains(f))) {
         let corpus = target_dir.join("corpus").join(t);
@@ -88,7 +88,7 @@ pub fn run(seconds: u64, filter: Option<&str>) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        return Err(format!("fuzz target(s) {} crashed; reproducers in fuzz/artifacts/", failed.join(", ")).into());
+        bail!("fuzz target(s) {} crashed; reproducers in fuzz/artifacts/", failed.join(", "));
     }
     Ok(())
 }

@@ -18,8 +18,8 @@
 
 use crate::build::Artifacts;
 use crate::{qemu, Result};
-use serde::Serialize;
-use serde_json::Value;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -38,28 +38,138 @@ pub fn data_dir(prefix: &Path) -> PathBuf {
     prefix.join("share/qemu")
 }
 
-/// The firmware descriptor, members in the schema's order.
-#[derive(Serialize)]
-struct Descriptor {
+/// A firmware descriptor as QEMU's schema has it (`docs/interop/firmware.json`, `Firmware`),
+/// members in the schema's order. Reading one checks it as QAPI would: every member present
+/// with its type, the enumerations' values, and no unknown member ([`Descriptor::parse`]).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Descriptor {
     description: String,
-    #[serde(rename = "interface-types")]
-    interface_types: Vec<&'static str>,
-    mapping: Mapping,
+    interface_types: Vec<Interface>,
+    pub mapping: Mapping,
     targets: Vec<Target>,
-    features: Vec<&'static str>,
+    features: Vec<Feature>,
     tags: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct Mapping {
-    device: &'static str,
-    filename: String,
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Interface {
+    Bios,
+    Openfirmware,
+    Uboot,
+    Uefi,
 }
 
-#[derive(Serialize)]
+/// How QEMU loads the firmware: `device` says which members follow.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "device", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Mapping {
+    Flash {
+        mode: Option<FlashMode>,
+        executable: FlashFile,
+        #[serde(rename = "nvram-template")]
+        nvram_template: Option<FlashFile>,
+    },
+    Kernel {
+        filename: String,
+    },
+    Memory {
+        filename: String,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashMode {
+    Split,
+    Combined,
+    Stateless,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlashFile {
+    filename: String,
+    format: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Target {
-    architecture: &'static str,
-    machines: Vec<&'static str>,
+    architecture: Architecture,
+    machines: Vec<String>,
+}
+
+/// QAPI's `SysEmuTarget`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Architecture {
+    Aarch64,
+    Alpha,
+    Arm,
+    Avr,
+    Cris,
+    Hppa,
+    I386,
+    Loongarch64,
+    M68k,
+    Microblaze,
+    Microblazeel,
+    Mips,
+    Mips64,
+    Mips64el,
+    Mipsel,
+    Nios2,
+    Or1k,
+    Ppc,
+    Ppc64,
+    Riscv32,
+    Riscv64,
+    Rx,
+    S390x,
+    Sh4,
+    Sh4eb,
+    Sparc,
+    Sparc64,
+    Tricore,
+    X86_64,
+    Xtensa,
+    Xtensaeb,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Feature {
+    AcpiS3,
+    AcpiS4,
+    AmdSev,
+    AmdSevEs,
+    AmdSevSnp,
+    IntelTdx,
+    EnrolledKeys,
+    RequiresSmm,
+    SecureBoot,
+    HostUefiVars,
+    VerboseDynamic,
+    VerboseStatic,
+}
+
+impl Descriptor {
+    /// Reads and checks a descriptor; the lists the schema requires non-empty must be.
+    pub fn parse(json: &str) -> Result<Descriptor> {
+        let d: Descriptor = serde_json::from_str(json)?;
+        if d.interface_types.is_empty() {
+            bail!("interface-types is empty");
+        }
+        if d.targets.is_empty() {
+            bail!("targets is empty");
+        }
+        if d.targets.iter().any(|t| t.machines.is_empty()) {
+            bail!("a target lists no machines");
+        }
+        Ok(d)
+    }
 }
 
 /// The descriptor for `pvhfw.bin` installed under `prefix`, as JSON text.
@@ -68,175 +178,23 @@ pub fn descriptor(prefix: &Path) -> String {
         description: "pvhfw: boots the Linux kernel given with -kernel (a PVH vmlinux or a bzImage) \
                       straight from the reset vector; no BIOS services, no disk or network boot"
             .into(),
-        interface_types: vec!["bios"],
-        mapping: Mapping { device: "memory", filename: data_dir(prefix).join("pvhfw.bin").display().to_string() },
-        targets: vec![Target { architecture: "x86_64", machines: MACHINES.to_vec() }],
+        interface_types: vec![Interface::Bios],
+        mapping: Mapping::Memory { filename: data_dir(prefix).join("pvhfw.bin").display().to_string() },
+        targets: vec![Target { architecture: Architecture::X86_64, machines: MACHINES.map(String::from).to_vec() }],
         features: vec![],
-        tags: vec![format!("pvhfw-{}", crate_version()), "direct-kernel-boot-only".into()],
+        tags: vec![format!("pvhfw-{VERSION}"), "direct-kernel-boot-only".into()],
     };
     serde_json::to_string_pretty(&d).expect("serialisable") + "\n"
 }
 
-/// The firmware crate's version (`firmware/Cargo.toml`).
-pub fn crate_version() -> String {
-    const MANIFEST: &str = include_str!("../../firmware/Cargo.toml");
-    MANIFEST
-        .lines()
-        .find_map(|l| l.strip_prefix("version = \"")?.strip_suffix('"'))
-        .expect("firmware/Cargo.toml has a version")
-        .to_string()
-}
-
-/// Checks a descriptor against QEMU's schema (`docs/interop/firmware.json`, `Firmware`): every
-/// member present with its type, the enumerations' values, and no unknown member (QAPI refuses
-/// those).
-pub fn validate_descriptor(v: &Value) -> std::result::Result<(), String> {
-    const INTERFACES: &[&str] = &["bios", "openfirmware", "uboot", "uefi"];
-    const FEATURES: &[&str] = &[
-        "acpi-s3",
-        "acpi-s4",
-        "amd-sev",
-        "amd-sev-es",
-        "amd-sev-snp",
-        "intel-tdx",
-        "enrolled-keys",
-        "requires-smm",
-        "secure-boot",
-        "host-uefi-vars",
-        "verbose-dynamic",
-        "verbose-static",
-    ];
-    // QAPI's SysEmuTarget.
-    const ARCHITECTURES: &[&str] = &[
-        "aarch64",
-        "alpha",
-        "arm",
-        "avr",
-        "cris",
-        "hppa",
-        "i386",
-        "loongarch64",
-        "m68k",
-        "microblaze",
-        "microblazeel",
-        "mips",
-        "mips64",
-        "mips64el",
-        "mipsel",
-        "nios2",
-        "or1k",
-        "ppc",
-        "ppc64",
-        "riscv32",
-        "riscv64",
-        "rx",
-        "s390x",
-        "sh4",
-        "sh4eb",
-        "sparc",
-        "sparc64",
-        "tricore",
-        "x86_64",
-        "xtensa",
-        "xtensaeb",
-    ];
-    let root = members(v, "descriptor", &["description", "interface-types", "mapping", "targets", "features", "tags"])?;
-    string(&root["description"], "description")?;
-    let interfaces = array(&root["interface-types"], "interface-types")?;
-    if interfaces.is_empty() {
-        return Err("interface-types is empty".into());
-    }
-    for i in interfaces {
-        one_of(i, "interface-types", INTERFACES)?;
-    }
-    let mapping = root["mapping"].as_object().ok_or("mapping is not an object")?;
-    let device = mapping.get("device").ok_or("mapping has no device")?;
-    match one_of(device, "mapping.device", &["flash", "kernel", "memory"])? {
-        "memory" | "kernel" => {
-            members(&root["mapping"], "mapping", &["device", "filename"])?;
-            string(&mapping["filename"], "mapping.filename")?;
-        }
-        _ => {
-            let known = ["device", "mode", "executable", "nvram-template"];
-            if let Some(k) = mapping.keys().find(|k| !known.contains(&k.as_str())) {
-                return Err(format!("mapping has an unknown member {k:?}"));
-            }
-            if let Some(mode) = mapping.get("mode") {
-                one_of(mode, "mapping.mode", &["split", "combined", "stateless"])?;
-            }
-            for file in ["executable", "nvram-template"] {
-                let Some(f) = mapping.get(file) else {
-                    if file == "executable" {
-                        return Err("flash mapping has no executable".into());
-                    }
-                    continue;
-                };
-                let f = members(f, file, &["filename", "format"])?;
-                string(&f["filename"], "filename")?;
-                string(&f["format"], "format")?;
-            }
-        }
-    }
-    let targets = array(&root["targets"], "targets")?;
-    if targets.is_empty() {
-        return Err("targets is empty".into());
-    }
-    for t in targets {
-        let t = members(t, "target", &["architecture", "machines"])?;
-        one_of(&t["architecture"], "architecture", ARCHITECTURES)?;
-        let machines = array(&t["machines"], "machines")?;
-        if machines.is_empty() {
-            return Err("a target lists no machines".into());
-        }
-        for m in machines {
-            string(m, "machines")?;
-        }
-    }
-    for f in array(&root["features"], "features")? {
-        one_of(f, "features", FEATURES)?;
-    }
-    for t in array(&root["tags"], "tags")? {
-        string(t, "tags")?;
-    }
-    Ok(())
-}
-
-/// `v` as an object with exactly the members `want`.
-fn members<'a>(
-    v: &'a Value,
-    what: &str,
-    want: &[&str],
-) -> std::result::Result<&'a serde_json::Map<String, Value>, String> {
-    let o = v.as_object().ok_or(format!("{what} is not an object"))?;
-    if let Some(missing) = want.iter().find(|m| !o.contains_key(**m)) {
-        return Err(format!("{what} has no {missing:?}"));
-    }
-    if let Some(k) = o.keys().find(|k| !want.contains(&k.as_str())) {
-        return Err(format!("{what} has an unknown member {k:?}"));
-    }
-    Ok(o)
-}
-
-fn string<'a>(v: &'a Value, what: &str) -> std::result::Result<&'a str, String> {
-    v.as_str().ok_or(format!("{what}: {v} is not a string"))
-}
-
-fn array<'a>(v: &'a Value, what: &str) -> std::result::Result<&'a Vec<Value>, String> {
-    v.as_array().ok_or(format!("{what} is not an array"))
-}
-
-fn one_of<'a>(v: &'a Value, what: &str, allowed: &[&str]) -> std::result::Result<&'a str, String> {
-    let s = string(v, what)?;
-    if !allowed.contains(&s) {
-        return Err(format!("{what}: {s:?} is none of {allowed:?}"));
-    }
-    Ok(s)
-}
+/// The workspace's version (`Cargo.toml`'s `workspace.package`), which the firmware's crate
+/// and this one share.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The files to install under `prefix`: path relative to it, contents.
 pub fn files(a: &Artifacts, prefix: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let json = descriptor(prefix);
-    validate_descriptor(&serde_json::from_str(&json)?).map_err(|e| format!("our own descriptor: {e}"))?;
+    Descriptor::parse(&json).context("our own descriptor")?;
     Ok(vec![
         (PathBuf::from("share/qemu/pvhfw.bin"), std::fs::read(&a.firmware)?),
         (PathBuf::from("share/qemu/pvhfw.elf"), std::fs::read(&a.firmware_elf)?),
@@ -250,7 +208,7 @@ pub fn files(a: &Artifacts, prefix: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
 /// paths written.
 pub fn install(a: &Artifacts, prefix: &Path, destdir: Option<&Path>) -> Result<Vec<PathBuf>> {
     if !prefix.is_absolute() {
-        return Err(format!("the prefix {} is not absolute", prefix.display()).into());
+        bail!("the prefix {} is not absolute", prefix.display());
     }
     let root = match destdir {
         Some(d) => d.join(prefix.strip_prefix("/").expect("absolute")),
@@ -310,50 +268,57 @@ pub fn run(prefix: &Path, destdir: Option<&Path>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn ours() -> Value {
         serde_json::from_str(&descriptor(Path::new("/usr"))).unwrap()
     }
 
+    fn parse(v: &Value) -> Result<Descriptor> {
+        Descriptor::parse(&v.to_string())
+    }
+
     #[test]
     fn descriptor_validates_and_names_the_image() {
         let d = ours();
-        validate_descriptor(&d).unwrap();
+        parse(&d).unwrap();
         assert_eq!(d["mapping"]["filename"], "/usr/share/qemu/pvhfw.bin");
         assert_eq!(d["interface-types"][0], "bios");
         assert_eq!(d["mapping"]["device"], "memory");
-        assert_eq!(d["targets"][0]["machines"], serde_json::json!(["pc-i440fx-*", "pc-q35-*", "microvm"]));
+        assert_eq!(d["targets"][0]["machines"], json!(["pc-i440fx-*", "pc-q35-*", "microvm"]));
     }
 
     #[test]
     fn validator_refuses_what_the_schema_does() {
         type Change = fn(&mut Value);
-        let broken: [(&str, Change); 9] = [
+        let broken: [(&str, Change); 11] = [
             ("a missing member", |d| {
                 d.as_object_mut().unwrap().remove("features");
             }),
             ("an unknown member", |d| d["firmware"] = "x".into()),
-            ("an unknown interface", |d| d["interface-types"] = serde_json::json!(["legacy"])),
-            ("no interface", |d| d["interface-types"] = serde_json::json!([])),
+            ("an unknown interface", |d| d["interface-types"] = json!(["legacy"])),
+            ("no interface", |d| d["interface-types"] = json!([])),
             ("an unknown device", |d| d["mapping"]["device"] = "rom".into()),
             ("a memory mapping without file", |d| {
                 d["mapping"].as_object_mut().unwrap().remove("filename");
             }),
+            ("an unknown member in the mapping", |d| d["mapping"]["mode"] = "split".into()),
             ("an unknown architecture", |d| d["targets"][0]["architecture"] = "x86-64".into()),
-            ("an unknown feature", |d| d["features"] = serde_json::json!(["fast"])),
-            ("a tag that is not a string", |d| d["tags"] = serde_json::json!([1])),
+            ("a target without machines", |d| d["targets"][0]["machines"] = json!([])),
+            ("an unknown feature", |d| d["features"] = json!(["fast"])),
+            ("a tag that is not a string", |d| d["tags"] = json!([1])),
         ];
         for (what, change) in broken {
             let mut d = ours();
             change(&mut d);
-            assert!(validate_descriptor(&d).is_err(), "accepted {what}");
+            assert!(parse(&d).is_err(), "accepted {what}");
         }
     }
 
     /// A distribution's OVMF descriptor (Debian 12's `60-edk2-x86_64.json`, abridged).
     #[test]
     fn validator_accepts_a_flash_descriptor() {
-        let ovmf = serde_json::json!({
+        let ovmf = json!({
             "description": "UEFI firmware for x86_64",
             "interface-types": ["uefi"],
             "mapping": {
@@ -365,11 +330,19 @@ mod tests {
             "features": ["acpi-s3", "amd-sev", "verbose-dynamic"],
             "tags": []
         });
-        validate_descriptor(&ovmf).unwrap();
+        parse(&ovmf).unwrap();
+        let mut broken = ovmf.clone();
+        broken["mapping"]["executable"]["size"] = 4.into();
+        assert!(parse(&broken).is_err(), "accepted an unknown member in a flash file");
+        let mut broken = ovmf;
+        broken["mapping"].as_object_mut().unwrap().remove("executable");
+        assert!(parse(&broken).is_err(), "accepted a flash mapping without executable");
     }
 
     #[test]
     fn version_is_the_firmware_crates() {
-        assert!(crate_version().split('.').count() == 3, "{}", crate_version());
+        assert!(VERSION.split('.').count() == 3, "{VERSION}");
+        let firmware = std::fs::read_to_string(crate::root().join("firmware/Cargo.toml")).unwrap();
+        assert!(firmware.contains("\nversion.workspace = true\n"), "the firmware's crate has a version of its own");
     }
 }

@@ -1,4 +1,5 @@
-//! pvhfw's host tool: `cargo xtask build | run | install | deb | test | bench | capture`.
+//! pvhfw's host tool: `cargo xtask build | run | install | deb | test | bench | fuzz | seeds |
+//! stress | capture`.
 //!
 //! - `build`: the firmware images `target/pvhfw.bin` and `target/pvhfw.elf` (with their
 //!   SHA-256) and the `pvhtest` kernel;
@@ -8,7 +9,7 @@
 //! - `deb`: the same as a Debian package, reproducibly;
 //! - `test`: formatting and clippy, host unit tests, the QEMU test-kernel matrix, Debian boots;
 //! - `bench`: pvhfw against qboot and SeaBIOS;
-//! - `fuzz`: the libFuzzer targets in `fuzz/`, a few seconds each;
+//! - `fuzz`: the libFuzzer targets in `fuzz/`, a few seconds each; `seeds`: their seed corpus;
 //! - `stress`: many boots, sequential and concurrent, with failure counts and time spreads;
 //! - `capture`: what QEMU publishes through fw_cfg, read over qtest (`--fixtures` regenerates
 //!   the library's test data).
@@ -21,28 +22,35 @@
 //! apt (QEMU 10.0 with `apt-get download` into `target/`), the bare-metal Rust target through
 //! rustup, Debian's kernels and busybox through `apt-get download`.
 
+mod apt;
 mod bench;
 mod build;
 mod bzimage;
 mod capture;
+mod cmd;
 mod cpio;
 mod deb;
 mod debian;
 mod fuzz;
 mod install;
+mod linux;
+#[cfg(test)]
+mod module_cycles;
 mod probe;
 mod qemu;
 mod qtest;
+mod seeds;
 mod stress;
 mod tests;
 
+use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use debian::Release;
 use qemu::Version;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub use anyhow::Result;
 
 #[derive(Parser)]
 #[command(about = "Build, boot and test the pvhfw firmware")]
@@ -128,6 +136,9 @@ enum Cmd {
         /// Only targets whose name contains this.
         filter: Option<String>,
     },
+    /// Rewrite the fuzz targets' seed corpus (fuzz/corpus/) from the QEMU captures in
+    /// pvhfw/testdata.
+    Seeds,
     /// Boot the test kernel (and Debian's) many times, one after the other and side by side;
     /// count failures and print boot-time spreads.
     Stress {
@@ -153,6 +164,11 @@ enum Cmd {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
         no_lint: bool,
+        /// Also run the tests that change this machine: install the Debian package (dpkg -i,
+        /// then dpkg -r), install libvirt through apt, and open /dev/kvm to libvirt's QEMU user
+        /// while they run. Without it they are skipped.
+        #[arg(long)]
+        system: bool,
     },
 }
 
@@ -184,7 +200,7 @@ fn run_firmware(installed: Option<Option<PathBuf>>) -> Result<(PathBuf, Vec<Stri
         Some(p) => vec![install::data_dir(&std::path::absolute(p)?)],
         None => Vec::new(),
     };
-    let found = qemu::find_firmware("pvhfw.bin", &extra)?.ok_or_else(|| {
+    let found = qemu::find_firmware("pvhfw.bin", &extra)?.with_context(|| {
         format!(
             "pvhfw.bin is in none of QEMU's firmware directories ({:?}); install it first (cargo xtask install, or the package)",
             qemu::data_dirs(&extra).unwrap_or_default()
@@ -212,17 +228,27 @@ fn run(
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let append = if interactive { format!("pvhfw.shell {append}") } else { append.to_string() };
-    let q = debian::boot(v, "run", machine, &firmware, &debian, &append).args(&extra);
+    let q = linux::boot(v, "run", machine, &firmware, &debian, &append).args(&extra);
     eprintln!("xtask: {}", q.command_line());
     if interactive {
         let status = q.run_interactive()?;
-        return if status.success() { Ok(()) } else { Err(format!("QEMU exited with {status}").into()) };
+        return if status.success() { Ok(()) } else { Err(anyhow!("QEMU exited with {status}")) };
     }
     // No terminal: show the boot and init's report, then stop.
     let outcome = q.until("pvhfw-init: done").timeout(300).run()?;
     print!("{}", outcome.serial);
     if !outcome.serial.contains("pvhfw-init: done") {
-        return Err(format!("the guest did not reach init's report; log: {}", outcome.log.display()).into());
+        bail!("the guest did not reach init's report; log: {}", outcome.log.display());
+    }
+    Ok(())
+}
+
+/// `cargo xtask test`: the tests, then without a filter fuzzing and stress, briefly.
+fn test(versions: &[Version], o: &tests::Options) -> Result<()> {
+    tests::run(versions, o)?;
+    if o.filter.is_none() {
+        fuzz::run(5, None)?;
+        stress::run(versions[0], &stress::Options { sequential: 50, concurrent: 8, debian: 0 })?;
     }
     Ok(())
 }
@@ -243,15 +269,18 @@ fn main() -> ExitCode {
             bench::run(&bench::Options { rounds, linux_runs, publish, reuse, only }, &all)
         }
         Cmd::Fuzz { seconds, filter } => fuzz::run(seconds, filter.as_deref()),
+        Cmd::Seeds => seeds::run(),
         Cmd::Stress { sequential, concurrent, debian } => {
             stress::run(one, &stress::Options { sequential, concurrent, debian })
         }
-        Cmd::Test { filter, no_debian, no_lint } => tests::run(&all, filter.as_deref(), !no_debian, !no_lint),
+        Cmd::Test { filter, no_debian, no_lint, system } => {
+            test(&all, &tests::Options { filter: filter.as_deref(), debian: !no_debian, lint: !no_lint, system })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xtask: {e}");
+            eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
     }

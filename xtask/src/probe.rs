@@ -7,6 +7,7 @@
 //! setup part stays as it is: qboot and SeaBIOS run it, and it jumps to the 32-bit entry.
 
 use crate::Result;
+use anyhow::bail;
 
 /// The stub. The same bytes mean the same in 32-bit and in 64-bit mode (no REX prefixes,
 /// 0x40-0x4f): `as --32` and `as --64` both assemble this source to exactly these bytes.
@@ -51,7 +52,7 @@ const ENTRY_64: usize = 0x200;
 /// sectors of setup (byte 0x1f1; 0 means 4).
 pub fn payload_offset(bz: &[u8]) -> Result<usize> {
     if bz.get(0x202..0x206) != Some(b"HdrS") {
-        return Err("not a bzImage (no HdrS)".into());
+        bail!("not a bzImage (no HdrS)");
     }
     let setup_sects = match bz[0x1f1] {
         0 => 4,
@@ -64,7 +65,7 @@ pub fn payload_offset(bz: &[u8]) -> Result<usize> {
 pub fn patch(bz: &[u8]) -> Result<Vec<u8>> {
     let payload = payload_offset(bz)?;
     if bz.len() < payload + ENTRY_64 + STUB.len() {
-        return Err("bzImage payload too short for the probe".into());
+        bail!("bzImage payload too short for the probe");
     }
     let mut out = bz.to_vec();
     for entry in [payload, payload + ENTRY_64] {

@@ -4,6 +4,7 @@
 
 use crate::qemu::{self, Version};
 use crate::Result;
+use anyhow::{anyhow, bail};
 use pvhfw::fw_cfg::{DmaAccess, FwCfgIo, PORT_DMA_LOW};
 use pvhfw::platform::{PciConfig, PciFn};
 use pvhfw::Error;
@@ -47,7 +48,7 @@ impl Qtest {
         loop {
             let mut reply = String::new();
             if self.output.read_line(&mut reply)? == 0 {
-                return Err(format!("qtest: QEMU ended at {line:?}").into());
+                bail!("qtest: QEMU ended at {line:?}");
             }
             // Asynchronous IRQ notifications may come in between.
             if reply.starts_with("IRQ") {
@@ -55,7 +56,7 @@ impl Qtest {
             }
             return match reply.trim_end().strip_prefix("OK") {
                 Some(rest) => Ok(rest.trim().to_string()),
-                None => Err(format!("qtest: {line:?} -> {reply:?}").into()),
+                None => Err(anyhow!("qtest: {line:?} -> {reply:?}")),
             };
         }
     }
@@ -107,10 +108,10 @@ impl Qtest {
 
     /// Turns a library error from this transport into one for the user, with the qtest failure
     /// behind it if there was one.
-    pub fn error(&mut self, e: Error) -> Box<dyn std::error::Error> {
+    pub fn error(&mut self, e: Error) -> anyhow::Error {
         match self.failure.take() {
-            Some(why) => format!("qtest: {why}").into(),
-            None => format!("fw_cfg over qtest: {e:?}").into(),
+            Some(why) => anyhow!("qtest: {why}"),
+            None => anyhow!("fw_cfg over qtest: {e:?}"),
         }
     }
 

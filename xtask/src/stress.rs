@@ -8,6 +8,7 @@ use crate::debian::{self, Release};
 use crate::qemu::{Qemu, Version};
 use crate::tests::{checked_boot, Check};
 use crate::Result;
+use anyhow::bail;
 use std::time::{Duration, Instant};
 
 pub struct Options {
@@ -25,7 +26,7 @@ fn boot(q: Qemu, check: &Check) -> (Duration, std::result::Result<(), String>) {
     let start = Instant::now();
     let verdict = q
         .run()
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{e:#}"))
         .and_then(|o| check(&o).map_err(|e| format!("{e} (log: {})", o.log.display())));
     (start.elapsed(), verdict)
 }
@@ -107,7 +108,7 @@ pub fn run(v: Version, o: &Options) -> Result<()> {
         failed += debian_boots(v, &a, o.debian)?.report("Debian 12 to init, tcg, sequential");
     }
     if failed > 0 {
-        return Err(format!("{failed} stress boot(s) failed").into());
+        bail!("{failed} stress boot(s) failed");
     }
     Ok(())
 }
@@ -121,7 +122,8 @@ fn debian_boots(v: Version, a: &Artifacts, n: usize) -> Result<Tally> {
             if i % 2 == 1 {
                 k.vmlinux = k.bzimage.clone();
             }
-            let q = debian::boot(v, &format!("stress-debian-{i}"), "pc", &a.firmware, &k, "").until("pvhfw-init: done");
+            let q = crate::linux::boot(v, &format!("stress-debian-{i}"), "pc", &a.firmware, &k, "")
+                .until("pvhfw-init: done");
             let check: Check = Box::new(|o| {
                 if o.serial.contains("pvhfw-init: done") {
                     Ok(())

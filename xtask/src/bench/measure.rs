@@ -8,6 +8,7 @@ use crate::debian::{self, Release};
 use crate::probe;
 use crate::qemu::{self, Version, MACHINE_TYPES};
 use crate::{work_dir, Result};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -148,7 +149,7 @@ struct Kit {
     debian: debian::DebianKernel,
     /// Debian's vmlinuz with the probe stub at its entries.
     probe: PathBuf,
-    /// Debian's kernel with the vmlinuz in place of the vmlinux (what [`debian::boot`] boots).
+    /// Debian's kernel with the vmlinuz in place of the vmlinux (what [`crate::linux::boot`] boots).
     debian_bz: debian::DebianKernel,
 }
 
@@ -248,7 +249,7 @@ fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progre
             p.step(&format!("wall time {machine} {accel} {name} ({}/{rounds})", round + 1));
             times.push(time_once(k.qemu, args).map(|t| t.as_secs_f64() * 1000.0));
         }
-        let floor = times[0].ok_or("the null firmware did not end its run")?;
+        let floor = times[0].context("the null firmware did not end its run")?;
         for (d, t) in diffs.iter_mut().zip(&times[1..]) {
             *d = match (d.take(), t) {
                 (Some(mut v), Some(t)) => {
@@ -327,7 +328,7 @@ fn probe_exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
 
 /// Seconds from QEMU `v`'s start until Debian's init prints its first line.
 fn linux_to_init(v: Version, kernel: &debian::DebianKernel, machine: &str, firmware: &Path) -> Option<f64> {
-    let q = debian::boot(v, "bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
+    let q = crate::linux::boot(v, "bench-linux", machine, firmware, kernel, "quiet").allow_reboot();
     let q = q.until("pvhfw-init: cmdline").timeout(120);
     let start = Instant::now();
     let outcome = q.run().ok()?;

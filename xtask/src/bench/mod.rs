@@ -43,6 +43,7 @@ mod svg;
 
 use crate::qemu::Version;
 use crate::{work_dir, Result};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use stats::Spread;
 
@@ -136,7 +137,7 @@ struct Report {
 /// each, and with `--publish` puts them into docs/ and the README.
 pub fn run(o: &Options, versions: &[Version]) -> Result<()> {
     if o.publish && o.only.is_some() {
-        return Err("--publish needs the whole benchmark, not --only".into());
+        bail!("--publish needs the whole benchmark, not --only");
     }
     let stem = o.only.map_or("bench".to_string(), |p| format!("bench-{}", p.name()));
     for &v in versions {

@@ -4,6 +4,7 @@
 use super::{report, Report};
 use crate::qemu::Version;
 use crate::{root, Result};
+use anyhow::bail;
 use std::path::Path;
 
 const BEGIN: &str = "<!-- bench:begin -->";
@@ -53,7 +54,7 @@ fn section(v: Version, table: &str) -> String {
 /// `text` with everything between the bench markers replaced by `block`.
 fn replace_block(text: &str, block: &str) -> Result<String> {
     let (Some(a), Some(b)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(format!("docs/{DOCUMENT} lacks the bench:begin/bench:end markers").into());
+        bail!("docs/{DOCUMENT} lacks the bench:begin/bench:end markers");
     };
     Ok(format!("{}{BEGIN}\n{block}{}", &text[..a], &text[b..]))
 }

@@ -6,6 +6,7 @@ mod version;
 
 pub use version::{Version, QBOOT, SEABIOS, SEABIOS_MICROVM};
 
+use crate::cmd::Checked;
 use crate::{work_dir, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -55,11 +56,7 @@ pub fn data_dirs(extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for dir in extra {
         c.arg("-L").arg(dir);
     }
-    let out = c.args(["-L", "help"]).output()?;
-    if !out.status.success() {
-        return Err(format!("qemu-system-x86_64 -L help failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    let listed = String::from_utf8(out.stdout)?;
+    let listed = c.args(["-L", "help"]).checked_stdout()?;
     let dirs = listed.lines().map(|l| l.trim()).filter(|l| !l.is_empty());
     // `/usr/bin/../share/qemu` reads better as `/usr/share/qemu`.
     Ok(dirs.map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| PathBuf::from(d))).collect())
@@ -78,21 +75,12 @@ pub fn find_firmware(name: &str, extra: &[PathBuf]) -> Result<Option<PathBuf>> {
 /// (`-M help`: `pc  Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)`); other names
 /// as they are.
 pub fn machine_type(alias: &str) -> Result<String> {
-    let out = Version::V7_2.command().args(["-M", "help"]).output()?;
-    let listed = String::from_utf8(out.stdout)?;
+    let listed = Version::V7_2.command().args(["-M", "help"]).checked_stdout()?;
     let target = listed.lines().find_map(|l| {
         let (name, rest) = l.split_once(' ')?;
         (name == alias).then(|| rest.split("(alias of ").nth(1)?.strip_suffix(')').map(str::to_string))?
     });
     Ok(target.unwrap_or_else(|| alias.to_string()))
-}
-
-pub fn apt(args: &[&str]) -> Result<()> {
-    let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
-    if !status.success() {
-        return Err(format!("apt-get {} failed (are you root?)", args.join(" ")).into());
-    }
-    Ok(())
 }
 
 /// One QEMU invocation with its serial console on stdout.

@@ -3,8 +3,9 @@
 //! without touching the system's QEMU. Each comes with its own data files and its own reference
 //! firmware (qboot, SeaBIOS): a figure or a comparison always uses one QEMU tree.
 
-use crate::debian::Apt;
+use crate::apt::{self, Apt};
 use crate::{work_dir, Result};
+use anyhow::{bail, Context};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -126,7 +127,7 @@ impl Version {
         dirs.iter()
             .map(|d| d.join(image))
             .find(|p| p.exists())
-            .ok_or_else(|| format!("{image} of QEMU {} not found in {dirs:?}; is it installed?", self.number()).into())
+            .with_context(|| format!("{image} of QEMU {} not found in {dirs:?}; is it installed?", self.number()))
     }
 
     /// A command running this QEMU: the binary, its environment and its `-L` arguments.
@@ -168,8 +169,8 @@ impl Version {
         match self.tree() {
             None => {
                 eprintln!("xtask: installing QEMU through apt");
-                super::apt(&["update", "-qq"])?;
-                super::apt(&["install", "-y", "-qq", "qemu-system-x86", "qemu-system-data", "seabios"])?;
+                apt::system(&["update", "-qq"])?;
+                apt::system(&["install", "-y", "-qq", "qemu-system-x86", "qemu-system-data", "seabios"])?;
             }
             Some(tree) => {
                 eprintln!("xtask: fetching QEMU {} from bookworm-backports into {}", self.number(), tree.display());
@@ -183,7 +184,7 @@ impl Version {
             }
         }
         if !complete(self) {
-            return Err(format!("QEMU {} does not run after its installation", self.number()).into());
+            bail!("QEMU {} does not run after its installation", self.number());
         }
         Ok(())
     }
@@ -198,7 +199,7 @@ fn check_libraries(binary: &Path, tree: &Path) -> Result<()> {
         .map(|l| l.split_whitespace().next().unwrap_or(l).to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(format!("{} needs libraries this machine lacks: {}", binary.display(), missing.join(", ")).into());
+        bail!("{} needs libraries this machine lacks: {}", binary.display(), missing.join(", "));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use crate::bzimage::Broken;
 use crate::debian::DebianKernel;
 use crate::qemu::{self, log_dir, Outcome, Qemu, Version, MACHINES};
 use crate::{work_dir, Result};
+use anyhow::bail;
 use pvhfw::table_loader::encode::{add_pointer, allocate};
 use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
 use std::path::{Path, PathBuf};
@@ -202,7 +203,7 @@ fn with_segment(elf: &[u8], paddr: u64) -> Result<Vec<u8>> {
     let count = u16::from_le_bytes([elf[0x38], elf[0x39]]);
     let at = 0x40 + usize::from(count) * 56;
     if elf[at..at + 56].iter().any(|&b| b != 0) {
-        return Err("no room after the test kernel's program headers".into());
+        bail!("no room after the test kernel's program headers");
     }
     let mut phdr = Vec::new();
     phdr.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD

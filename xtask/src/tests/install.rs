@@ -8,16 +8,21 @@
 //!   the installed files, owned by root;
 //! - `install-deb-dpkg-i`, `install-deb-pc`, `install-deb-dpkg-r`: `dpkg -i` it, boot
 //!   `-bios pvhfw.bin` without `-L`, and `dpkg -r` it, leaving the machine as it was; while
-//!   it is installed, the `libvirt` cases boot Debian's kernel in libvirt domains.
+//!   it is installed, the `libvirt` cases boot Debian's kernel in libvirt domains. These change
+//!   the machine (a package, libvirt through apt, `/dev/kvm`'s mode while they run): only with
+//!   `cargo xtask test --system`.
 //!
 //! QEMU runs in an empty directory throughout: it looks for a bare `-bios` name in its
 //! working directory first.
 
 use super::{checked_boot, host_step, libvirt, run_cases, Case};
 use crate::build::Artifacts;
+use crate::cmd::Checked;
 use crate::debian::DebianKernel;
+use crate::install::{Descriptor, Mapping};
 use crate::qemu::Version;
 use crate::{deb, install, work_dir, Result};
+use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,8 +33,8 @@ const INSTALLED: &str = "/usr/share/qemu/pvhfw.bin";
 const MACHINES: [&str; 3] = ["pc", "q35", "microvm"];
 
 /// Runs the install tests `filter` selects (and the steps they need); how many passed and
-/// failed.
-pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&str>) -> (usize, usize) {
+/// failed. Those that change the machine (the package installed, libvirt) only with `system`.
+pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&str>, system: bool) -> (usize, usize) {
     let selected = |name: &str| filter.is_none_or(|f| name.contains(f));
     let mut tally = Tally::default();
     let dir = work_dir().join("install");
@@ -72,22 +77,26 @@ pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&
         Ok(())
     }));
     let Some(package) = package else { return tally.into() };
+    if !system {
+        if ["install-deb-dpkg-i", deb_boot, "install-deb-dpkg-r"].iter().any(|n| selected(n)) || want_libvirt {
+            println!("skip install-deb-dpkg-i, {deb_boot}, install-deb-dpkg-r and libvirt-*: they change this machine; run them with --system");
+        }
+        return tally.into();
+    }
     let mut before = None;
     tally.add(host_step("install-deb-dpkg-i", || {
         let machine = Machine::now()?;
         if machine.package.is_some() {
-            return Err(format!(
+            bail!(
                 "a pvhfw package ({}) is installed already; the test leaves the machine as it finds it, so \
                  remove it first (dpkg -r pvhfw)",
                 machine.package.unwrap_or_default()
-            )
-            .into());
+            );
         }
         if Path::new(INSTALLED).exists() {
-            return Err(format!(
+            bail!(
                 "{INSTALLED} is there already (cargo xtask install?); dpkg -r would take it away, so remove it first"
-            )
-            .into());
+            );
         }
         dpkg(&["-i"], &package)?;
         before = Some(machine);
@@ -121,15 +130,15 @@ pub(super) fn run(a: &Artifacts, debian: Option<&DebianKernel>, filter: Option<&
             dpkg(&["-r"], Path::new("pvhfw"))?;
             let after = Machine::now()?;
             if after.package.is_some() || Path::new(INSTALLED).exists() {
-                return Err(format!("pvhfw still installed after dpkg -r: {:?}", after.package).into());
+                bail!("pvhfw still installed after dpkg -r: {:?}", after.package);
             }
             // What the package brought is gone, and nothing else changed.
             if before.firmware_dir != after.firmware_dir {
-                return Err(format!(
+                bail!(
                     "/usr/share/qemu/firmware holds {:?}, before the package {:?}",
-                    after.firmware_dir, before.firmware_dir
-                )
-                .into());
+                    after.firmware_dir,
+                    before.firmware_dir
+                );
             }
             Ok(())
         }));
@@ -192,24 +201,23 @@ fn check_prefix_install(a: &Artifacts, prefix: &Path) -> Result<()> {
     same_file(&data.join("pvhfw.elf"), &a.firmware_elf)?;
     let descriptor = data.join("firmware").join(install::DESCRIPTOR);
     if written.len() != 3 || !written.contains(&descriptor) {
-        return Err(format!("installed {written:?}").into());
+        bail!("installed {written:?}");
     }
     check_descriptor(&descriptor, &data.join("pvhfw.bin"))
 }
 
 /// The descriptor at `path` validates against QEMU's schema and maps `image`.
 fn check_descriptor(path: &Path, image: &Path) -> Result<()> {
-    let d: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-    install::validate_descriptor(&d).map_err(|e| format!("{}: {e}", path.display()))?;
-    if d["mapping"]["filename"].as_str() != Some(&image.display().to_string()) {
-        return Err(format!("{} maps {}, not {}", path.display(), d["mapping"]["filename"], image.display()).into());
+    let d = Descriptor::parse(&std::fs::read_to_string(path)?).with_context(|| path.display().to_string())?;
+    match d.mapping {
+        Mapping::Memory { filename } if Path::new(&filename) == image => Ok(()),
+        other => bail!("{} maps {other:?}, not {}", path.display(), image.display()),
     }
-    Ok(())
 }
 
 fn same_file(installed: &Path, built: &Path) -> Result<()> {
     if std::fs::read(installed)? != std::fs::read(built)? {
-        return Err(format!("{} differs from {}", installed.display(), built.display()).into());
+        bail!("{} differs from {}", installed.display(), built.display());
     }
     Ok(())
 }
@@ -220,16 +228,15 @@ fn reproducible_package(a: &Artifacts, dir: &Path) -> Result<PathBuf> {
     let first = deb::package(a, &dir.join("stage-1"), &dir.join("deb-1"))?;
     let second = deb::package(a, &dir.join("stage-2"), &dir.join("deb-2"))?;
     if std::fs::read(&first)? != std::fs::read(&second)? {
-        return Err(format!("two builds differ: {} and {}", first.display(), second.display()).into());
+        bail!("two builds differ: {} and {}", first.display(), second.display());
     }
-    let out = Command::new("dpkg-deb").arg("--contents").arg(&first).output()?;
-    let listing = String::from_utf8(out.stdout)?;
+    let listing = Command::new("dpkg-deb").arg("--contents").arg(&first).checked_stdout()?;
     let mut files = Vec::new();
     for line in listing.lines() {
         // drwxr-xr-x root/root 0 2026-12-03 06:22 ./usr/share/qemu/
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 6 || f[1] != "root/root" {
-            return Err(format!("unexpected member: {line}").into());
+            bail!("unexpected member: {line}");
         }
         if !f[0].starts_with('d') {
             files.push(f[5].to_string());
@@ -243,19 +250,18 @@ fn reproducible_package(a: &Artifacts, dir: &Path) -> Result<PathBuf> {
     ];
     files.sort();
     if files != want {
-        return Err(format!("the package holds {files:?}, want {want:?}").into());
+        bail!("the package holds {files:?}, want {want:?}");
     }
     Ok(first)
 }
 
 /// After `dpkg -i`: dpkg owns the files, and they are the build's.
 fn check_package_installed(a: &Artifacts) -> Result<()> {
-    let out = Command::new("dpkg").args(["-L", "pvhfw"]).output()?;
-    let listed = String::from_utf8(out.stdout)?;
+    let listed = Command::new("dpkg").args(["-L", "pvhfw"]).checked_stdout()?;
     let descriptor = format!("/usr/share/qemu/firmware/{}", install::DESCRIPTOR);
     for f in [INSTALLED, "/usr/share/qemu/pvhfw.elf", &descriptor] {
         if !listed.lines().any(|l| l == f) {
-            return Err(format!("dpkg -L pvhfw does not list {f}").into());
+            bail!("dpkg -L pvhfw does not list {f}");
         }
     }
     same_file(Path::new(INSTALLED), &a.firmware)?;
@@ -272,9 +278,9 @@ fn dpkg(args: &[&str], what: &Path) -> Result<()> {
         }
         let err = String::from_utf8_lossy(&out.stderr);
         if !err.contains("lock") {
-            return Err(format!("dpkg {} {} failed: {err}", args.join(" "), what.display()).into());
+            bail!("dpkg {} {} failed: {err}", args.join(" "), what.display());
         }
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
-    Err(format!("dpkg's lock stayed taken for two minutes (dpkg {} {})", args.join(" "), what.display()).into())
+    Err(anyhow!("dpkg's lock stayed taken for two minutes (dpkg {} {})", args.join(" "), what.display()))
 }

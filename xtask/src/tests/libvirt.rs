@@ -14,9 +14,12 @@
 //! read them.
 
 use super::{Case, Run, Verdict};
+use crate::apt;
+use crate::cmd::Checked;
 use crate::debian::{self, DebianKernel, HELLO_TEXT};
 use crate::qemu::{self, Outcome};
 use crate::{work_dir, Result};
+use anyhow::{bail, Context};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -63,7 +66,7 @@ impl Libvirt {
         let start = Instant::now();
         while virsh(&["version"]).is_err() {
             if start.elapsed() > Duration::from_secs(30) {
-                return Err(format!("libvirtd does not answer on {URI}: {}", virsh(&["version"]).unwrap_err()).into());
+                bail!("libvirtd does not answer on {URI}: {:#}", virsh(&["version"]).unwrap_err());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -121,7 +124,7 @@ impl Drop for Libvirt {
     fn drop(&mut self) {
         for (daemon, pid) in self.started.iter().rev() {
             if let Err(e) = stop(*pid) {
-                eprintln!("xtask: could not stop the {daemon} the test started (pid {pid}): {e}");
+                eprintln!("xtask: could not stop the {daemon} the test started (pid {pid}): {e:#}");
             }
         }
         if let Some((uid, gid, mode)) = self.kvm {
@@ -186,12 +189,8 @@ pub(super) fn domain_xml(d: &Domain) -> String {
 }
 
 /// `virsh -c qemu:///system ARGS`: its output, or its error message.
-fn virsh(args: &[&str]) -> std::result::Result<String, String> {
-    let out = Command::new("virsh").args(["-c", URI]).args(args).output().map_err(|e| format!("virsh: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("virsh {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+fn virsh(args: &[&str]) -> Result<String> {
+    Command::new("virsh").args(["-c", URI]).args(args).checked_stdout()
 }
 
 /// Creates the domain, waits until it has gone (the guest powers off) or `TIMEOUT` passed, and
@@ -227,13 +226,13 @@ fn boot(case: &str, domain: &str, xml: &Path, serial: &Path, expect_bios: Option
     std::fs::write(&log, text)?;
     let fail = |e: String| format!("{e}\n      log: {}", log.display());
     if listed.lines().any(|l| l.trim() == domain) {
-        return Err(fail(format!("domain {domain} is still listed after it ended")).into());
+        bail!(fail(format!("domain {domain} is still listed after it ended")));
     }
     // libvirt's QEMU command line, one option per line: `-bios PATH \`.
     let bios =
         qemu_log.lines().find_map(|l| Some(PathBuf::from(l.trim().strip_prefix("-bios ")?.trim_end_matches(" \\"))));
     if bios.as_deref() != expect_bios {
-        return Err(fail(format!("libvirt gave QEMU -bios {bios:?}, want {expect_bios:?}")).into());
+        bail!(fail(format!("libvirt gave QEMU -bios {bios:?}, want {expect_bios:?}")));
     }
     let status = match timed_out {
         true => None,
@@ -278,10 +277,10 @@ fn ensure_installed() -> Result<()> {
     if !Path::new("/run/systemd/system").exists() {
         packages.push("libvirt-daemon-system-sysv");
     }
-    qemu::apt(&["update", "-qq"])?;
+    apt::system(&["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"];
     args.extend(packages);
-    qemu::apt(&args)
+    apt::system(&args)
 }
 
 /// Starts `daemon` unless its pidfile names a live process of that name; the new process's ID.
@@ -291,27 +290,24 @@ fn start(daemon: &'static str, pidfile: &str) -> Result<Option<u32>> {
     }
     if Path::new("/run/systemd/system").exists() {
         // systemd starts it (and stops it) itself.
-        let ok = Command::new("systemctl").args(["start", daemon]).status()?.success();
-        return if ok { Ok(None) } else { Err(format!("systemctl start {daemon} failed").into()) };
+        Command::new("systemctl").args(["start", daemon]).checked()?;
+        return Ok(None);
     }
     // As an init system would start it: not with the test's environment (cargo's variables,
     // LD_LIBRARY_PATH), which libvirtd would hand on to every QEMU.
-    let status = Command::new(daemon)
+    Command::new(daemon)
         .arg("-d")
         .env_clear()
         .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(format!("{daemon} -d failed ({status})").into());
-    }
+        .checked()?;
     let start = Instant::now();
     loop {
         if let Some(pid) = running(daemon, pidfile) {
             return Ok(Some(pid));
         }
         if start.elapsed() > Duration::from_secs(10) {
-            return Err(format!("{daemon} started but wrote no {pidfile}").into());
+            bail!("{daemon} started but wrote no {pidfile}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -325,13 +321,11 @@ fn running(daemon: &str, pidfile: &str) -> Option<u32> {
 
 /// Ends a daemon the test started and waits for it to go.
 fn stop(pid: u32) -> Result<()> {
-    if !Command::new("kill").arg(pid.to_string()).status()?.success() {
-        return Err("kill failed".into());
-    }
+    Command::new("kill").arg(pid.to_string()).checked()?;
     let start = Instant::now();
     while Path::new(&format!("/proc/{pid}")).exists() {
         if start.elapsed() > Duration::from_secs(15) {
-            return Err("still running 15 s after SIGTERM".into());
+            bail!("still running 15 s after SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -348,10 +342,10 @@ fn stop(pid: u32) -> Result<()> {
 fn open_kvm() -> Result<Option<(u32, u32, u32)>> {
     let Ok(meta) = std::fs::metadata("/dev/kvm") else { return Ok(None) };
     let id = |flag: &str, who: &str| -> Result<Vec<u32>> {
-        let out = Command::new("id").args([flag, who]).output()?;
-        Ok(String::from_utf8(out.stdout)?.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        let out = Command::new("id").args([flag, who]).checked_stdout()?;
+        Ok(out.split_whitespace().filter_map(|n| n.parse().ok()).collect())
     };
-    let uid = id("-u", QEMU_USER)?.first().copied().ok_or(format!("no user {QEMU_USER}"))?;
+    let uid = id("-u", QEMU_USER)?.first().copied().with_context(|| format!("no user {QEMU_USER}"))?;
     let groups = id("-G", QEMU_USER)?;
     let mode = meta.mode() & 0o7777;
     let can = (meta.uid() == uid && mode & 0o600 == 0o600)

@@ -4,6 +4,7 @@
 
 use super::{Case, Verdict};
 use crate::debian::{self, DebianKernel, HELLO_TEXT};
+use crate::linux;
 use crate::qemu::{self, Outcome, Qemu, Version};
 use crate::{work_dir, Result};
 use std::collections::BTreeMap;
@@ -157,8 +158,8 @@ impl Scenario {
 
     fn qemu(&self, v: Version, name: &str, entry: Entry, k: &DebianKernel, append: &str, disk: &Path) -> Result<Qemu> {
         let q = match entry {
-            Entry::Reset(firmware) => debian::boot(v, name, self.machine, firmware, k, append),
-            Entry::Chained(elf) => debian::boot_chained(v, name, self.machine, elf, k, append)?,
+            Entry::Reset(firmware) => linux::boot(v, name, self.machine, firmware, k, append),
+            Entry::Chained(elf) => linux::boot_chained(v, name, self.machine, elf, k, append)?,
         };
         let mut q = q.args(&["-smp", self.smp]).timeout(240);
         let drive = format!("file={},format=raw,if=none,id=d0,readonly=on", disk.display());
@@ -242,7 +243,7 @@ impl Scenario {
 
 /// Boots SeaBIOS the same way and compares the ACPI tables each guest lists.
 fn same_acpi_tables(ours: &BTreeMap<String, String>, seabios: &Qemu) -> Verdict {
-    let theirs = seabios.run().map_err(|e| e.to_string())?;
+    let theirs = seabios.run().map_err(|e| format!("{e:#}"))?;
     let theirs = debian::init_report(&theirs.serial);
     let tables = |r: &BTreeMap<String, String>| {
         let mut t: Vec<String> =

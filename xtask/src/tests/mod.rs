@@ -1,14 +1,16 @@
 //! `cargo xtask test`: formatting and clippy, host unit tests, then every boot under QEMU, two
 //! at a time, on each QEMU ([`Version`]): each case's name starts with `qemu-7.2/` or
 //! `qemu-10.0/`, and its log is `target/xtask/logs/qemu-VERSION/NAME.log`. Debian 13's kernel
-//! boots on QEMU 10.0 only (when the run has it); fuzzing and stress run once, after them.
+//! boots on QEMU 10.0 only (when the run has it). Fuzzing and stress run once, after them (the
+//! `test` command in `main.rs` runs them).
 //!
 //! - `pvhtest`: the project's test kernel reports exactly what the firmware handed over, and
 //!   the checks compare it with what QEMU was given;
 //! - `failure`: bad inputs end in a `pvhfw:` message and a halt;
 //! - `linux`: Debian's stock kernels boot to a busybox init that reports what Linux found;
 //! - `install`: pvhfw installed as QEMU firmware (a prefix, the Debian package) and booted by
-//!   name, and `libvirt` domains booting it.
+//!   name, and `libvirt` domains booting it; installing the package and libvirt only with
+//!   `--system`.
 
 mod failure;
 mod install;
@@ -18,9 +20,11 @@ mod pvhtest;
 
 pub(crate) use pvhtest::checked_boot;
 
+use crate::cmd::Checked;
 use crate::debian::{self, Release};
 use crate::qemu::{Outcome, Qemu, Version};
 use crate::{build, root, work_dir, Result};
+use anyhow::{bail, Context};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Command;
@@ -64,7 +68,21 @@ fn tag(machine: &str) -> String {
     machine.replace(",acpi=off", "-noacpi").replace(",smbios-entry-point-type=64", "-smbios3")
 }
 
-pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_lint: bool) -> Result<()> {
+/// What `cargo xtask test` runs besides the QEMU cases.
+pub struct Options<'a> {
+    /// Only cases whose name contains this.
+    pub filter: Option<&'a str>,
+    /// Debian's kernels, fetched and booted.
+    pub debian: bool,
+    /// Formatting and clippy.
+    pub lint: bool,
+    /// The tests that change the machine: the package installed with `dpkg -i`, libvirt
+    /// installed with apt, `/dev/kvm` opened to libvirt's QEMU user.
+    pub system: bool,
+}
+
+pub fn run(versions: &[Version], o: &Options) -> Result<()> {
+    let Options { filter, debian: with_debian, lint: with_lint, system } = *o;
     for v in versions {
         v.ensure_installed()?;
     }
@@ -96,16 +114,11 @@ pub fn run(versions: &[Version], filter: Option<&str>, with_debian: bool, with_l
     }
     cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
     let (mut passed, mut failed) = run_cases(cases);
-    let (p, f) = install::run(&artifacts, kernels.first(), filter);
+    let (p, f) = install::run(&artifacts, kernels.first(), filter, system);
     (passed, failed) = (passed + p, failed + f);
     println!("qemu: {passed} passed, {failed} failed");
     if failed > 0 {
-        return Err(format!("{failed} QEMU test(s) failed").into());
-    }
-    if filter.is_none() {
-        crate::fuzz::run(5, None)?;
-        let stress = crate::stress::Options { sequential: 50, concurrent: 8, debian: 0 };
-        crate::stress::run(versions[0], &stress)?;
+        bail!("{failed} QEMU test(s) failed");
     }
     Ok(())
 }
@@ -125,10 +138,7 @@ fn trixie_qemu(versions: &[Version]) -> Version {
 /// Runs `cargo ARGS` in the workspace; `what` names it in the error.
 fn cargo(args: &[&str], what: &str) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if !Command::new(cargo).current_dir(root()).args(args).status()?.success() {
-        return Err(format!("{what} failed (cargo {})", args.join(" ")).into());
-    }
-    Ok(())
+    Command::new(cargo).current_dir(root()).args(args).checked().with_context(|| format!("{what} failed"))
 }
 
 /// Formatting, then clippy with warnings as errors: the host crates with their tests, and the
@@ -159,7 +169,7 @@ fn run_cases(cases: Vec<Case>) -> (usize, usize) {
                 let verdict = case
                     .run
                     .run()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("{e:#}"))
                     .and_then(|o| (case.check)(&o).map_err(|e| format!("{e}\n      log: {}", o.log.display())));
                 if !report(&case.name, start, verdict) {
                     *failed.lock().expect("no poisoning") += 1;
@@ -185,7 +195,7 @@ fn report(name: &str, start: Instant, verdict: Verdict) -> bool {
 /// and whether it passed.
 fn host_step(name: &str, step: impl FnOnce() -> Result<()>) -> bool {
     let start = Instant::now();
-    report(name, start, step().map_err(|e| e.to_string()))
+    report(name, start, step().map_err(|e| format!("{e:#}")))
 }
 
 /// A deterministic file of `size` pseudo-random bytes under target/xtask (initrds, disks).
