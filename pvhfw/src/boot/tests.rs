@@ -1,9 +1,15 @@
 use super::*;
 use crate::console::testing::Buffer;
+use crate::e820;
 use crate::fw_cfg::fake::FakeFwCfg;
+use crate::fw_cfg::key;
+use crate::handoff::{HandoffAddrs, CMDLINE_MAX};
+use crate::layout::{ELF_IMAGE, F_SEGMENT_WINDOW, LOW_TABLES};
 use crate::platform::fake::FakePlatform;
 use crate::platform::PciFn;
+use crate::start_info::MAGIC;
 use crate::testdata;
+use crate::Range;
 use std::boxed::Box;
 use std::vec::Vec;
 
