@@ -19,6 +19,7 @@
 mod chain;
 mod files;
 mod handover;
+mod incoming;
 mod kernel;
 mod memory;
 mod tables;
@@ -28,6 +29,7 @@ mod timeline;
 
 pub use chain::{CMDLINE_FILE, INITRD_FILE, KERNEL_FILE};
 pub use files::{boot_fail_wait, BOOT_FAIL_WAIT_FILE, LOG_FILE};
+pub use incoming::Incoming;
 
 use crate::chipset::Chipset;
 use crate::console::{Console, Line, Log};
@@ -35,7 +37,7 @@ use crate::fw_cfg::{Directory, FwCfgIo};
 use crate::handoff::Handoff;
 use crate::platform::Platform;
 use crate::scratch::Scratch;
-use crate::start_info::{Incoming, MemmapEntry, ModlistEntry, MAX_MEMMAP};
+use crate::start_info::{MemmapEntry, ModlistEntry, MAX_MEMMAP};
 use crate::{e820, mtrr, Error};
 use chain::{ChainedFiles, Origin};
 use files::Files;

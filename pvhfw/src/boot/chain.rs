@@ -10,13 +10,14 @@
 //! QEMU's `etc/e820` only when the start info has none.
 
 use super::handover::LINUX_CMDLINE_MAX;
+use super::incoming::Incoming;
 use super::memory::Initrd;
 use super::Boot;
 use crate::fw_cfg::{Directory, File, FileName, FwCfgIo, NameKey};
 use crate::handoff::CMDLINE_MAX;
 use crate::layout::ELF_IMAGE;
 use crate::platform::Platform;
-use crate::start_info::{Incoming, MemmapEntry};
+use crate::start_info::MemmapEntry;
 use crate::{Error, Range};
 
 /// The fw_cfg files `pvhfw.elf` boots from (`-fw_cfg name=opt/org.pvhfw/kernel,file=...`).

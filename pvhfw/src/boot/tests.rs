@@ -10,6 +10,7 @@ use crate::platform::PciFn;
 use crate::start_info::MAGIC;
 use crate::testdata;
 use crate::Range;
+use incoming::INCOMING_CMDLINE_MAX;
 use std::boxed::Box;
 use std::vec::Vec;
 
@@ -453,11 +454,11 @@ fn chained_elf(extra: &[u64]) -> Vec<u8> {
 }
 
 /// What a previous stage hands over on a 128 MiB machine without ACPI.
-fn incoming(cmdline: &[u8]) -> crate::start_info::Incoming {
-    let mut i = crate::start_info::Incoming {
+fn incoming(cmdline: &[u8]) -> Incoming {
+    let mut i = Incoming {
         memmap: [MemmapEntry::default(); crate::e820::MAX_INPUT],
         memmap_len: 2,
-        cmdline: [0; crate::start_info::INCOMING_CMDLINE_MAX],
+        cmdline: [0; INCOMING_CMDLINE_MAX],
         cmdline_len: cmdline.len(),
         initrd: None,
         rsdp: None,
