@@ -119,20 +119,12 @@ impl Error {
             }
             Error::NoRam => line.str("memory map (etc/e820) has no RAM"),
             Error::MemoryMapTooLarge => line.str("memory map has more than 127 entries"),
-            Error::KernelNotInRam { start, end } => line
-                .str("kernel needs ")
-                .hex(start)
-                .str("-")
-                .hex(end)
+            Error::KernelNotInRam { start, end } => range(line.str("kernel needs "), start, end)
                 .str(", which is not all RAM; give the machine more memory (-m)"),
-            Error::KernelAbove4G { start, end } => line
-                .str("kernel needs ")
-                .hex(start)
-                .str("-")
-                .hex(end)
+            Error::KernelAbove4G { start, end } => range(line.str("kernel needs "), start, end)
                 .str(", which reaches above 4 GiB; pvhfw loads bzImages below 4 GiB only"),
             Error::KernelOverlapsFirmware { start, end } => {
-                line.str("kernel at ").hex(start).str("-").hex(end).str(" overlaps firmware memory")
+                range(line.str("kernel at "), start, end).str(" overlaps firmware memory")
             }
             Error::InitrdDoesNotFit { addr, size } => line
                 .str("initrd of ")
@@ -169,11 +161,7 @@ impl Error {
             Error::BzImageNoEntry => line.str(
                 "bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one (protocol 2.02, LOADED_HIGH)",
             ),
-            Error::InitrdAboveLimit { start, end, max } => line
-                .str("initrd at ")
-                .hex(start)
-                .str("-")
-                .hex(end)
+            Error::InitrdAboveLimit { start, end, max } => range(line.str("initrd at "), start, end)
                 .str(" lies above the kernel's initrd_addr_max ")
                 .hex(max),
             Error::CmdlineTooLong { len, max } => line
@@ -185,4 +173,11 @@ impl Error {
         }
         .end();
     }
+}
+
+/// `start-end` in hex. Out of line: several messages print one, and only a failing boot runs
+/// it.
+#[inline(never)]
+fn range(line: Line<'_>, start: u64, end: u64) -> Line<'_> {
+    line.hex(start).str("-").hex(end)
 }
