@@ -138,7 +138,7 @@ pub fn is_elf(head: &[u8; HEAD_BYTES]) -> bool {
 }
 
 pub fn detect(head: &[u8; HEAD_BYTES], entry: u32) -> Format {
-    if &head[0x202..0x206] == b"HdrS" {
+    if crate::bzimage::has_magic(head) {
         Format::BzImage
     } else if is_elf(head) {
         if entry != 0 {

@@ -3,7 +3,7 @@
 
 use super::memory::Initrd;
 use super::{Boot, KERNEL_FILE};
-use crate::bzimage::SetupHeader;
+use crate::bzimage::{self, SetupHeader};
 use crate::fw_cfg::{self, key, File, FwCfgIo};
 use crate::kernel::{self, Format, Segment};
 use crate::layout::{ELF_IMAGE, FIRMWARE_RAM, F_SEGMENT_WINDOW, MP_TABLE};
@@ -176,7 +176,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         self.io.read(file.select, head)?;
         let (protocol, ranges) = if kernel::is_elf(head) {
             self.elf_file(file, head, notes)?
-        } else if head[0x202..0x206] == *b"HdrS" {
+        } else if bzimage::has_magic(head) {
             bzimage_file(file, head)?
         } else {
             return Err(Error::UnknownKernelFormat);
@@ -272,12 +272,7 @@ fn in_file(segment: &Segment, file: File) -> Option<()> {
 /// A bzImage: its protected-mode part (the file after `setup_sects` + 1 sectors) goes to 1 MiB.
 fn bzimage_file(file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(Protocol, [Range; KERNEL_RANGES]), Error> {
     let header = SetupHeader::parse(head)?;
-    let sectors = match head[0x1f1] {
-        0 => 4,
-        n => u64::from(n),
-    };
-    let setup_len = (sectors + 1) * 512;
-    let len = u64::from(file.size).checked_sub(setup_len).filter(|&l| l > 0);
+    let len = u64::from(file.size).checked_sub(bzimage::setup_len(header.setup_sects)).filter(|&l| l > 0);
     let len = len.ok_or(Error::BzImageHeaderTruncated { len: file.size.into() })?;
     let load = Range { start: BZIMAGE_LOAD, end: BZIMAGE_LOAD + len };
     let ranges = bzimage_ranges(&header, load)?;
