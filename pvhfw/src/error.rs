@@ -22,7 +22,8 @@ pub enum Error {
     DirectoryFull { files: u32 },
     /// The fw_cfg directory claims more files than QEMU can publish.
     DirectoryCount { files: u32 },
-    /// A bzImage with nothing after its setup sectors (QEMU's `KERNEL_SIZE` is 0).
+    /// A bzImage with nothing after its setup sectors (QEMU's `KERNEL_SIZE` is 0, or the file
+    /// `pvhfw.elf` was given ends within its setup).
     BzImageEmpty,
     /// The start info `pvhfw.elf` was entered with has the wrong magic.
     BadStartInfo { magic: u32 },

@@ -270,10 +270,11 @@ fn in_file(segment: &Segment, file: File) -> Option<()> {
 }
 
 /// A bzImage: its protected-mode part (the file after `setup_sects` + 1 sectors) goes to 1 MiB.
+/// A file that ends within its setup has none.
 fn bzimage_file(file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(Protocol, [Range; KERNEL_RANGES]), Error> {
     let header = SetupHeader::parse(head)?;
     let len = u64::from(file.size).checked_sub(bzimage::setup_len(header.setup_sects)).filter(|&l| l > 0);
-    let len = len.ok_or(Error::BzImageHeaderTruncated { len: file.size.into() })?;
+    let len = len.ok_or(Error::BzImageEmpty)?;
     let load = Range { start: BZIMAGE_LOAD, end: BZIMAGE_LOAD + len };
     let ranges = bzimage_ranges(&header, load)?;
     Ok((Protocol::Linux { header, load }, kernel_ranges(&ranges)))

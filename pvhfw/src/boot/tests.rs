@@ -513,4 +513,11 @@ fn chained_failures_name_the_problem() {
     assert!(matches!(prepare_chained(&mut f, b"").0, Err(Error::ElfMalformed { .. })));
     f.add_file(chain::KERNEL_FILE, &[0x55; 4096]);
     assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::UnknownKernelFormat));
+    // A bzImage that ends with its setup, or within it.
+    let mut setup = crate::bzimage::tests::debian12();
+    for len in [crate::bzimage::setup_len(setup[crate::bzimage::HEADER_OFFSET]) as usize, setup.len()] {
+        setup.resize(len, 0);
+        f.add_file(chain::KERNEL_FILE, &setup);
+        assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::BzImageEmpty), "{len}");
+    }
 }
