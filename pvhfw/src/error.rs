@@ -48,6 +48,9 @@ pub enum Error {
     KernelOverlapsFirmware { start: u64, end: u64 },
     /// The initrd's target range is not free RAM below 4 GiB.
     InitrdDoesNotFit { addr: u64, size: u64 },
+    /// No free RAM below `below` (4 GiB, or a bzImage's `initrd_addr_max` + 1) clear of the
+    /// kernel is large enough for an initrd pvhfw places itself.
+    NoRoomForInitrd { size: u64, below: u64 },
     /// A table-loader command breaks the rules (`problem` says how).
     TableLoader { index: u16, problem: &'static str },
     /// No free RAM below 4 GiB is large enough for the ACPI and SMBIOS tables.
@@ -133,6 +136,12 @@ impl Error {
                 .str(" bytes at ")
                 .hex(addr)
                 .str(" does not fit in free RAM below 4 GiB"),
+            Error::NoRoomForInitrd { size, below } => line
+                .str("no free RAM below ")
+                .hex(below)
+                .str(" clear of the kernel for an initrd of ")
+                .dec(size)
+                .str(" bytes"),
             Error::TableLoader { index, problem } => {
                 line.str("etc/table-loader command ").dec(index.into()).str(": ").str(problem)
             }

@@ -135,6 +135,6 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         let size = u64::from(file.size);
         table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
             .map(|r| Range { start: r.start, end: r.start + size })
-            .map_err(|_| Error::InitrdDoesNotFit { addr: 0, size })
+            .map_err(|_| Error::NoRoomForInitrd { size, below: limit })
     }
 }

@@ -513,6 +513,13 @@ fn chained_failures_name_the_problem() {
     assert!(matches!(prepare_chained(&mut f, b"").0, Err(Error::ElfMalformed { .. })));
     f.add_file(chain::KERNEL_FILE, &[0x55; 4096]);
     assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::UnknownKernelFormat));
+    // An initrd file larger than any free RAM clear of the kernel (at 16 MiB, in 128 MiB).
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[]));
+    f.add_file(chain::INITRD_FILE, &std::vec![0; 113 << 20]);
+    let no_room = Error::NoRoomForInitrd { size: 113 << 20, below: 1 << 32 };
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(no_room));
+    f.add_file(chain::INITRD_FILE, &std::vec![0; 100 << 20]);
+    assert!(prepare_chained(&mut f, b"").0.is_ok(), "fits above the kernel");
     // A bzImage that ends with its setup, or within it.
     let mut setup = crate::bzimage::tests::debian12();
     for len in [crate::bzimage::setup_len(setup[crate::bzimage::HEADER_OFFSET]) as usize, setup.len()] {
