@@ -1,6 +1,8 @@
 //! Every way a boot can fail, each with the message the user sees.
 
+use crate::bzimage::{MAGIC_OFFSET, MAGIC_TEXT, MIN_PROTOCOL};
 use crate::console::{Console, Line};
+use crate::start_info::{self, MAX_MEMMAP};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -112,7 +114,8 @@ impl Error {
             Error::BadStartInfo { magic } => line
                 .str("entered with a start info whose magic is ")
                 .hex(magic.into())
-                .str(", not hvm_start_info's 0x336ec578"),
+                .str(", not hvm_start_info's ")
+                .hex(start_info::MAGIC.into()),
             Error::StartInfoUnreadable { what, addr } => {
                 line.str("the incoming start info's ").str(what).str(" at ").hex(addr).str(" cannot be read")
             }
@@ -122,7 +125,7 @@ impl Error {
                 line.str(what).str(" too large: ").dec(size).str(" bytes, limit ").dec(max)
             }
             Error::NoRam => line.str("memory map (etc/e820) has no RAM"),
-            Error::MemoryMapTooLarge => line.str("memory map has more than 127 entries"),
+            Error::MemoryMapTooLarge => line.str("memory map has more than ").dec(MAX_MEMMAP as u64).str(" entries"),
             Error::KernelNotInRam { start, end } => range(line.str("kernel needs "), start, end)
                 .str(", which is not all RAM; give the machine more memory (-m)"),
             Error::KernelAbove4G { start, end } => range(line.str("kernel needs "), start, end)
@@ -158,13 +161,15 @@ impl Error {
                 .str(" bytes of structures, etc/smbios/smbios-tables has ")
                 .dec(size),
             Error::BadSmbiosAnchor => line.str("etc/smbios/smbios-anchor is not an SMBIOS 2.1 or 3.0 entry point"),
-            Error::BzImageNoMagic => line.str("kernel setup header has no \"HdrS\" signature at 0x202"),
-            Error::BzImageProtocolTooOld { version } => line
-                .str("bzImage boot protocol ")
-                .dec((version >> 8).into())
-                .str(".")
-                .dec((version & 0xff).into())
-                .str(" is too old; pvhfw needs 2.12 or newer (64-bit entry)"),
+            Error::BzImageNoMagic => line
+                .str("kernel setup header has no \"")
+                .str(MAGIC_TEXT)
+                .str("\" signature at ")
+                .hex(MAGIC_OFFSET as u64),
+            Error::BzImageProtocolTooOld { version } => {
+                let line = protocol(line.str("bzImage boot protocol "), version).str(" is too old; pvhfw needs ");
+                protocol(line, MIN_PROTOCOL).str(" or newer (64-bit entry)")
+            }
             Error::BzImageHeaderTruncated { len } => {
                 line.str("bzImage setup header is only ").dec(len).str(" bytes, too short for its protocol")
             }
@@ -185,9 +190,15 @@ impl Error {
     }
 }
 
-/// `start-end` in hex. Out of line: several messages print one, and only a failing boot runs
-/// it.
+/// `start-end` in hex. Out of line, as [`protocol`]: several messages print one, and only a
+/// failing boot runs them.
 #[inline(never)]
 fn range(line: Line<'_>, start: u64, end: u64) -> Line<'_> {
     line.hex(start).str("-").hex(end)
+}
+
+/// A boot protocol version as `MAJOR.MINOR`.
+#[inline(never)]
+fn protocol(line: Line<'_>, version: u16) -> Line<'_> {
+    line.dec((version >> 8).into()).str(".").dec((version & 0xff).into())
 }
