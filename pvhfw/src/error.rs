@@ -1,6 +1,6 @@
 //! Every way a boot can fail, each with the message the user sees.
 
-use crate::bzimage::{MAGIC_OFFSET, MAGIC_TEXT, MIN_PROTOCOL};
+use crate::bzimage::{MAGIC_OFFSET, MAGIC_TEXT, MIN_PROTOCOL, MIN_PROTOCOL_32BIT};
 use crate::console::{Console, Line};
 use crate::start_info::{self, MAX_MEMMAP};
 
@@ -173,9 +173,10 @@ impl Error {
             Error::BzImageHeaderTruncated { len } => {
                 line.str("bzImage setup header is only ").dec(len).str(" bytes, too short for its protocol")
             }
-            Error::BzImageNoEntry => line.str(
-                "bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one (protocol 2.02, LOADED_HIGH)",
-            ),
+            Error::BzImageNoEntry => {
+                let line = line.str("bzImage has no 64-bit entry (XLF_KERNEL_64) and no usable 32-bit one (protocol ");
+                protocol(line, MIN_PROTOCOL_32BIT).str(", LOADED_HIGH)")
+            }
             Error::InitrdAboveLimit { start, end, max } => range(line.str("initrd at "), start, end)
                 .str(" lies above the kernel's initrd_addr_max ")
                 .hex(max),
@@ -201,4 +202,149 @@ fn range(line: Line<'_>, start: u64, end: u64) -> Line<'_> {
 #[inline(never)]
 fn protocol(line: Line<'_>, version: u16) -> Line<'_> {
     line.dec((version >> 8).into()).str(".").dec((version & 0xff).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// The failure list users read: every message must be there.
+    const FAILURES_MD: &str = include_str!("../../docs/failures.md");
+
+    /// Every variant once, its values set from `k`: two calls with different `k` tell the
+    /// values apart from the fixed text of each message.
+    fn samples(k: u64) -> Vec<Error> {
+        let pick = |a: &'static str, b: &'static str| if k == 1 { a } else { b };
+        let (n16, n32, n64) = (0x1111 * k as u16, 0x2222_2222 * k as u32, 0x3333_3333_3333 * k);
+        std::vec![
+            Error::NoFwCfg,
+            Error::DmaFailed { key: n16 },
+            Error::NoKernel,
+            Error::NoKernelFile,
+            Error::PvhEntryOutsideKernel { entry: n32 },
+            Error::PvhNotLoaded,
+            Error::UnknownKernelFormat,
+            Error::DirectoryFull { files: n32 },
+            Error::DirectoryCount { files: n32 },
+            Error::BzImageEmpty,
+            Error::BadStartInfo { magic: n32 },
+            Error::StartInfoUnreadable { what: pick("WHAT", "what"), addr: n64 },
+            Error::ElfMalformed { problem: pick("PROBLEM", "problem") },
+            Error::MissingFile { name: pick("NAME", "name") },
+            Error::TooLarge { what: pick("WHAT", "what"), size: n64, max: n64 + 1 },
+            Error::NoRam,
+            Error::MemoryMapTooLarge,
+            Error::KernelNotInRam { start: n64, end: n64 + 1 },
+            Error::KernelAbove4G { start: n64, end: n64 + 1 },
+            Error::KernelOverlapsFirmware { start: n64, end: n64 + 1 },
+            Error::InitrdDoesNotFit { addr: n64, size: n64 + 1 },
+            Error::NoRoomForInitrd { size: n64, below: n64 + 1 },
+            Error::TableLoader { index: n16, problem: pick("PROBLEM", "problem") },
+            Error::NoRoomForTables { size: n64 },
+            Error::FwCfgWriteNeedsDma { key: n16 },
+            Error::FSegmentFull { what: pick("WHAT", "what") },
+            Error::SmbiosTablesShort { claimed: n64, size: n64 + 1 },
+            Error::BadSmbiosAnchor,
+            Error::BzImageNoMagic,
+            Error::BzImageProtocolTooOld { version: 0x0101 * k as u16 },
+            Error::BzImageHeaderTruncated { len: n64 },
+            Error::BzImageNoEntry,
+            Error::InitrdAboveLimit { start: n64, end: n64 + 1, max: n64 + 2 },
+            Error::CmdlineTooLong { len: n64, max: n64 + 1 },
+            Error::SetupData { problem: pick("PROBLEM", "problem") },
+        ]
+    }
+
+    /// The variant's place in [`samples`]. No wildcard arm: a new variant does not compile
+    /// until it has a place here, and then the test fails until it has a sample.
+    fn index(e: &Error) -> usize {
+        match e {
+            Error::NoFwCfg => 0,
+            Error::DmaFailed { .. } => 1,
+            Error::NoKernel => 2,
+            Error::NoKernelFile => 3,
+            Error::PvhEntryOutsideKernel { .. } => 4,
+            Error::PvhNotLoaded => 5,
+            Error::UnknownKernelFormat => 6,
+            Error::DirectoryFull { .. } => 7,
+            Error::DirectoryCount { .. } => 8,
+            Error::BzImageEmpty => 9,
+            Error::BadStartInfo { .. } => 10,
+            Error::StartInfoUnreadable { .. } => 11,
+            Error::ElfMalformed { .. } => 12,
+            Error::MissingFile { .. } => 13,
+            Error::TooLarge { .. } => 14,
+            Error::NoRam => 15,
+            Error::MemoryMapTooLarge => 16,
+            Error::KernelNotInRam { .. } => 17,
+            Error::KernelAbove4G { .. } => 18,
+            Error::KernelOverlapsFirmware { .. } => 19,
+            Error::InitrdDoesNotFit { .. } => 20,
+            Error::NoRoomForInitrd { .. } => 21,
+            Error::TableLoader { .. } => 22,
+            Error::NoRoomForTables { .. } => 23,
+            Error::FwCfgWriteNeedsDma { .. } => 24,
+            Error::FSegmentFull { .. } => 25,
+            Error::SmbiosTablesShort { .. } => 26,
+            Error::BadSmbiosAnchor => 27,
+            Error::BzImageNoMagic => 28,
+            Error::BzImageProtocolTooOld { .. } => 29,
+            Error::BzImageHeaderTruncated { .. } => 30,
+            Error::BzImageNoEntry => 31,
+            Error::InitrdAboveLimit { .. } => 32,
+            Error::CmdlineTooLong { .. } => 33,
+            Error::SetupData { .. } => 34,
+        }
+    }
+
+    /// A console that keeps each write apart: each piece of a [`Line`] is one write.
+    #[derive(Default)]
+    struct Pieces(Vec<std::string::String>);
+    impl Console for Pieces {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.push(std::string::String::from_utf8(bytes.to_vec()).unwrap());
+        }
+    }
+
+    fn pieces(e: &Error) -> Vec<std::string::String> {
+        let mut p = Pieces::default();
+        e.report(&mut p);
+        p.0
+    }
+
+    #[test]
+    fn every_variant_has_a_sample() {
+        let indices: Vec<usize> = samples(1).iter().map(index).collect();
+        assert_eq!(indices, (0..indices.len()).collect::<Vec<_>>(), "one sample per variant, in order");
+        assert_eq!(samples(2).iter().map(index).collect::<Vec<_>>(), indices);
+    }
+
+    /// Each message's fixed text (what is the same whatever the values) appears, in order, on
+    /// one line of docs/failures.md, where the values are placeholders.
+    #[test]
+    fn every_message_is_in_the_failure_list() {
+        let mut missing = Vec::new();
+        for (a, b) in samples(1).iter().zip(&samples(2)) {
+            let (pa, pb) = (pieces(a), pieces(b));
+            assert_eq!(pa.len(), pb.len(), "{a:?}");
+            assert_eq!(pa[..2], ["pvhfw: ", "error: "], "{a:?}");
+            let fixed: Vec<&str> =
+                pa[2..pa.len() - 1].iter().zip(&pb[2..]).filter(|(x, y)| x == y).map(|(x, _)| x.as_str()).collect();
+            let found = FAILURES_MD.lines().any(|line| {
+                let mut rest = line;
+                fixed.iter().all(|f| match rest.find(f) {
+                    Some(at) => {
+                        rest = &rest[at + f.len()..];
+                        true
+                    }
+                    None => false,
+                })
+            });
+            if !found {
+                missing.push(pa[2..].concat());
+            }
+        }
+        assert!(missing.is_empty(), "docs/failures.md lacks these messages (values as in the sample): {missing:#?}");
+    }
 }
