@@ -31,7 +31,7 @@ pub enum Error {
     BadStartInfo { magic: u32 },
     /// The start info, or something it points to, lies where it cannot be read.
     StartInfoUnreadable { what: &'static str, addr: u64 },
-    /// The ELF kernel `pvhfw.elf` was given is not one it can load (`problem` says why).
+    /// The ELF kernel is not one pvhfw can boot (`problem` says why).
     ElfMalformed { problem: &'static str },
     /// A required fw_cfg file is absent.
     MissingFile { name: &'static str },

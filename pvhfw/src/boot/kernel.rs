@@ -17,6 +17,12 @@ pub(super) const KERNEL_RANGES: usize = 8;
 const MAX_SEGMENTS: usize = KERNEL_RANGES;
 /// Where a bzImage's protected-mode part goes, as QEMU and every boot loader put it.
 const BZIMAGE_LOAD: u64 = 0x10_0000;
+/// An ELF whose program headers load nothing.
+const NO_LOADABLE_SEGMENT: Error = Error::ElfMalformed { problem: "no loadable segment" };
+/// The span QEMU reports for a PVH ELF without a loadable segment, which it loads all the
+/// same: from the lowest address it starts its search with (`u64::MAX`, cut to 32 bits), 1
+/// byte long (0, the highest end, minus that).
+const QEMU_LOADED_NOTHING: Range = Range { start: 0xffff_ffff, end: 1 << 32 };
 /// Memory the firmware itself owns below 1 MiB; no kernel may be loaded there.
 const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, MP_TABLE, F_SEGMENT_WINDOW];
 
@@ -120,6 +126,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         let range = match kernel::elf_load(head, entry.into()) {
             Some(elf) if !elf.entry_in_segment => return Err(Error::PvhEntryOutsideKernel { entry }),
             Some(elf) => elf.range,
+            None if load == QEMU_LOADED_NOTHING => return Err(NO_LOADABLE_SEGMENT),
             None => load,
         };
         if let Some(l) = self.info() {
@@ -228,7 +235,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             *range = to;
         }
         if ranges.iter().all(Range::is_empty) {
-            return Err(Error::ElfMalformed { problem: "no loadable segment" });
+            return Err(NO_LOADABLE_SEGMENT);
         }
         if !entry_in_segment {
             return Err(Error::PvhEntryOutsideKernel { entry });

@@ -424,6 +424,11 @@ fn pvh_kernel_from_its_program_headers() {
     f.set(key::KERNEL_ENTRY, &0x10_0040u32.to_le_bytes());
     f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x8000), (1, 0x900_0000, 0x1000)]));
     assert_eq!(prepare(&mut f).0, Err(Error::KernelNotInRam { start: 0x10_0000, end: 0x900_1000 }));
+    // No loadable segment: QEMU loads it, and says it spans 0xffffffff-0x100000000.
+    f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(4, 0x10_0000, 0x20)]));
+    f.set(key::KERNEL_ADDR, &u32::MAX.to_le_bytes());
+    f.set(key::KERNEL_SIZE, &1u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::ElfMalformed { problem: "no loadable segment" }));
 }
 
 /// A PVH ELF file as `pvhfw.elf` finds it in fw_cfg: one loadable segment at 16 MiB (0x100

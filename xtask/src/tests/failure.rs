@@ -68,6 +68,12 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
     // has it, deprecated: "machines more than 3 years old are subject to deletion after 6".)
     let message = "pvhfw: error: QEMU did not load the ELF kernel as PVH: this machine type is too old";
     cases.push(failure(v, "fail-pc-3.1-pvh", "pc-i440fx-3.1", fw, &["-kernel", &kernel], message)?);
+    // PVH ELFs QEMU loads and pvhfw must refuse by name, forged from the test kernel.
+    let pvhtest = std::fs::read(&a.testkernel)?;
+    // No loadable segment: QEMU loads nothing and reports a span of 0xffffffff-0x100000000.
+    let no_loads = forged_kernel("no-loadable-segment", &without_loads(&pvhtest))?;
+    let message = "pvhfw: error: malformed kernel ELF: no loadable segment";
+    cases.push(failure(v, "fail-pc-pvh-no-loadable-segment", "pc", fw, &["-kernel", &no_loads], message)?);
     // bzImages pvhfw cannot enter: the test kernel's header, forged.
     for (broken, message) in [
         (Broken::OldProtocol, "pvhfw: error: bzImage boot protocol 2.11 is too old; pvhfw needs 2.12"),
@@ -193,6 +199,34 @@ fn chained(v: Version, a: &Artifacts) -> Result<Vec<Case>> {
         out.push(failure(v, &format!("fail-elf-{name}"), machine, &v.firmware(anchor)?, &args, message)?);
     }
     Ok(out)
+}
+
+/// `bytes` written as the kernel file `name`; returns its path.
+fn forged_kernel(name: &str, bytes: &[u8]) -> Result<String> {
+    let path = work_dir().join(format!("forged-{name}"));
+    std::fs::write(&path, bytes)?;
+    Ok(path.display().to_string())
+}
+
+/// The program headers of `elf` (64-bit): (offset in the file, type) each.
+fn program_headers(elf: &[u8]) -> Vec<(usize, u32)> {
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let count = usize::from(u16::from_le_bytes([elf[0x38], elf[0x39]]));
+    (0..count)
+        .map(|i| phoff + i * 56)
+        .map(|at| (at, u32::from_le_bytes(elf[at..at + 4].try_into().expect("4 bytes"))))
+        .collect()
+}
+
+/// `elf` (64-bit) with each loadable segment turned into a null one: only its notes are left.
+fn without_loads(elf: &[u8]) -> Vec<u8> {
+    let mut elf = elf.to_vec();
+    for (at, kind) in program_headers(&elf) {
+        if kind == 1 {
+            elf[at..at + 4].copy_from_slice(&0u32.to_le_bytes()); // PT_LOAD -> PT_NULL
+        }
+    }
+    elf
 }
 
 /// `elf` (64-bit, its program headers followed by zeros) with one more loadable segment: 16
