@@ -18,6 +18,9 @@ pub enum Error {
     PvhEntryOutsideKernel { entry: u32 },
     /// An ELF kernel QEMU did not load as PVH: the machine type predates PVH.
     PvhNotLoaded,
+    /// A PVH ELF QEMU loaded, whose entry note holds an address at or above 4 GiB: QEMU passes
+    /// it on cut to 32 bits, as 0.
+    PvhEntryAbove4G,
     /// The kernel is neither a PVH ELF nor a bzImage.
     UnknownKernelFormat,
     /// The fw_cfg directory holds more files the firmware can look up than it keeps.
@@ -97,6 +100,9 @@ impl Error {
             }
             Error::PvhNotLoaded => line.str(
                 "QEMU did not load the ELF kernel as PVH: this machine type is too old (pc-i440fx-3.1 and older); use a newer one",
+            ),
+            Error::PvhEntryAbove4G => line.str(
+                "the kernel's PVH entry note holds an address at or above 4 GiB, which QEMU cut to 32 bits (0); a PVH kernel is entered below 4 GiB",
             ),
             Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage"),
             Error::DirectoryFull { files } => line
@@ -253,6 +259,7 @@ mod tests {
             Error::InitrdAboveLimit { start: n64, end: n64 + 1, max: n64 + 2 },
             Error::CmdlineTooLong { len: n64, max: n64 + 1 },
             Error::SetupData { problem: pick("PROBLEM", "problem") },
+            Error::PvhEntryAbove4G,
         ]
     }
 
@@ -295,6 +302,7 @@ mod tests {
             Error::InitrdAboveLimit { .. } => 32,
             Error::CmdlineTooLong { .. } => 33,
             Error::SetupData { .. } => 34,
+            Error::PvhEntryAbove4G => 35,
         }
     }
 

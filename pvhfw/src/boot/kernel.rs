@@ -23,6 +23,8 @@ const NO_LOADABLE_SEGMENT: Error = Error::ElfMalformed { problem: "no loadable s
 /// same: from the lowest address it starts its search with (`u64::MAX`, cut to 32 bits), 1
 /// byte long (0, the highest end, minus that).
 const QEMU_LOADED_NOTHING: Range = Range { start: 0xffff_ffff, end: 1 << 32 };
+/// Where QEMU loads the protected-mode part of a Linux older than boot protocol 2.00.
+const OLD_KERNEL_ADDR: u64 = 0x1_0000;
 /// Memory the firmware itself owns below 1 MiB; no kernel may be loaded there.
 const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, MP_TABLE, F_SEGMENT_WINDOW];
 
@@ -111,7 +113,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         let kernel = match kernel::detect(head, entry) {
             Format::Pvh => self.pvh_kernel(head, entry, load)?,
             Format::BzImage => self.bzimage_kernel(head, load)?,
-            Format::ElfNotLoaded => return Err(Error::PvhNotLoaded),
+            Format::ElfNotLoaded => return Err(elf_not_loaded(load)),
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
             Format::Unknown => return Err(Error::UnknownKernelFormat),
         };
@@ -268,6 +270,19 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             None => self.io.read_to_phys(key::KERNEL_DATA, load.start, len),
             Some(file) => self.io.read_to_phys_at(file.select, file.size - len, load.start, len),
         }
+    }
+}
+
+/// Why QEMU published an ELF without a PVH entry. A machine type from before PVH did not load
+/// it: it took it for a Linux older than boot protocol 2.00, whose protected-mode part goes to
+/// [`OLD_KERNEL_ADDR`]. A current one loaded it (its kernel items then give the span of its
+/// segments, which may not lie there: that is the firmware's RAM) and passed on the entry
+/// note's address cut to its low 32 bits, 0 (it refuses a note of 0): the entry lies at or
+/// above 4 GiB.
+fn elf_not_loaded(load: Range) -> Error {
+    match load.start {
+        OLD_KERNEL_ADDR => Error::PvhNotLoaded,
+        _ => Error::PvhEntryAbove4G,
     }
 }
 

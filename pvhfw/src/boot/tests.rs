@@ -152,6 +152,18 @@ fn kernel_formats() {
 }
 
 #[test]
+fn elf_without_an_entry_names_why() {
+    // QEMU loaded it (KERNEL_ADDR/SIZE are its segments' span) but cut its entry to 0.
+    let mut f = pvh_machine();
+    f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x2_0000)]));
+    f.set(key::KERNEL_ENTRY, &0u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::PvhEntryAbove4G));
+    // A machine type from before PVH: an old kernel at 0x10000, nothing loaded.
+    f.set(key::KERNEL_ADDR, &0x1_0000u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::PvhNotLoaded));
+}
+
+#[test]
 fn kernel_over_firmware_memory_is_refused() {
     for start in [0x1_0000u32, 0x9_0000, 0xe_0000] {
         let mut f = pvh_machine();
