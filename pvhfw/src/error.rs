@@ -58,6 +58,9 @@ pub enum Error {
     NoRoomForInitrd { size: u64, below: u64 },
     /// A table-loader command breaks the rules (`problem` says how).
     TableLoader { index: u16, problem: &'static str },
+    /// The RSDP the loader script placed is not one (`problem` says how): the kernel would
+    /// trust it.
+    BadRsdp { addr: u64, problem: &'static str },
     /// No free RAM below 4 GiB is large enough for the ACPI and SMBIOS tables.
     NoRoomForTables { size: u64 },
     /// The table loader wants to write a fw_cfg file, which needs the DMA interface.
@@ -153,6 +156,9 @@ impl Error {
                 .str(" bytes"),
             Error::TableLoader { index, problem } => {
                 line.str("etc/table-loader command ").dec(index.into()).str(": ").str(problem)
+            }
+            Error::BadRsdp { addr, problem } => {
+                line.str("the RSDP etc/table-loader placed at ").hex(addr).str(" is broken: ").str(problem)
             }
             Error::NoRoomForTables { size } => {
                 line.str("no free RAM below 4 GiB for ").dec(size).str(" bytes of ACPI/SMBIOS tables")
@@ -260,6 +266,7 @@ mod tests {
             Error::CmdlineTooLong { len: n64, max: n64 + 1 },
             Error::SetupData { problem: pick("PROBLEM", "problem") },
             Error::PvhEntryAbove4G,
+            Error::BadRsdp { addr: n64, problem: pick("PROBLEM", "problem") },
         ]
     }
 
@@ -303,6 +310,7 @@ mod tests {
             Error::CmdlineTooLong { .. } => 33,
             Error::SetupData { .. } => 34,
             Error::PvhEntryAbove4G => 35,
+            Error::BadRsdp { .. } => 36,
         }
     }
 

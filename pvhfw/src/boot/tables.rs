@@ -159,9 +159,9 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     }
 
     /// Runs the table loader and installs SMBIOS, with high-zone allocations in `high`.
-    fn place_tables(&mut self, t: &Tables, high: Range) -> Result<PlacedTables, Error> {
+    fn place_tables(&mut self, t: &Tables, high_zone: Range) -> Result<PlacedTables, Error> {
         t.chipset.enable_f_segment_ram(self.platform);
-        let (mut high, mut f_segment) = (Bump::new(high), Bump::new(F_SEGMENT_WINDOW));
+        let (mut high, mut f_segment) = (Bump::new(high_zone), Bump::new(F_SEGMENT_WINDOW));
         let rsdp = match t.script {
             Some(s) => table_loader::run(
                 s,
@@ -172,6 +172,9 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             )?,
             None => None,
         };
+        if let Some(at) = rsdp {
+            check_rsdp(self.platform, at, high_zone)?;
+        }
         self.phase("ACPI");
         if let Some(s) = &t.smbios {
             let anchor = s.install(self.io, self.platform, &mut high, &mut f_segment)?;
@@ -238,5 +241,80 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         rsdp_copy[..len].copy_from_slice(self.platform.phys(rsdp_bytes));
         let tables = madt::Tables { base: placed.reserved.start, bytes: self.platform.phys(placed.reserved) };
         madt::cpus(&rsdp_copy[..len], &tables)
+    }
+}
+
+/// Refuses a broken RSDP at `at` (the kernel trusts the one it is pointed at), in the F segment
+/// or in the high zone `high_zone`. Out of line, so that the loader's code around it is built
+/// as without it.
+#[inline(never)]
+fn check_rsdp<P: Platform + ?Sized>(platform: &mut P, at: u64, high_zone: Range) -> Result<(), Error> {
+    let zone = if (F_SEGMENT_WINDOW.start..F_SEGMENT_WINDOW.end).contains(&at) { F_SEGMENT_WINDOW } else { high_zone };
+    let problem = match (zone.start..zone.end).contains(&at) {
+        true => rsdp_problem(platform.phys(Range { start: at, end: zone.end })),
+        false => Some("it lies outside the tables' memory"),
+    };
+    match problem {
+        Some(problem) => Err(Error::BadRsdp { addr: at, problem }),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with the RSDP at the start of `bytes` (which run to the end of its memory),
+/// if anything: its signature, its checksum over the first 20 bytes, and from revision 2 its
+/// length and its extended checksum over that length (ACPI 6.5, 5.2.5.3). The sums are plain
+/// byte loops over 20 and 16 bytes: calling `checksum::sum` here, LLVM stops inlining it where
+/// the table loader and SMBIOS sum whole tables, which costs more (measured).
+fn rsdp_problem(bytes: &[u8]) -> Option<&'static str> {
+    let Some(first) = bytes.get(..20) else { return Some("it lies across the end of its memory") };
+    if first[..8] != *b"RSD PTR " {
+        return Some("its signature is not \"RSD PTR \"");
+    }
+    if first.iter().fold(0u8, |s, &b| s.wrapping_add(b)) != 0 {
+        return Some("its checksum is wrong");
+    }
+    if first[15] < 2 {
+        return None;
+    }
+    // Past the first 20 bytes, which sum to 0 themselves.
+    let len = bytes.get(20..24).map_or(0, |l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize);
+    match bytes.get(20..len).filter(|_| len >= 36) {
+        None => Some("its length is wrong"),
+        Some(rest) if rest.iter().fold(0u8, |s, &b| s.wrapping_add(b)) != 0 => Some("its extended checksum is wrong"),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rsdp_problem;
+
+    #[test]
+    fn rsdp_checks() {
+        let mut v2 = [0u8; 40];
+        v2[..8].copy_from_slice(b"RSD PTR ");
+        v2[15] = 2;
+        v2[20] = 36;
+        crate::checksum::fix(&mut v2[..20], 8);
+        crate::checksum::fix(&mut v2[..36], 32);
+        assert_eq!(rsdp_problem(&v2), None);
+        assert_eq!(rsdp_problem(&v2[..36]), None);
+        assert_eq!(rsdp_problem(&v2[..35]), Some("its length is wrong"));
+        let mut bad = v2;
+        bad[33] ^= 1;
+        assert_eq!(rsdp_problem(&bad), Some("its extended checksum is wrong"));
+        bad = v2;
+        bad[10] ^= 1;
+        assert_eq!(rsdp_problem(&bad), Some("its checksum is wrong"));
+        bad[0] = b'X';
+        assert_eq!(rsdp_problem(&bad), Some("its signature is not \"RSD PTR \""));
+        assert_eq!(rsdp_problem(&v2[..19]), Some("it lies across the end of its memory"));
+        // Revision 0: 20 bytes, whatever follows.
+        let mut v0 = v2;
+        v0[15] = 0;
+        crate::checksum::fix(&mut v0[..20], 8);
+        v0[33] ^= 1;
+        assert_eq!(rsdp_problem(&v0[..20]), None);
+        assert_eq!(rsdp_problem(&v0), None);
     }
 }

@@ -298,6 +298,19 @@ fn microvm_gets_acpi_without_pci_or_smbios() {
 }
 
 #[test]
+fn a_broken_rsdp_is_refused() {
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "microvm");
+        let mut rsdp = testdata::load(q, "microvm").remove("etc/acpi/rsdp").unwrap();
+        rsdp[0] = b'X';
+        f.add_file("etc/acpi/rsdp", &rsdp);
+        let (r, _, _) = prepare_on(&mut f, &mut platform());
+        let problem = "its signature is not \"RSD PTR \"";
+        assert!(matches!(r, Err(Error::BadRsdp { problem: p, .. }) if p == problem), "{q}: {r:?}");
+    }
+}
+
+#[test]
 fn tables_without_room_are_refused() {
     // All RAM above 1 MiB is taken by the initrd: the 128 KiB table blob cannot go anywhere.
     for q in testdata::QEMUS {

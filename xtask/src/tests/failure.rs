@@ -8,7 +8,7 @@ use crate::debian::DebianKernel;
 use crate::qemu::{self, log_dir, Outcome, Qemu, Version, MACHINES};
 use crate::{work_dir, Result};
 use pvhfw::table_loader::encode::{add_pointer, allocate};
-use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
+use pvhfw::table_loader::{COMMAND_SIZE, ZONE_F_SEGMENT, ZONE_HIGH};
 use std::path::{Path, PathBuf};
 
 const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
@@ -119,6 +119,27 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
         fw,
         &["-kernel", &kernel, "-fw_cfg", &format!("name=etc/table-loader,file={bad_pointer}")],
         "pvhfw: error: etc/table-loader command 1: pointer lies outside its file",
+    )?);
+    // An RSDP whose checksum is wrong: placed, it would be handed to the kernel.
+    let rsdp_script = loader_script("bad-rsdp", &[allocate("etc/acpi/rsdp", 16, ZONE_F_SEGMENT)])?;
+    let mut rsdp = *b"RSD PTR \x01\0\0\0\0\0\0\0\0\0\0\0";
+    rsdp[9] = b'Q'; // an OEM ID byte, so that the bytes do not sum to 0
+    let rsdp_file = work_dir().join("bad-rsdp.bin");
+    std::fs::write(&rsdp_file, rsdp)?;
+    cases.push(failure(
+        v,
+        "fail-microvm-noacpi-loader-bad-rsdp",
+        "microvm,acpi=off",
+        fw,
+        &[
+            "-kernel",
+            &kernel,
+            "-fw_cfg",
+            &format!("name=etc/table-loader,file={rsdp_script}"),
+            "-fw_cfg",
+            &format!("name=etc/acpi/rsdp,file={}", rsdp_file.display()),
+        ],
+        "pvhfw: error: the RSDP etc/table-loader placed at 0xf4000 is broken: its checksum is wrong",
     )?);
     // A file larger than the machine's RAM, which the script asks to place.
     let big = work_dir().join("big-table.bin");
