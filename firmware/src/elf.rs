@@ -14,9 +14,8 @@ mod hw;
 mod paging;
 
 use core::arch::global_asm;
-use pvhfw::boot::Boot;
+use pvhfw::boot::{Boot, Incoming};
 use pvhfw::layout;
-use pvhfw::start_info::Incoming;
 
 extern "C" {
     /// Two pages for the PML4 and PDPT, and the top of the stack, in the image's .bss

@@ -10,12 +10,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pvhfw::boot::{Boot, KERNEL_FILE};
+use pvhfw::boot::{Boot, Incoming, KERNEL_FILE};
 use pvhfw::e820;
 use pvhfw::handoff::Handoff;
 use pvhfw::layout::{ELF_IMAGE, FIRMWARE_RAM};
 use pvhfw::scratch::Scratch;
-use pvhfw::start_info::Incoming;
 use pvhfw::Range;
 use pvhfw_fuzz::{fw_cfg, handed_over_map, items, sizes_are_sane, AnyRam, Item, Sink};
 use zerocopy::FromZeros;

@@ -28,8 +28,17 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligne
 
 /// Where the setup header starts in the boot sector (and in `boot_params`).
 pub const HEADER_OFFSET: usize = 0x1f1;
-/// `header`, at 0x202.
+/// `header`, the boot protocol's magic, at [`MAGIC_OFFSET`].
 pub const MAGIC: [u8; 4] = *b"HdrS";
+/// [`MAGIC`] as text, for messages.
+pub const MAGIC_TEXT: &str = match core::str::from_utf8(&MAGIC) {
+    Ok(text) => text,
+    Err(_) => panic!("the magic is ASCII"),
+};
+/// Where the magic lies in a bzImage (and in `boot_params`): 0x202.
+pub const MAGIC_OFFSET: usize = HEADER_OFFSET + offset_of!(SetupHeader, header);
+/// The unit `setup_sects` counts the real-mode part in.
+pub const SECTOR: u64 = 512;
 /// The oldest protocol pvhfw boots: 2.12 brought `xloadflags` and with it the 64-bit entry.
 pub const MIN_PROTOCOL: u16 = 0x020c;
 /// The 32-bit entry (`code32_start`) is usable from protocol 2.02 with `LOADED_HIGH`.
@@ -94,7 +103,7 @@ pub struct SetupHeader {
     pub kernel_info_offset: U32,
 }
 const _: () = assert!(size_of::<SetupHeader>() == 0x26c - HEADER_OFFSET);
-const _: () = assert!(offset_of!(SetupHeader, header) == 0x202 - HEADER_OFFSET);
+const _: () = assert!(MAGIC_OFFSET == 0x202);
 const _: () = assert!(offset_of!(SetupHeader, type_of_loader) == 0x210 - HEADER_OFFSET);
 const _: () = assert!(offset_of!(SetupHeader, cmd_line_ptr) == 0x228 - HEADER_OFFSET);
 const _: () = assert!(offset_of!(SetupHeader, xloadflags) == 0x236 - HEADER_OFFSET);
@@ -131,11 +140,10 @@ impl SetupHeader {
     /// start with the boot sector). Bytes past the header's own length are read as zero: there
     /// the setup code begins.
     pub fn parse(setup: &[u8]) -> Result<SetupHeader, Error> {
-        let magic = setup.get(0x202..0x206).ok_or(Error::BzImageNoMagic)?;
-        if magic != MAGIC {
+        if !has_magic(setup) {
             return Err(Error::BzImageNoMagic);
         }
-        let len = header_len(setup[0x201]).min(setup.len() - HEADER_OFFSET);
+        let len = header_len(setup[MAGIC_OFFSET - 1]).min(setup.len() - HEADER_OFFSET);
         let mut header = SetupHeader::new_zeroed();
         let n = len.min(size_of::<SetupHeader>());
         header.as_mut_bytes()[..n].copy_from_slice(&setup[HEADER_OFFSET..HEADER_OFFSET + n]);
@@ -151,7 +159,7 @@ impl SetupHeader {
     }
 
     /// The number of header bytes from 0x1f1 the boot loader copies into `boot_params`:
-    /// 0x202 + the byte at 0x201 - 0x1f1.
+    /// 0x202 + the byte at 0x201 (the jump's offset, the header's length past 0x202) - 0x1f1.
     pub fn copy_len(&self) -> usize {
         header_len(self.jump.get().to_le_bytes()[1])
     }
@@ -245,7 +253,20 @@ impl SetupHeader {
 /// The header length from the byte at 0x201 (the jump's offset, which skips the header),
 /// limited to the room `boot_params` has.
 fn header_len(jump_offset: u8) -> usize {
-    (0x202 + usize::from(jump_offset) - HEADER_OFFSET).min(MAX_HEADER_LEN)
+    (MAGIC_OFFSET + usize::from(jump_offset) - HEADER_OFFSET).min(MAX_HEADER_LEN)
+}
+
+/// Whether `head`, a kernel file's first bytes, carries the boot protocol's magic: a bzImage.
+pub fn has_magic(head: &[u8]) -> bool {
+    head.get(MAGIC_OFFSET..MAGIC_OFFSET + MAGIC.len()) == Some(&MAGIC[..])
+}
+
+/// The length of a bzImage's real-mode part (boot sector and setup) from its `setup_sects`
+/// (the byte at 0x1f1), which is where its protected-mode part starts in the file: the boot
+/// sector and `setup_sects` sectors, 0 counting as 4 (kernels older than the field had 4).
+pub const fn setup_len(setup_sects: u8) -> u64 {
+    let sectors = if setup_sects == 0 { 4 } else { setup_sects as u64 };
+    (sectors + 1) * SECTOR
 }
 
 #[cfg(test)]

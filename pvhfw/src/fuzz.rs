@@ -133,7 +133,7 @@ fn pvh_boot_survives_random_fw_cfg() {
         f.set(key::INITRD_DATA, &[]);
         let mut con = Buffer::default();
         let mut p = FakePlatform::default().with_bank(crate::layout::MP_TABLE.start, 0x2000);
-        if head.get(0x202..0x206) == Some(b"HdrS") {
+        if crate::bzimage::has_magic(&head) {
             // A bzImage's setup_data list is read back from where its kernel was loaded.
             let size = rng.below(0x1_0000);
             f.set(key::KERNEL_SIZE, &(size as u32).to_le_bytes());

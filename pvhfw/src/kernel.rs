@@ -126,8 +126,9 @@ pub enum Format {
     Pvh,
     /// A Linux bzImage.
     BzImage,
-    /// An ELF QEMU did not load as PVH: on current machine types QEMU refuses an ELF without
-    /// the PVH note itself, so this is a machine type from before PVH (QEMU 3.1 and older).
+    /// An ELF QEMU published without a PVH entry: on current machine types QEMU refuses an ELF
+    /// without the PVH note itself, so this is a machine type from before PVH (QEMU 3.1 and
+    /// older), which did not load it, or an entry note at or above 4 GiB that QEMU cut to 0.
     ElfNotLoaded,
     Unknown,
 }
@@ -138,7 +139,7 @@ pub fn is_elf(head: &[u8; HEAD_BYTES]) -> bool {
 }
 
 pub fn detect(head: &[u8; HEAD_BYTES], entry: u32) -> Format {
-    if &head[0x202..0x206] == b"HdrS" {
+    if crate::bzimage::has_magic(head) {
         Format::BzImage
     } else if is_elf(head) {
         if entry != 0 {

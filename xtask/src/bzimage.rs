@@ -8,7 +8,9 @@
 //! 32-bit entry at the load address and the 64-bit one at + 0x200. There is no real-mode setup
 //! code; the real-mode entry (0x200 of the setup) just halts.
 //!
-//! The header is written out by offset, independently of pvhfw's definitions, which it tests.
+//! The header's fields are written out by offset, independently of pvhfw's definitions, which
+//! they test; only where the header and its magic lie and how long the setup is come from
+//! `pvhfw::bzimage`, their one home (QEMU, which reads this file itself, checks those).
 //! Broken variants for failure tests are written beside it (see [`Broken`]).
 
 use crate::{work_dir, Result};
@@ -16,6 +18,7 @@ use anyhow::{anyhow, bail, Context};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
+use pvhfw::bzimage::{setup_len, HEADER_OFFSET, MAGIC, MAGIC_OFFSET};
 use std::path::{Path, PathBuf};
 
 /// Where the payload is loaded and linked: QEMU's `KERNEL_ADDR` for a protocol >= 2.02 kernel
@@ -103,7 +106,7 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
 
 /// The setup sectors with their header, then the payload.
 fn bzimage(payload: &[u8], broken: Option<Broken>) -> Vec<u8> {
-    let mut setup = vec![0u8; (usize::from(SETUP_SECTS) + 1) * 512];
+    let mut setup = vec![0u8; setup_len(SETUP_SECTS) as usize];
     let init_size = (payload.len() as u32).next_multiple_of(4096);
     let (mut protocol, mut loadflags, mut xloadflags, mut init) = (PROTOCOL, LOADED_HIGH, XLF_KERNEL_64, init_size);
     match broken {
@@ -113,11 +116,11 @@ fn bzimage(payload: &[u8], broken: Option<Broken>) -> Vec<u8> {
         Some(Broken::HugeInitSize) => init = 0x4000_0000,
     }
     let h = &mut setup;
-    h[0x1f1] = SETUP_SECTS;
+    h[HEADER_OFFSET] = SETUP_SECTS;
     put(h, 0x1f4, &(payload.len().div_ceil(16) as u32).to_le_bytes()); // syssize, 16-byte units
     put(h, 0x1fe, &0xaa55u16.to_le_bytes()); // boot_flag
     put(h, 0x200, &[0xeb, 0x6a]); // jump over the header, which ends at 0x26c
-    put(h, 0x202, b"HdrS");
+    put(h, MAGIC_OFFSET, &MAGIC);
     put(h, 0x206, &protocol.to_le_bytes());
     h[0x211] = loadflags;
     put(h, 0x214, &(LOAD_ADDR as u32).to_le_bytes()); // code32_start
@@ -156,8 +159,8 @@ mod tests {
         assert_eq!(h.copy_len(), 0x26c - 0x1f1);
         assert_eq!((h.init_size(), h.pref_address(), h.code32_start()), (0x17000, 0x10_0000, 0x10_0000));
         assert_eq!(h.runtime_range(0x10_0000), pvhfw::Range::from_len(0x10_0000, 0x17000));
-        // The payload's 64-bit entry is at file offset (setup_sects + 1) * 512 + 0x200.
-        assert_eq!(file[1024 + 0x200], 0xf);
+        // The payload's 64-bit entry is 0x200 into the payload, after the setup.
+        assert_eq!(file[setup_len(SETUP_SECTS) as usize + 0x200], 0xf);
         assert_eq!(h.syssize.get() as usize * 16, 0x16030usize.next_multiple_of(16));
     }
 

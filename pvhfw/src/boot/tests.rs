@@ -1,9 +1,16 @@
 use super::*;
 use crate::console::testing::Buffer;
+use crate::e820;
 use crate::fw_cfg::fake::FakeFwCfg;
+use crate::fw_cfg::key;
+use crate::handoff::{HandoffAddrs, CMDLINE_MAX};
+use crate::layout::{ELF_IMAGE, F_SEGMENT_WINDOW, LOW_TABLES};
 use crate::platform::fake::FakePlatform;
 use crate::platform::PciFn;
+use crate::start_info::MAGIC;
 use crate::testdata;
+use crate::Range;
+use incoming::INCOMING_CMDLINE_MAX;
 use std::boxed::Box;
 use std::vec::Vec;
 
@@ -145,6 +152,18 @@ fn kernel_formats() {
 }
 
 #[test]
+fn elf_without_an_entry_names_why() {
+    // QEMU loaded it (KERNEL_ADDR/SIZE are its segments' span) but cut its entry to 0.
+    let mut f = pvh_machine();
+    f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x2_0000)]));
+    f.set(key::KERNEL_ENTRY, &0u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::PvhEntryAbove4G));
+    // A machine type from before PVH: an old kernel at 0x10000, nothing loaded.
+    f.set(key::KERNEL_ADDR, &0x1_0000u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::PvhNotLoaded));
+}
+
+#[test]
 fn kernel_over_firmware_memory_is_refused() {
     for start in [0x1_0000u32, 0x9_0000, 0xe_0000] {
         let mut f = pvh_machine();
@@ -275,6 +294,19 @@ fn microvm_gets_acpi_without_pci_or_smbios() {
         assert!(r.is_ok(), "{q}: {r:?}");
         assert!(p.config_writes.is_empty());
         assert_ne!(area.start_info.rsdp_paddr, 0);
+    }
+}
+
+#[test]
+fn a_broken_rsdp_is_refused() {
+    for q in testdata::QEMUS {
+        let mut f = qemu_machine(q, "microvm");
+        let mut rsdp = testdata::load(q, "microvm").remove("etc/acpi/rsdp").unwrap();
+        rsdp[0] = b'X';
+        f.add_file("etc/acpi/rsdp", &rsdp);
+        let (r, _, _) = prepare_on(&mut f, &mut platform());
+        let problem = "its signature is not \"RSD PTR \"";
+        assert!(matches!(r, Err(Error::BadRsdp { problem: p, .. }) if p == problem), "{q}: {r:?}");
     }
 }
 
@@ -417,6 +449,11 @@ fn pvh_kernel_from_its_program_headers() {
     f.set(key::KERNEL_ENTRY, &0x10_0040u32.to_le_bytes());
     f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(1, 0x10_0000, 0x8000), (1, 0x900_0000, 0x1000)]));
     assert_eq!(prepare(&mut f).0, Err(Error::KernelNotInRam { start: 0x10_0000, end: 0x900_1000 }));
+    // No loadable segment: QEMU loads it, and says it spans 0xffffffff-0x100000000.
+    f.set(key::SETUP_DATA, &crate::kernel::tests::elf(2, &[(4, 0x10_0000, 0x20)]));
+    f.set(key::KERNEL_ADDR, &u32::MAX.to_le_bytes());
+    f.set(key::KERNEL_SIZE, &1u32.to_le_bytes());
+    assert_eq!(prepare(&mut f).0, Err(Error::ElfMalformed { problem: "no loadable segment" }));
 }
 
 /// A PVH ELF file as `pvhfw.elf` finds it in fw_cfg: one loadable segment at 16 MiB (0x100
@@ -447,11 +484,11 @@ fn chained_elf(extra: &[u64]) -> Vec<u8> {
 }
 
 /// What a previous stage hands over on a 128 MiB machine without ACPI.
-fn incoming(cmdline: &[u8]) -> crate::start_info::Incoming {
-    let mut i = crate::start_info::Incoming {
+fn incoming(cmdline: &[u8]) -> Incoming {
+    let mut i = Incoming {
         memmap: [MemmapEntry::default(); crate::e820::MAX_INPUT],
         memmap_len: 2,
-        cmdline: [0; crate::start_info::INCOMING_CMDLINE_MAX],
+        cmdline: [0; INCOMING_CMDLINE_MAX],
         cmdline_len: cmdline.len(),
         initrd: None,
         rsdp: None,
@@ -506,4 +543,18 @@ fn chained_failures_name_the_problem() {
     assert!(matches!(prepare_chained(&mut f, b"").0, Err(Error::ElfMalformed { .. })));
     f.add_file(chain::KERNEL_FILE, &[0x55; 4096]);
     assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::UnknownKernelFormat));
+    // An initrd file larger than any free RAM clear of the kernel (at 16 MiB, in 128 MiB).
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[]));
+    f.add_file(chain::INITRD_FILE, &std::vec![0; 113 << 20]);
+    let no_room = Error::NoRoomForInitrd { size: 113 << 20, below: 1 << 32 };
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(no_room));
+    f.add_file(chain::INITRD_FILE, &std::vec![0; 100 << 20]);
+    assert!(prepare_chained(&mut f, b"").0.is_ok(), "fits above the kernel");
+    // A bzImage that ends with its setup, or within it.
+    let mut setup = crate::bzimage::tests::debian12();
+    for len in [crate::bzimage::setup_len(setup[crate::bzimage::HEADER_OFFSET]) as usize, setup.len()] {
+        setup.resize(len, 0);
+        f.add_file(chain::KERNEL_FILE, &setup);
+        assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::BzImageEmpty), "{len}");
+    }
 }

@@ -139,3 +139,11 @@ fn cmdline_limit() {
         "pvhfw: error: command line of 2048 bytes is longer than the kernel's cmdline_size of 2047\n"
     );
 }
+
+#[test]
+fn magic_and_setup_length() {
+    let head = debian12();
+    assert!(has_magic(&head) && !has_magic(&head[..MAGIC_OFFSET + 3]));
+    assert_eq!(setup_len(head[HEADER_OFFSET]), 40 * 512);
+    assert_eq!(setup_len(0), 5 * 512, "0 counts as 4");
+}

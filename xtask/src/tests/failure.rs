@@ -9,7 +9,7 @@ use crate::qemu::{self, log_dir, Outcome, Qemu, Version, MACHINES};
 use crate::{work_dir, Result};
 use anyhow::bail;
 use pvhfw::table_loader::encode::{add_pointer, allocate};
-use pvhfw::table_loader::{COMMAND_SIZE, ZONE_HIGH};
+use pvhfw::table_loader::{COMMAND_SIZE, ZONE_F_SEGMENT, ZONE_HIGH};
 use std::path::{Path, PathBuf};
 
 const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
@@ -69,6 +69,17 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
     // has it, deprecated: "machines more than 3 years old are subject to deletion after 6".)
     let message = "pvhfw: error: QEMU did not load the ELF kernel as PVH: this machine type is too old";
     cases.push(failure(v, "fail-pc-3.1-pvh", "pc-i440fx-3.1", fw, &["-kernel", &kernel], message)?);
+    // PVH ELFs QEMU loads and pvhfw must refuse by name, forged from the test kernel.
+    let pvhtest = std::fs::read(&a.testkernel)?;
+    // No loadable segment: QEMU loads nothing and reports a span of 0xffffffff-0x100000000.
+    let no_loads = forged_kernel("no-loadable-segment", &without_loads(&pvhtest))?;
+    let message = "pvhfw: error: malformed kernel ELF: no loadable segment";
+    cases.push(failure(v, "fail-pc-pvh-no-loadable-segment", "pc", fw, &["-kernel", &no_loads], message)?);
+    // An entry note at 4 GiB: QEMU (7.2 and 10.0) reads a 64-bit ELF's note as 64 bits and
+    // passes it on cut to 32, as 0.
+    let high_entry = forged_kernel("entry-above-4G", &with_entry_note(&pvhtest, 1 << 32)?)?;
+    let message = "pvhfw: error: the kernel's PVH entry note holds an address at or above 4 GiB, which QEMU cut";
+    cases.push(failure(v, "fail-pc-pvh-entry-above-4G", "pc", fw, &["-kernel", &high_entry], message)?);
     // bzImages pvhfw cannot enter: the test kernel's header, forged.
     for (broken, message) in [
         (Broken::OldProtocol, "pvhfw: error: bzImage boot protocol 2.11 is too old; pvhfw needs 2.12"),
@@ -109,6 +120,27 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
         fw,
         &["-kernel", &kernel, "-fw_cfg", &format!("name=etc/table-loader,file={bad_pointer}")],
         "pvhfw: error: etc/table-loader command 1: pointer lies outside its file",
+    )?);
+    // An RSDP whose checksum is wrong: placed, it would be handed to the kernel.
+    let rsdp_script = loader_script("bad-rsdp", &[allocate("etc/acpi/rsdp", 16, ZONE_F_SEGMENT)])?;
+    let mut rsdp = *b"RSD PTR \x01\0\0\0\0\0\0\0\0\0\0\0";
+    rsdp[9] = b'Q'; // an OEM ID byte, so that the bytes do not sum to 0
+    let rsdp_file = work_dir().join("bad-rsdp.bin");
+    std::fs::write(&rsdp_file, rsdp)?;
+    cases.push(failure(
+        v,
+        "fail-microvm-noacpi-loader-bad-rsdp",
+        "microvm,acpi=off",
+        fw,
+        &[
+            "-kernel",
+            &kernel,
+            "-fw_cfg",
+            &format!("name=etc/table-loader,file={rsdp_script}"),
+            "-fw_cfg",
+            &format!("name=etc/acpi/rsdp,file={}", rsdp_file.display()),
+        ],
+        "pvhfw: error: the RSDP etc/table-loader placed at 0xf4000 is broken: its checksum is wrong",
     )?);
     // A file larger than the machine's RAM, which the script asks to place.
     let big = work_dir().join("big-table.bin");
@@ -196,9 +228,58 @@ fn chained(v: Version, a: &Artifacts) -> Result<Vec<Case>> {
     Ok(out)
 }
 
+/// `bytes` written as the kernel file `name`; returns its path.
+fn forged_kernel(name: &str, bytes: &[u8]) -> Result<String> {
+    let path = work_dir().join(format!("forged-{name}"));
+    std::fs::write(&path, bytes)?;
+    Ok(path.display().to_string())
+}
+
+/// The program headers of `elf` (64-bit): (offset in the file, type) each.
+fn program_headers(elf: &[u8]) -> Vec<(usize, u32)> {
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let count = usize::from(u16::from_le_bytes([elf[0x38], elf[0x39]]));
+    (0..count)
+        .map(|i| phoff + i * 56)
+        .map(|at| (at, u32::from_le_bytes(elf[at..at + 4].try_into().expect("4 bytes"))))
+        .collect()
+}
+
+/// `elf` (64-bit) with each loadable segment turned into a null one: only its notes are left.
+fn without_loads(elf: &[u8]) -> Vec<u8> {
+    let mut elf = elf.to_vec();
+    for (at, kind) in program_headers(&elf) {
+        if kind == 1 {
+            elf[at..at + 4].copy_from_slice(&0u32.to_le_bytes()); // PT_LOAD -> PT_NULL
+        }
+    }
+    elf
+}
+
 /// `elf` (64-bit, its program headers followed by zeros) with one more loadable segment: 16
 /// bytes of its file at `paddr`.
 fn with_segment(elf: &[u8], paddr: u64) -> Result<Vec<u8>> {
+    with_program_header(elf, 1, [0x1000, paddr, paddr, 16, 16, 0x1000]) // PT_LOAD
+}
+
+/// `elf` (64-bit) with one more PVH entry note, 8-byte aligned with a 64-bit `entry`, in a
+/// note segment of its own after the others (QEMU takes the last entry note it finds).
+fn with_entry_note(elf: &[u8], entry: u64) -> Result<Vec<u8>> {
+    let mut elf = elf.to_vec();
+    elf.resize(elf.len().next_multiple_of(8), 0);
+    let offset = elf.len() as u64;
+    for word in [4u32, 8, 18] {
+        elf.extend_from_slice(&word.to_le_bytes()); // name size, entry size, XEN_ELFNOTE_PHYS32_ENTRY
+    }
+    elf.extend_from_slice(b"Xen\0\0\0\0\0"); // the name, padded to 8
+    elf.extend_from_slice(&entry.to_le_bytes());
+    let size = elf.len() as u64 - offset;
+    with_program_header(&elf, 4, [offset, 0, 0, size, 0, 8]) // PT_NOTE
+}
+
+/// `elf` (64-bit, its program headers followed by zeros) with one more program header of
+/// `kind` (readable) and `fields`: offset, vaddr, paddr, filesz, memsz, align.
+fn with_program_header(elf: &[u8], kind: u32, fields: [u64; 6]) -> Result<Vec<u8>> {
     let mut elf = elf.to_vec();
     let count = u16::from_le_bytes([elf[0x38], elf[0x39]]);
     let at = 0x40 + usize::from(count) * 56;
@@ -206,10 +287,10 @@ fn with_segment(elf: &[u8], paddr: u64) -> Result<Vec<u8>> {
         bail!("no room after the test kernel's program headers");
     }
     let mut phdr = Vec::new();
-    phdr.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    phdr.extend_from_slice(&kind.to_le_bytes());
     phdr.extend_from_slice(&4u32.to_le_bytes()); // readable
-    for field in [0x1000, paddr, paddr, 16, 16, 0x1000] {
-        phdr.extend_from_slice(&field.to_le_bytes()); // offset, vaddr, paddr, filesz, memsz, align
+    for field in fields {
+        phdr.extend_from_slice(&field.to_le_bytes());
     }
     elf[at..at + 56].copy_from_slice(&phdr);
     elf[0x38..0x3a].copy_from_slice(&(count + 1).to_le_bytes());

@@ -1,0 +1,57 @@
+//! The fw_cfg files every boot looks up, found in one pass over the directory, and the user's
+//! choices among them: logging, and what to do after a failure.
+
+use super::memory::E820_FILE;
+use super::timeline::Timeline;
+use super::Boot;
+use crate::console::Log;
+use crate::fw_cfg::{self, File, FileName, FwCfgIo, NameKey};
+use crate::platform::Platform;
+use crate::scratch::Scratch;
+use crate::{smbios, table_loader, Error};
+
+/// fw_cfg file holding the user's logging choice (`-fw_cfg name=opt/org.pvhfw/log,string=info`).
+pub const LOG_FILE: &str = "opt/org.pvhfw/log";
+/// fw_cfg file with `-boot reboot-timeout=` (LE32 milliseconds, -1 = wait forever).
+pub const BOOT_FAIL_WAIT_FILE: &str = "etc/boot-fail-wait";
+const LOG: NameKey = NameKey::new_const(&FileName::new(LOG_FILE));
+const BOOT_FAIL_WAIT: NameKey = NameKey::new_const(&FileName::new(BOOT_FAIL_WAIT_FILE));
+const E820: NameKey = NameKey::new_const(&FileName::new(E820_FILE));
+
+/// The fw_cfg files every boot looks up.
+pub(super) struct Files {
+    pub(super) loader: Option<File>,
+    pub(super) e820: Option<File>,
+    pub(super) smbios_anchor: Option<File>,
+}
+
+impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
+    /// Reads the fw_cfg directory, finds the files every boot needs and the user's log choice.
+    pub(super) fn discover(&mut self, buf: &mut [u8; fw_cfg::DIR_BYTES]) -> Result<Files, Error> {
+        let dir = fw_cfg::read_directory(self.io, buf)?;
+        let [log, loader, e820, smbios_anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
+        self.log = self.read_log(log)?;
+        if self.log.timeline {
+            self.timeline = Some(Timeline::default());
+        }
+        Ok(Files { loader, e820, smbios_anchor })
+    }
+
+    fn read_log(&mut self, file: Option<File>) -> Result<Log, Error> {
+        let Some(file) = file else { return Ok(Log::default()) };
+        let mut value = [0u8; 32];
+        self.io.read(file.select, &mut value)?;
+        let len = (file.size as usize).min(value.len());
+        Ok(Log::parse(&value[..len]))
+    }
+}
+
+/// `etc/boot-fail-wait` in milliseconds, or `None` to halt for good (absent, or -1).
+pub fn boot_fail_wait(io: &mut (impl FwCfgIo + ?Sized), scratch: &mut Scratch) -> Option<u32> {
+    let dir = fw_cfg::read_directory(io, &mut scratch.dir).ok()?;
+    let file = dir.find(&BOOT_FAIL_WAIT)?;
+    let mut v = [0u8; 4];
+    io.read(file.select, &mut v).ok()?;
+    let ms = i32::from_le_bytes(v);
+    u32::try_from(ms).ok()
+}
