@@ -5,10 +5,11 @@
 //! reserved in the memory map handed to the kernel so the start info, memory map and command
 //! line survive until the kernel has read them. The code itself executes in place from the ROM
 //! mapping just below 4 GiB and is never copied.
-
 //!
 //! A leaf module: the other modules take their addresses from here, and check the sizes of
-//! what they keep at those addresses next to their own definitions.
+//! what they keep at those addresses next to their own definitions. The firmware's linker
+//! scripts take theirs from here too (`firmware/build.rs` writes them out as linker symbols),
+//! and so does its assembly (as `const` operands).
 
 use crate::Range;
 
