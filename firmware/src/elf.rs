@@ -10,6 +10,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod end;
+mod gdt;
 mod hw;
 mod paging;
 
@@ -34,6 +35,9 @@ global_asm!(
     pml4 = sym elf_pml4,
     pdpt = sym elf_pdpt,
     stack_top = sym elf_stack_top,
+    code32 = const gdt::CODE32,
+    code64 = const gdt::CODE64,
+    data = const gdt::DATA,
     options(att_syntax),
 );
 

@@ -4,6 +4,7 @@
 //! running, so port I/O has no concurrency to guard against; each `unsafe` block says what
 //! else it relies on.
 
+use crate::gdt;
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{compiler_fence, Ordering};
 use pvhfw::boot::KernelEntry;
@@ -15,7 +16,14 @@ use pvhfw::scratch::Scratch;
 use pvhfw::{Error, Range};
 use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
 
-global_asm!(include_str!("exit.s"), stack_top = const layout::STACK_TOP, options(att_syntax));
+global_asm!(
+    include_str!("exit.s"),
+    stack_top = const layout::STACK_TOP,
+    code32 = const gdt::CODE32,
+    boot_cs = const gdt::BOOT_CS,
+    boot_ds = const gdt::BOOT_DS,
+    options(att_syntax),
+);
 
 extern "sysv64" {
     /// Leaves long mode and jumps to the 32-bit `entry` with `EBX` and `ESI` set (exit.s).

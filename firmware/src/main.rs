@@ -10,6 +10,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod end;
+mod gdt;
 mod hw;
 mod paging;
 
@@ -25,6 +26,9 @@ global_asm!(
     pml4 = const layout::PML4,
     pdpt = const layout::PDPT,
     stack_top = const layout::STACK_TOP,
+    code32 = const gdt::CODE32,
+    code64 = const gdt::CODE64,
+    data = const gdt::DATA,
     options(att_syntax),
 );
 
