@@ -7,17 +7,12 @@
 //! info is copied. The kernel comes from fw_cfg (`opt/org.pvhfw/kernel`).
 #![no_std]
 #![no_main]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
-mod end;
-mod gdt;
-mod hw;
-mod paging;
 
 use core::arch::global_asm;
 use pvhfw::boot::Boot;
 use pvhfw::layout;
 use pvhfw::start_info::Incoming;
+use pvhfw_firmware::{end, gdt, hw, paging};
 
 extern "C" {
     /// Two pages for the PML4 and PDPT, and the top of the stack, in the image's .bss

@@ -2,12 +2,16 @@
 
 use crate::hw;
 use pvhfw::boot;
-use pvhfw::console::Line;
+use pvhfw::console::{Console, Line};
+use pvhfw::fw_cfg::FwCfgIo;
 use pvhfw::scratch::Scratch;
 use pvhfw::Error;
 
 /// Reports `error`, then halts or, if `-boot reboot-timeout=` asks for it, resets after a wait.
-pub fn fail(con: &mut hw::Console, fw_cfg: &mut hw::FwCfg, scratch: &mut Scratch, error: Error) -> ! {
+///
+/// Generic so that it is instantiated in the binary's crate, beside the boot: the two then share
+/// one copy of the fw_cfg directory reader rather than each inlining its own.
+pub fn fail(con: &mut impl Console, fw_cfg: &mut impl FwCfgIo, scratch: &mut Scratch, error: Error) -> ! {
     error.report(con);
     match boot::boot_fail_wait(fw_cfg, scratch) {
         Some(ms) => {

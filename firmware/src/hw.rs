@@ -3,6 +3,10 @@
 //! The machine is one CPU with interrupts off, identity-mapped memory and nothing else
 //! running, so port I/O has no concurrency to guard against; each `unsafe` block says what
 //! else it relies on.
+//!
+//! The functions are `#[inline]` (all but the cold fallbacks): the boot is instantiated over
+//! these types in each binary's crate, and only inline functions can be inlined there before
+//! link-time optimisation, as the boot's instruction count relies on.
 
 use crate::gdt;
 use core::arch::{asm, global_asm};
@@ -34,6 +38,7 @@ extern "sysv64" {
 
 /// The firmware's two fixed windows of low RAM: the handoff area and scratch. Called once, by
 /// `main`, so the two references are the only ones.
+#[inline]
 pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
     // SAFETY: layout::HANDOFF is firmware-owned RAM (identity-mapped, below the stack, never
     // aliased: this is its only reference), and every bit pattern is a valid Handoff, so stale
@@ -48,7 +53,7 @@ pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
 /// Copies physical memory at `paddr` into `buf` (what a previous stage handed `pvhfw.elf`):
 /// false unless the range lies below the APIC and IOAPIC MMIO at 0xFEC00000, in the
 /// identity map.
-#[allow(dead_code, reason = "only pvhfw.elf reads what a previous stage left")]
+#[inline]
 pub fn read_phys(paddr: u64, buf: &mut [u8]) -> bool {
     let ok = paddr.checked_add(buf.len() as u64).is_some_and(|end| end <= 0xfec0_0000);
     if ok {
@@ -61,6 +66,7 @@ pub fn read_phys(paddr: u64, buf: &mut [u8]) -> bool {
 }
 
 /// Enters the kernel the way its format asks.
+#[inline]
 pub fn enter(kernel: KernelEntry) -> ! {
     match kernel {
         // SAFETY: QEMU loaded the kernel and published its PVH entry; the start info and
@@ -82,6 +88,7 @@ const DEBUGCON: u16 = 0xe9;
 pub struct Console;
 
 impl pvhfw::console::Console for Console {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         let mut com1 = PortWriteOnly::<u8>::new(COM1);
         let mut debugcon = PortWriteOnly::<u8>::new(DEBUGCON);
@@ -110,6 +117,7 @@ pub enum FwCfg {
 
 impl FwCfg {
     /// After a failed DMA read: the port interface from now on, if there is one.
+    #[inline]
     fn without_dma(&mut self) -> Result<(), Error> {
         let mut sig = [0u8; 4];
         FwCfg::Ports.read(key::SIGNATURE, &mut sig)?;
@@ -136,6 +144,7 @@ impl FwCfg {
     }
 
     /// Selects `key` and moves its cursor to byte `offset`: one DMA, or reading past the bytes.
+    #[inline]
     fn select_at(&self, key: u16, offset: u32) -> Result<(), Error> {
         match self {
             FwCfg::Dma => dma(DmaAccess::select_skip(key, offset), key),
@@ -149,6 +158,7 @@ impl FwCfg {
 
     /// Copies the selected item's next `len` bytes from the data port to physical memory at
     /// `paddr`, one port read a byte.
+    #[inline]
     fn data_to_phys(paddr: u64, len: u32) {
         for i in 0..u64::from(len) {
             // SAFETY: every caller (read_to_phys, read_to_phys_at) has [paddr, paddr + len)
@@ -158,11 +168,13 @@ impl FwCfg {
         }
     }
 
+    #[inline]
     fn select(key: u16) {
         // SAFETY: selecting an item only changes fw_cfg's internal cursor.
         unsafe { PortWriteOnly::<u16>::new(fw_cfg::PORT_SELECTOR).write(key) }
     }
 
+    #[inline]
     fn data_byte() -> u8 {
         // SAFETY: reading the data port only advances fw_cfg's cursor.
         unsafe { PortReadOnly::<u8>::new(fw_cfg::PORT_DATA).read() }
@@ -170,6 +182,7 @@ impl FwCfg {
 }
 
 /// One DMA transfer, synchronous: QEMU completes it before the port write returns.
+#[inline]
 fn dma(mut desc: DmaAccess, key: u16) -> Result<(), Error> {
     let desc_addr = core::ptr::addr_of_mut!(desc) as u64;
     compiler_fence(Ordering::SeqCst);
@@ -187,11 +200,13 @@ fn dma(mut desc: DmaAccess, key: u16) -> Result<(), Error> {
     DmaAccess::check(control.get(), key)
 }
 
+#[inline]
 fn dma_read(key: u16, address: u64, length: u32) -> Result<(), Error> {
     dma(DmaAccess::select_read(key, length, address), key)
 }
 
 impl FwCfgIo for FwCfg {
+    #[inline]
     fn read(&mut self, key: u16, buf: &mut [u8]) -> Result<(), Error> {
         match self {
             FwCfg::Dma => match dma_read(key, buf.as_mut_ptr() as u64, buf.len() as u32) {
@@ -206,6 +221,7 @@ impl FwCfgIo for FwCfg {
         }
     }
 
+    #[inline]
     fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
         self.select_at(key, offset)?;
         match self {
@@ -217,6 +233,7 @@ impl FwCfgIo for FwCfg {
         }
     }
 
+    #[inline]
     fn read_to_phys_at(&mut self, key: u16, offset: u32, paddr: u64, len: u32) -> Result<(), Error> {
         self.select_at(key, offset)?;
         match self {
@@ -228,10 +245,12 @@ impl FwCfgIo for FwCfg {
         }
     }
 
+    #[inline]
     fn has_dma(&self) -> bool {
         matches!(self, FwCfg::Dma)
     }
 
+    #[inline]
     fn write(&mut self, key: u16, offset: u32, data: &[u8]) -> Result<(), Error> {
         let FwCfg::Dma = self else { return Err(Error::FwCfgWriteNeedsDma { key }) };
         let (address, len) = (data.as_ptr() as u64, data.len() as u32);
@@ -242,6 +261,7 @@ impl FwCfgIo for FwCfg {
         dma(DmaAccess::write(None, len, address), key)
     }
 
+    #[inline]
     fn read_to_phys(&mut self, key: u16, paddr: u64, len: u32) -> Result<(), Error> {
         match self {
             FwCfg::Dma => match dma_read(key, paddr, len) {
@@ -264,6 +284,7 @@ const PCI_ADDRESS: u16 = 0xcf8;
 const PCI_DATA: u16 = 0xcfc;
 
 impl pvhfw::platform::PciConfig for Platform {
+    #[inline]
     fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32 {
         // SAFETY: selecting a configuration register and reading it has no side effect on any
         // device QEMU emulates on bus 0; without PCI (microvm) the ports read all ones.
@@ -273,6 +294,7 @@ impl pvhfw::platform::PciConfig for Platform {
         }
     }
 
+    #[inline]
     fn pci_write32(&mut self, function: PciFn, offset: u8, value: u32) {
         // SAFETY: the library writes only chipset registers (PM base, interrupt routing,
         // MMCONFIG, PAM) whose effects it accounts for in the memory map.
@@ -282,6 +304,7 @@ impl pvhfw::platform::PciConfig for Platform {
         }
     }
 
+    #[inline]
     fn pci_write8(&mut self, function: PciFn, offset: u8, value: u8) {
         // SAFETY: as for pci_write32; the byte lane within the dword is chosen by the port.
         unsafe {
@@ -290,6 +313,7 @@ impl pvhfw::platform::PciConfig for Platform {
         }
     }
 
+    #[inline]
     fn mmio_write32(&mut self, addr: u64, value: u32) {
         let addr = Platform::mmconfig(addr, 4);
         // SAFETY: the address is in the MMCONFIG window (checked), identity-mapped and decoded
@@ -297,6 +321,7 @@ impl pvhfw::platform::PciConfig for Platform {
         unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
     }
 
+    #[inline]
     fn mmio_write8(&mut self, addr: u64, value: u8) {
         let addr = Platform::mmconfig(addr, 1);
         // SAFETY: as for mmio_write32.
@@ -306,6 +331,7 @@ impl pvhfw::platform::PciConfig for Platform {
 
 impl Platform {
     /// `addr`, checked to lie in the MMCONFIG window the library enabled.
+    #[inline]
     fn mmconfig(addr: u64, width: u64) -> u64 {
         let window = pvhfw::chipset::MMCONFIG;
         assert!(window.contains(&Range { start: addr, end: addr + width }), "not MMCONFIG");
@@ -314,6 +340,7 @@ impl Platform {
 }
 
 impl pvhfw::platform::Platform for Platform {
+    #[inline]
     fn phys(&mut self, range: Range) -> &mut [u8] {
         // Defence in depth: tables must never land on the firmware's RAM or its ROM image
         // (writable on microvm), and everything below 4 GiB is identity-mapped.
@@ -326,22 +353,26 @@ impl pvhfw::platform::Platform for Platform {
         unsafe { core::slice::from_raw_parts_mut(range.start as *mut u8, (range.end - range.start) as usize) }
     }
 
+    #[inline]
     fn cpuid(&mut self, leaf: u32, subleaf: u32) -> [u32; 4] {
         let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
         [r.eax, r.ebx, r.ecx, r.edx]
     }
 
+    #[inline]
     fn tsc(&mut self) -> u64 {
         // SAFETY: RDTSC only reads the time-stamp counter.
         unsafe { core::arch::x86_64::_rdtsc() }
     }
 
+    #[inline]
     fn rdmsr(&mut self, msr: u32) -> u64 {
         // SAFETY: the library reads only MSRs whose presence it checked (MTRRcap, after CPUID
         // said the CPU has MTRRs); reading them has no side effect.
         unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
     }
 
+    #[inline]
     fn wrmsr(&mut self, msr: u32, value: u64) {
         // SAFETY: the library writes only MTRRs the CPU reported, with memory types that keep
         // RAM write-back and the legacy and PCI windows uncached or write-protected: caching
@@ -351,6 +382,7 @@ impl pvhfw::platform::Platform for Platform {
 }
 
 /// Stops the CPU for good.
+#[inline]
 pub fn halt() -> ! {
     loop {
         x86_64::instructions::interrupts::disable();
@@ -360,6 +392,7 @@ pub fn halt() -> ! {
 
 /// Resets the machine by triple fault, which works on every machine type (microvm has no
 /// reset register): with an empty IDT no exception can be delivered.
+#[inline]
 pub fn reset() -> ! {
     let idt = x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::zero() };
     // SAFETY: interrupts are off; the only effect of the empty IDT is the intended shutdown.
@@ -378,6 +411,7 @@ pub fn reset() -> ! {
 /// divide configuration (QEMU's `APIC_BUS_CYCLE_NS`, KVM's `APIC_BUS_CYCLE_NS_DEFAULT`). A CPU
 /// without an APIC (`-cpu ...,-apic`) falls back to the PIT. Programming either timer is
 /// harmless here: the machine is reset next.
+#[inline]
 pub fn delay_ms(ms: u32) {
     let ns = u64::from(ms) * 1_000_000;
     if core::arch::x86_64::__cpuid(1).edx & 1 << 9 == 0 {
@@ -405,6 +439,7 @@ pub fn delay_ms(ms: u32) {
 }
 
 /// Busy-waits about `ns` nanoseconds on PIT channel 0 (1.193182 MHz), if there is a PIT.
+#[inline]
 fn delay_pit(ns: u64) {
     let mut command = PortWriteOnly::<u8>::new(0x43);
     let mut channel0 = Port::<u8>::new(0x40);

@@ -4,19 +4,15 @@
 //! mode and [`main`]; the boot logic is in the `pvhfw` library; `exit.s` enters the kernel: in
 //! long mode for a bzImage's 64-bit entry, after dropping back to 32-bit protected mode for the
 //! PVH and 32-bit Linux entries. (`elf.rs` is the same firmware entered through a PVH note.)
-//! Every `unsafe` block is in [`hw`], the hardware layer.
+//! The hardware layer, with every `unsafe` block, is the `pvhfw_firmware` library beside this
+//! file.
 #![no_std]
 #![no_main]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
-mod end;
-mod gdt;
-mod hw;
-mod paging;
 
 use core::arch::global_asm;
 use pvhfw::boot::Boot;
 use pvhfw::layout;
+use pvhfw_firmware::{end, gdt, hw, paging};
 
 global_asm!(
     include_str!("reset.s"),
