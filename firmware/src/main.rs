@@ -12,7 +12,10 @@
 use core::arch::global_asm;
 use pvhfw::boot::Boot;
 use pvhfw::layout;
-use pvhfw_firmware::{end, gdt, hw, paging};
+use pvhfw_firmware::console::Console;
+use pvhfw_firmware::fw_cfg::FwCfg;
+use pvhfw_firmware::platform::{self, Platform};
+use pvhfw_firmware::{end, exit, gdt, paging};
 
 global_asm!(
     include_str!("reset.s"),
@@ -29,13 +32,13 @@ global_asm!(
 );
 
 extern "sysv64" fn main() -> ! {
-    let mut con = hw::Console;
+    let mut con = Console;
     // DMA until a read shows otherwise (no fw_cfg at all: Error::NoFwCfg).
-    let mut fw_cfg = hw::FwCfg::Dma;
-    let (handoff, scratch) = hw::firmware_ram();
-    let mut platform = hw::Platform;
+    let mut fw_cfg = FwCfg::Dma;
+    let (handoff, scratch) = platform::firmware_ram();
+    let mut platform = Platform;
     match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare(handoff, layout::HANDOFF as u32, scratch) {
-        Ok(kernel) => hw::enter(kernel),
+        Ok(kernel) => exit::enter(kernel),
         Err(e) => end::fail(&mut con, &mut fw_cfg, scratch, e),
     }
 }
