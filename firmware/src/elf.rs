@@ -7,15 +7,14 @@
 //! info is copied. The kernel comes from fw_cfg (`opt/org.pvhfw/kernel`).
 #![no_std]
 #![no_main]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
-mod end;
-mod hw;
-mod paging;
 
 use core::arch::global_asm;
 use pvhfw::boot::{Boot, Incoming};
 use pvhfw::layout;
+use pvhfw_firmware::console::Console;
+use pvhfw_firmware::fw_cfg::FwCfg;
+use pvhfw_firmware::platform::{self, Platform};
+use pvhfw_firmware::{end, exit, gdt, paging};
 
 extern "C" {
     /// Two pages for the PML4 and PDPT, and the top of the stack, in the image's .bss
@@ -33,16 +32,19 @@ global_asm!(
     pml4 = sym elf_pml4,
     pdpt = sym elf_pdpt,
     stack_top = sym elf_stack_top,
+    code32 = const gdt::CODE32,
+    code64 = const gdt::CODE64,
+    data = const gdt::DATA,
     options(att_syntax),
 );
 
 extern "sysv64" fn main(start_info: u32) -> ! {
-    let mut con = hw::Console;
-    let mut fw_cfg = hw::FwCfg::Dma;
-    let mut platform = hw::Platform;
+    let mut con = Console;
+    let mut fw_cfg = FwCfg::Dma;
+    let mut platform = Platform;
     // First, before the firmware's low-RAM window is written: the start info may be there.
-    let incoming = Incoming::read(start_info.into(), &mut hw::read_phys);
-    let (handoff, scratch) = hw::firmware_ram();
+    let incoming = Incoming::read(start_info.into(), &mut platform::read_phys);
+    let (handoff, scratch) = platform::firmware_ram();
     let result = incoming.and_then(|incoming| {
         Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare_chained(
             &incoming,
@@ -52,7 +54,7 @@ extern "sysv64" fn main(start_info: u32) -> ! {
         )
     });
     match result {
-        Ok(kernel) => hw::enter(kernel),
+        Ok(kernel) => exit::enter(kernel),
         Err(e) => end::fail(&mut con, &mut fw_cfg, scratch, e),
     }
 }

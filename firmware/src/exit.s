@@ -1,16 +1,16 @@
 # Exits from long mode to a kernel.
 #
 # exit32: to a 32-bit entry, Xen's PVH ABI or Linux's 32-bit boot protocol: protected mode,
-# paging off, CR0 = PE (and ET), CR4 = 0, IF = 0, a GDT whose selector 0x10 is flat 32-bit
-# code and 0x18 flat read/write data (Linux's __BOOT_CS and __BOOT_DS; the PVH ABI only asks
-# for flat segments), CS = 0x10, DS/ES/SS/FS/GS = 0x18, EBX and ESI as given, ESP = the top
-# of the firmware's stack.
+# paging off, CR0 = PE (and ET), CR4 = 0, IF = 0, a GDT whose selector {boot_cs} is flat 32-bit
+# code and {boot_ds} flat read/write data (Linux's __BOOT_CS and __BOOT_DS; the PVH ABI only asks
+# for flat segments), CS = {boot_cs}, DS/ES/SS/FS/GS = {boot_ds}, EBX and ESI as given, ESP =
+# {stack_top}, the top of the firmware's stack. The selectors are gdt.rs's.
 #
 # extern "sysv64" fn exit32(entry: u32 /* edi */, ebx: u32 /* esi */, esi: u32 /* edx */) -> !
 #
 # linux64: to Linux's 64-bit entry: long mode with the firmware's identity map, IF = 0,
-# CS = 0x10 (64-bit code) and DS/ES/SS = 0x18 as reset.s left them, RSI = boot_params, RSP
-# still inside the firmware's stack.
+# CS = __BOOT_CS (64-bit code) and DS/ES/SS = __BOOT_DS as long_mode.s left them, RSI =
+# boot_params, RSP still inside the firmware's stack.
 #
 # extern "sysv64" fn linux64(entry: u64 /* rdi */, boot_params: u64 /* rsi */) -> !
 
@@ -21,9 +21,9 @@ exit32:
     cli
     movl %esi, %ebx
     movl %edx, %esi
-    # Far return into the firmware's CODE32 (0x08): compatibility mode, still paged, still
+    # Far return into the firmware's CODE32: compatibility mode, still paged, still
     # identity-mapped.
-    pushq $0x08
+    pushq ${code32}
     leaq 1f(%rip), %rax
     pushq %rax
     lretq
@@ -38,9 +38,9 @@ exit32:
     wrmsr
     movl %eax, %cr4                 # eax is 0
     lgdtl gdt32_pointer
-    ljmpl $0x10, $2f
+    ljmpl ${boot_cs}, $2f
 2:
-    movl $0x18, %eax
+    movl ${boot_ds}, %eax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss
@@ -75,14 +75,18 @@ linux64:
     jmp *%rdi
 
 # The GDT of the 32-bit entries, in ROM with the Accessed bits preset (the CPU never writes
-# back). 0x08 is the code segment exit32 runs on while it loads this table.
+# back), each descriptor at its selector's offset. CODE32 is the code segment exit32 runs on
+# while it loads this table.
 .section .rodata.gdt32, "a", @progbits
 .balign 8
 gdt32:
     .quad 0
-    .quad 0x00cf9b000000ffff        # 0x08: flat 32-bit code
-    .quad 0x00cf9b000000ffff        # 0x10: flat 32-bit code (__BOOT_CS)
-    .quad 0x00cf93000000ffff        # 0x18: flat read/write data (__BOOT_DS)
+    .org gdt32 + {code32}
+    .quad 0x00cf9b000000ffff        # CODE32: flat 32-bit code
+    .org gdt32 + {boot_cs}
+    .quad 0x00cf9b000000ffff        # __BOOT_CS: flat 32-bit code
+    .org gdt32 + {boot_ds}
+    .quad 0x00cf93000000ffff        # __BOOT_DS: flat read/write data
 gdt32_end:
 gdt32_pointer:
     .word gdt32_end - gdt32 - 1

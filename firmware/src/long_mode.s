@@ -3,13 +3,9 @@
 # Entered at `long_mode` with flat segments loaded and EBP = the argument for {main} (the
 # incoming start info, or 0). Operands: {main} the Rust entry, {page_directories} the
 # identity map's page directories, {pml4} {pdpt} two pages of RAM for the upper tables,
-# {stack_top} the top of the stack.
-
-# Selectors of the GDT below. CODE64 and DATA are also what Linux's 64-bit boot protocol asks
-# for (__BOOT_CS = 0x10, __BOOT_DS = 0x18), so the firmware enters a bzImage as it runs.
-.set CODE32, 0x08
-.set CODE64, 0x10
-.set DATA, 0x18
+# {stack_top} the top of the stack, and the selectors of the GDT below (gdt.rs): {code32},
+# {code64} and {data}. {code64} and {data} are also what Linux's 64-bit boot protocol asks for
+# (__BOOT_CS, __BOOT_DS), so the firmware enters a bzImage as it runs.
 
 .section .text.long_mode, "ax", @progbits
 .code32
@@ -55,7 +51,7 @@ long_mode:
     wrmsr
     movl $0x80000011, %eax          # PG | ET | PE
     movl %eax, %cr0
-    ljmpl $CODE64, $start64
+    ljmpl ${code64}, $start64
 
 .code64
 start64:
@@ -91,13 +87,17 @@ no_long_mode_message:
     .asciz "pvhfw: halted\n"
 
 # Flat segments with the Accessed bit preset: the CPU never writes to this copy (in ROM for
-# the reset entry).
+# the reset entry). Each descriptor sits at its selector's offset (.org fails the build should
+# the selectors fall out of order).
 .section .rodata.gdt, "a", @progbits
 .balign 8
 gdt:
     .quad 0
+    .org gdt + {code32}
     .quad 0x00cf9b000000ffff        # CODE32: base 0, 4 GiB, 32-bit, execute/read
+    .org gdt + {code64}
     .quad 0x00af9b000000ffff        # CODE64: long mode, execute/read
+    .org gdt + {data}
     .quad 0x00cf93000000ffff        # DATA: base 0, 4 GiB, read/write
 gdt_end:
 gdt_pointer:

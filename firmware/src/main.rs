@@ -4,18 +4,18 @@
 //! mode and [`main`]; the boot logic is in the `pvhfw` library; `exit.s` enters the kernel: in
 //! long mode for a bzImage's 64-bit entry, after dropping back to 32-bit protected mode for the
 //! PVH and 32-bit Linux entries. (`elf.rs` is the same firmware entered through a PVH note.)
-//! Every `unsafe` block is in [`hw`], the hardware layer.
+//! The hardware layer, with every `unsafe` block, is the `pvhfw_firmware` library beside this
+//! file.
 #![no_std]
 #![no_main]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
-mod end;
-mod hw;
-mod paging;
 
 use core::arch::global_asm;
 use pvhfw::boot::Boot;
 use pvhfw::layout;
+use pvhfw_firmware::console::Console;
+use pvhfw_firmware::fw_cfg::FwCfg;
+use pvhfw_firmware::platform::{self, Platform};
+use pvhfw_firmware::{end, exit, gdt, paging};
 
 global_asm!(
     include_str!("reset.s"),
@@ -25,17 +25,20 @@ global_asm!(
     pml4 = const layout::PML4,
     pdpt = const layout::PDPT,
     stack_top = const layout::STACK_TOP,
+    code32 = const gdt::CODE32,
+    code64 = const gdt::CODE64,
+    data = const gdt::DATA,
     options(att_syntax),
 );
 
 extern "sysv64" fn main() -> ! {
-    let mut con = hw::Console;
+    let mut con = Console;
     // DMA until a read shows otherwise (no fw_cfg at all: Error::NoFwCfg).
-    let mut fw_cfg = hw::FwCfg::Dma;
-    let (handoff, scratch) = hw::firmware_ram();
-    let mut platform = hw::Platform;
+    let mut fw_cfg = FwCfg::Dma;
+    let (handoff, scratch) = platform::firmware_ram();
+    let mut platform = Platform;
     match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare(handoff, layout::HANDOFF as u32, scratch) {
-        Ok(kernel) => hw::enter(kernel),
+        Ok(kernel) => exit::enter(kernel),
         Err(e) => end::fail(&mut con, &mut fw_cfg, scratch, e),
     }
 }

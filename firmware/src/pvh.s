@@ -20,8 +20,8 @@ pvh_entry:
     # The previous stage's GDT may be anywhere (and be overwritten later): load ours, whose
     # selectors exit.s relies on, and reload every segment from it.
     lgdtl gdt_pointer
-    ljmpl $CODE32, $1f
-1:  movw $DATA, %ax
+    ljmpl ${code32}, $1f
+1:  movw ${data}, %ax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss

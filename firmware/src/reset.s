@@ -1,9 +1,11 @@
 # Reset: real mode -> 32-bit flat protected mode -> long_mode.s -> Rust.
 #
 # Operands from main.rs: {stack_top} the top of the firmware's low-RAM window, and
-# long_mode.s's.
+# long_mode.s's (among them the selectors {code32} and {data}).
 
-.set ROM_BASE, 0xffff0000
+# The CPU's CS.base from reset until the first far jump: architectural, whatever the image's
+# size (the GDT, within the top 64 KiB, is reachable from it).
+.set RESET_CS_BASE, 0xffff0000
 
 # The CPU's first instruction, at 0xFFFFFFF0 (CS.base 0xFFFF0000, IP 0xFFF0).
 .section .reset_vector, "ax", @progbits
@@ -17,16 +19,16 @@ reset_vector:
 .code16
 reset16:
     # The GDT is in ROM; CS.base is 0xFFFF0000 until the far jump, so address it CS-relative.
-    lgdtl %cs:gdt_pointer - ROM_BASE
+    lgdtl %cs:gdt_pointer - RESET_CS_BASE
     # CR0 comes out of reset with CD and NW set (caches off): this write enables protected mode
     # and caching in one go.
     movl $0x11, %eax                # PE | ET
     movl %eax, %cr0
-    ljmpl $CODE32, $start32
+    ljmpl ${code32}, $start32
 
 .code32
 start32:
-    movw $DATA, %ax
+    movw ${data}, %ax
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss

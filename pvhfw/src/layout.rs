@@ -5,10 +5,11 @@
 //! reserved in the memory map handed to the kernel so the start info, memory map and command
 //! line survive until the kernel has read them. The code itself executes in place from the ROM
 //! mapping just below 4 GiB and is never copied.
-
 //!
 //! A leaf module: the other modules take their addresses from here, and check the sizes of
-//! what they keep at those addresses next to their own definitions.
+//! what they keep at those addresses next to their own definitions. The firmware's linker
+//! scripts take theirs from here too (`firmware/build.rs` writes them out as linker symbols),
+//! and so does its assembly (as `const` operands).
 
 use crate::Range;
 
@@ -32,7 +33,7 @@ pub const STACK_BOTTOM: u64 = 0x1c000;
 pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
 
 /// Where `pvhfw.elf`, the firmware entered through its PVH note, is loaded and runs: image,
-/// its own page tables and stack (`linker-elf.ld`). Just below 16 MiB: SeaBIOS uses (and
+/// its own page tables and stack (`firmware/linker-elf.ld`). Just below 16 MiB: SeaBIOS uses (and
 /// clears) conventional memory before it starts a PVH guest, so the image cannot live below
 /// 1 MiB; a bzImage's protected-mode part is loaded from 1 MiB up (Debian's are 8-11 MiB) and
 /// PVH kernels and bzImages run from 16 MiB (`LOAD_PHYSICAL_ADDR`). `pvhfw.elf` reserves it
@@ -58,7 +59,8 @@ pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x9_e000 };
 pub const IMAGE_SIZE: u64 = 64 * 1024;
 pub const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
 pub const IMAGE_ALIAS: u64 = 0xf_0000;
-/// Offset in the image of a zero-filled, never-executed window (`.f_segment` in `linker.ld`).
+/// Offset in the image of a zero-filled, never-executed window (`.f_segment` in
+/// `firmware/linker.ld`).
 pub const F_SEGMENT_WINDOW_OFFSET: u64 = 0x4000;
 pub const F_SEGMENT_WINDOW_SIZE: u64 = 0x200;
 /// Where the RSDP and the SMBIOS entry point go: the alias of that window in the F segment.

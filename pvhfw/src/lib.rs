@@ -31,6 +31,7 @@ pub mod smbios;
 pub mod start_info;
 pub mod table_loader;
 pub mod table_memory;
+pub mod timer;
 
 pub use error::Error;
 
