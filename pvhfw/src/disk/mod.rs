@@ -43,6 +43,7 @@ impl BlockRead for &[u8] {
     }
 }
 
+pub mod ext4;
 pub mod partition;
 
 #[cfg(test)]
