@@ -849,7 +849,8 @@ impl Dir<'_> {
             }
             self.pos += rec_len;
             let ino = head.inode.get();
-            if ino == 0 {
+            // Unused, or (damaged) nameless: nothing a path can name.
+            if ino == 0 || name_len == 0 {
                 continue;
             }
             let mut e = DirEntry { ino, kind: FileType::Other, name: [0; 255], len: head.name_len };
