@@ -144,3 +144,22 @@ dd if=ext2.img of=mbr-ext2.img bs=512 seek=2048 conv=notrunc status=none
 for f in gpt-ext4.img ext2.img mbr-ext2.img; do
     zstd -q -19 -f "$f" -o "$here/$f.zst"
 done
+
+# Fuzzing seeds (fuzz/corpus/): a 64 KiB ext2 with a file, a directory and both kinds of
+# symlink, bare and on a small GPT disk.
+seeds="$here/../../../fuzz/corpus"
+mkdir -p seedroot/boot "$seeds/ext4" "$seeds/partition"
+gen seedroot/boot/vmlinuz-1 7 3000
+ln -s boot/vmlinuz-1 seedroot/vmlinuz
+ln -s "/boot/$(printf 'b%.0s' $(seq 1 70))" seedroot/long
+printf 'title Seed\n' > seedroot/boot/entry.conf
+rm -f seed.img
+truncate -s 64K seed.img
+mke2fs -q -t ext2 -b 1024 -N 16 -m 0 -O ^resize_inode -U 5eed5eed-0000-4000-8000-000000000001 \
+    -E hash_seed=5eed5eed-0000-4000-8000-000000000002 -d seedroot seed.img
+cp seed.img "$seeds/ext4/ext2-64k"
+truncate -s 160K seed-gpt.img
+sgdisk -U 5eed5eed-0000-4000-8000-000000000003 -n 1:40:+64K -t 1:8300 \
+    -u 1:5eed5eed-0000-4000-8000-000000000004 seed-gpt.img > /dev/null
+dd if=seed.img of=seed-gpt.img bs=512 seek=40 conv=notrunc status=none
+cp seed-gpt.img "$seeds/partition/gpt-ext2"
