@@ -15,6 +15,7 @@ pub mod bzimage;
 pub mod checksum;
 pub mod chipset;
 pub mod console;
+pub mod disk;
 pub mod e820;
 pub mod error;
 pub mod fw_cfg;

@@ -1,0 +1,46 @@
+//! Reading a boot disk: partition tables, filesystems and boot entries, over any
+//! [`BlockRead`] (virtio-blk in the firmware, a byte slice in tests and fuzzing).
+
+/// Bytes in a logical block as virtio-blk and the partition tables count them.
+pub const SECTOR: usize = 512;
+
+/// Why reading the disk failed; each names what was wrong so the user can fix the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskError {
+    /// The device could not read `sector`.
+    Read { sector: u64 },
+    /// A structure is damaged or unsupported: `what` names it.
+    Corrupt { what: &'static str },
+    /// A path or file the boot needs does not exist.
+    NotFound,
+    /// Something is larger than the reader's buffers allow.
+    TooLarge { what: &'static str },
+}
+
+/// A disk, read in whole sectors.
+pub trait BlockRead {
+    /// Fills `buf` (a multiple of [`SECTOR`] bytes) from `sector` on.
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError>;
+    /// The disk's size in sectors.
+    fn sectors(&self) -> u64;
+}
+
+/// A disk image in memory, for tests and fuzzing.
+impl BlockRead for &[u8] {
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let err = DiskError::Read { sector };
+        let start = usize::try_from(sector).ok().and_then(|s| s.checked_mul(SECTOR)).ok_or(err)?;
+        let end = start.checked_add(buf.len()).ok_or(err)?;
+        if !buf.len().is_multiple_of(SECTOR) {
+            return Err(err);
+        }
+        buf.copy_from_slice(self.get(start..end).ok_or(err)?);
+        Ok(())
+    }
+
+    fn sectors(&self) -> u64 {
+        (self.len() / SECTOR) as u64
+    }
+}
+
+pub mod fat;
