@@ -43,4 +43,5 @@ impl BlockRead for &[u8] {
     }
 }
 
+pub mod entries;
 pub mod fat;
