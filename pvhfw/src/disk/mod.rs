@@ -43,7 +43,9 @@ impl BlockRead for &[u8] {
     }
 }
 
+pub mod entries;
 pub mod ext4;
+pub mod fat;
 pub mod partition;
 
 #[cfg(test)]
