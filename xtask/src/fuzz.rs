@@ -4,7 +4,7 @@
 //! would add (all stable `-C` flags), so a fresh machine needs nothing installed: `cargo
 //! install cargo-fuzz` costs minutes, this build about as long as the library's own. What
 //! cargo-fuzz adds on top, AddressSanitizer, needs `-Z` flags and finds nothing in code without
-//! `unsafe`; for long runs with it see the README (`RUSTC_BOOTSTRAP=1 cargo fuzz run ...`).
+//! `unsafe`; for long runs with it see CONTRIBUTING.md (`RUSTC_BOOTSTRAP=1 cargo fuzz run ...`).
 //! New inputs go to `target/fuzz/corpus/TARGET`, crashes to `fuzz/artifacts/TARGET/`.
 
 use crate::cmd::Checked;

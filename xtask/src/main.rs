@@ -117,7 +117,7 @@ enum Cmd {
         /// Debian boots per firmware and machine.
         #[arg(long, default_value_t = 3)]
         linux_runs: usize,
-        /// Write the results into docs/ and the README.
+        /// Write the results into docs/ (docs/benchmark.md and its charts).
         #[arg(long)]
         publish: bool,
         /// Render the last run's results again without measuring.

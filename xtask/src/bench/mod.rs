@@ -25,7 +25,7 @@
 //!
 //! Results go to `target/xtask/bench/qemu-VERSION/` as `bench.md` (a Markdown table),
 //! `bench.json` and `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/`
-//! as `bench-qemu-VERSION.{json,svg}` and puts every QEMU's published table into the README;
+//! as `bench-qemu-VERSION.{json,svg}` and puts every QEMU's published table into docs/benchmark.md;
 //! `--reuse` renders the stored `bench.json` again without measuring. With `--only`, the files
 //! are `bench-PART.{md,json}` and there is no chart and no publishing.
 //!
@@ -33,7 +33,7 @@
 //! - [`stats`]: median and interquartile range;
 //! - [`report`]: the Markdown table;
 //! - [`svg`]: the chart;
-//! - [`publish`]: docs/ and the README.
+//! - [`publish`]: docs/benchmark.md and the charts beside it.
 
 mod measure;
 mod publish;
@@ -80,7 +80,7 @@ pub struct Options {
     pub rounds: usize,
     /// Debian boots per firmware and machine.
     pub linux_runs: usize,
-    /// Copy the results into docs/ and the README.
+    /// Copy the results into docs/ (docs/benchmark.md and its charts).
     pub publish: bool,
     /// Render the last run's JSON again instead of measuring.
     pub reuse: bool,
@@ -134,7 +134,7 @@ struct Report {
 }
 
 /// Measures (or with `--reuse` reads back) a run on each QEMU in `versions`, prints and stores
-/// each, and with `--publish` puts them into docs/ and the README.
+/// each, and with `--publish` puts them into docs/benchmark.md and docs/.
 pub fn run(o: &Options, versions: &[Version]) -> Result<()> {
     if o.publish && o.only.is_some() {
         bail!("--publish needs the whole benchmark, not --only");

@@ -138,7 +138,7 @@ impl Drop for Libvirt {
     }
 }
 
-/// A transient domain booting a kernel with pvhfw, as the README shows it.
+/// A transient domain booting a kernel with pvhfw, as docs/install.md shows it.
 pub(super) struct Domain<'a> {
     pub name: &'a str,
     /// `pc` or `q35` (libvirt resolves them to the newest versioned type).
