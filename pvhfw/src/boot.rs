@@ -59,10 +59,10 @@ pub enum KernelEntry {
 /// Generic over the hardware (not `dyn`): the firmware has one implementation of each, and
 /// inlining it into the table loader's inner loops saves a third of the boot's instructions.
 pub struct Boot<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> {
-    pub io: &'a mut F,
-    pub con: &'a mut dyn Console,
-    pub platform: &'a mut P,
-    pub log: Log,
+    io: &'a mut F,
+    con: &'a mut dyn Console,
+    platform: &'a mut P,
+    log: Log,
     /// Only with `timeline` logging (so quiet boots do not even clear it).
     timeline: Option<timeline::Timeline>,
 }

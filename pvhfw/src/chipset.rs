@@ -56,7 +56,7 @@ pub enum Chipset {
 
 /// Where a bus-0 function's configuration register lies in the MMCONFIG window (ECAM: 4 KiB per
 /// function).
-pub fn ecam(function: PciFn, offset: u8) -> u64 {
+fn ecam(function: PciFn, offset: u8) -> u64 {
     MMCONFIG.start + (u64::from(function.0) << 12) + u64::from(offset)
 }
 

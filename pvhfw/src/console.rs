@@ -43,7 +43,7 @@ fn trim_nul(s: &[u8]) -> &[u8] {
 /// loops stay loops: unrolled for every possible length they took 2 KiB of the 64 KiB ROM, for
 /// output that only failures and logging print. Their indexing cannot panic, which would bring
 /// in `core::fmt`.
-pub fn write_hex(con: &mut dyn Console, v: u64) {
+fn write_hex(con: &mut dyn Console, v: u64) {
     let mut buf = [0u8; 18];
     buf[0] = b'0';
     buf[1] = b'x';
@@ -58,7 +58,7 @@ pub fn write_hex(con: &mut dyn Console, v: u64) {
 }
 
 /// Writes `v` in decimal.
-pub fn write_dec(con: &mut dyn Console, mut v: u64) {
+fn write_dec(con: &mut dyn Console, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = core::hint::black_box(buf.len());
     loop {

@@ -170,7 +170,7 @@ impl Topology {
         t
     }
 
-    pub fn apic_id(&self, index: u32) -> u32 {
+    fn apic_id(&self, index: u32) -> u32 {
         let (mut id, mut below, mut shift) = (0, 1, 0);
         for &(next_shift, count) in &self.levels[..self.len] {
             if count < below || count % below != 0 || next_shift < shift || next_shift >= 32 {

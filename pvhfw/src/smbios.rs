@@ -13,12 +13,12 @@ use core::mem::offset_of;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-pub const ANCHOR_FILE: &str = "etc/smbios/smbios-anchor";
-pub const TABLES_FILE: &str = "etc/smbios/smbios-tables";
+const ANCHOR_FILE: &str = "etc/smbios/smbios-anchor";
+const TABLES_FILE: &str = "etc/smbios/smbios-tables";
 pub const ANCHOR: NameKey = NameKey::new_const(&FileName::new(ANCHOR_FILE));
 pub const TABLES: NameKey = NameKey::new_const(&FileName::new(TABLES_FILE));
 /// Entry points are found by scanning 16-byte boundaries.
-pub const ANCHOR_ALIGN: u64 = 16;
+const ANCHOR_ALIGN: u64 = 16;
 /// The structures need no particular alignment; 16 keeps them tidy.
 pub const TABLES_ALIGN: u64 = 16;
 const MAX_ANCHOR: usize = 32;
