@@ -1,20 +1,11 @@
 //! Over the images of `testdata/disk/make-fat.sh`, and copies of them damaged in memory.
 
 use super::*;
+use crate::disk::testimg::image;
 
 use std::vec::Vec;
 
-fn image(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/disk").join(name);
-    let packed = std::fs::read(&path).unwrap();
-    let mut out = Vec::new();
-    let mut decoder = ruzstd::decoding::StreamingDecoder::new(&packed[..]).unwrap();
-    std::io::Read::read_to_end(&mut decoder, &mut out).unwrap();
-    out
-}
-
-const IMAGES: [(&str, Kind); 3] =
-    [("fat12.img.zst", Kind::Fat12), ("fat16.img.zst", Kind::Fat16), ("fat32.img.zst", Kind::Fat32)];
+const IMAGES: [(&str, Kind); 3] = [("fat12.img", Kind::Fat12), ("fat16.img", Kind::Fat16), ("fat32.img", Kind::Fat32)];
 
 /// The content make-fat.sh writes to its large files.
 fn pattern(len: usize) -> Vec<u8> {
@@ -99,7 +90,7 @@ fn lists_directories() {
 
 #[test]
 fn names_missing_files_and_small_buffers() {
-    let img = image("fat16.img.zst");
+    let img = image("fat16.img");
     let disk = &mut &img[..];
     let fat = Fat::open(disk, 0).unwrap();
     assert_eq!(fat.lookup(disk, b"/loader/nope.conf"), Err(DiskError::NotFound));
@@ -115,7 +106,7 @@ fn names_missing_files_and_small_buffers() {
 
 #[test]
 fn opens_a_volume_inside_a_disk() {
-    let img = image("fat12.img.zst");
+    let img = image("fat12.img");
     let mut disk = std::vec![0u8; 2048 * SECTOR];
     disk.extend_from_slice(&img);
     let disk = &mut &disk[..];
@@ -179,7 +170,7 @@ fn damaged_chains_are_corrupt() {
 
 #[test]
 fn a_looping_directory_is_corrupt() {
-    let clean = image("fat32.img.zst");
+    let clean = image("fat32.img");
     let fat = Fat::open(&mut &clean[..], 0).unwrap();
     // The root directory's second cluster points back to its first.
     let mut cache = FatCache::new();
@@ -193,7 +184,7 @@ fn a_looping_directory_is_corrupt() {
 
 #[test]
 fn damaged_boot_sectors_are_corrupt() {
-    let clean = image("fat16.img.zst");
+    let clean = image("fat16.img");
     let patches: [(usize, &[u8], &str); 8] = [
         (510, &[0, 0], "FAT boot sector signature"),
         (0, &[0], "FAT BPB"),
@@ -212,7 +203,7 @@ fn damaged_boot_sectors_are_corrupt() {
     // A volume that claims more sectors than the disk holds.
     let short = &clean[..clean.len() / 2];
     assert_eq!(corrupt_what(Fat::open(&mut &short[..], 0)), "FAT volume larger than its disk");
-    let mut img = image("fat32.img.zst");
+    let mut img = image("fat32.img");
     img[44..48].copy_from_slice(&1u32.to_le_bytes());
     assert_eq!(corrupt_what(Fat::open(&mut &img[..], 0)), "FAT32 root cluster");
     assert_eq!(Fat::open(&mut &img[..8], 0).map(|_| ()), Err(DiskError::Read { sector: 0 }));
