@@ -6,10 +6,8 @@
 use crate::qemu::Version;
 use crate::{root, Result};
 use anyhow::Context;
-use pvhfw::fw_cfg::{key, FileEntry, FileName};
+use pvhfw::fw_cfg::{encode_directory, key};
 use std::path::Path;
-use zerocopy::big_endian::{U16, U32};
-use zerocopy::IntoBytes;
 
 /// The captured variants of each QEMU.
 const VARIANTS: [&str; 5] = ["pc", "q35", "q35-smbios3", "microvm", "pc-vmgenid-smp4"];
@@ -73,16 +71,9 @@ fn items<'a>(files: impl IntoIterator<Item = &'a (String, Vec<u8>)>) -> Vec<u8> 
 
 /// The file directory (key 0x19) QEMU would publish for `files`, selectors from 0x20.
 fn directory(files: &Files) -> Vec<u8> {
-    let mut out = (files.len() as u32).to_be_bytes().to_vec();
-    for (i, (name, data)) in files.iter().enumerate() {
-        let entry = FileEntry {
-            size: U32::new(data.len() as u32),
-            select: U16::new(0x20 + i as u16),
-            reserved: U16::new(0),
-            name: FileName::new(name),
-        };
-        out.extend(entry.as_bytes());
-    }
+    let mut out = Vec::new();
+    let entries = files.iter().enumerate().map(|(i, (name, data))| (name.as_str(), data.len() as u32, 0x20 + i as u16));
+    encode_directory(entries, &mut out);
     out
 }
 

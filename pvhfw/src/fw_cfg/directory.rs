@@ -23,6 +23,21 @@ impl FileEntry {
     }
 }
 
+/// Appends to `out` the directory QEMU would publish at key 0x19 for `files` (name, size,
+/// selector): the big-endian count, then one entry each. For the test fake and the fuzz seeds.
+pub fn encode_directory<'a>(files: impl ExactSizeIterator<Item = (&'a str, u32, u16)>, out: &mut impl Extend<u8>) {
+    out.extend((files.len() as u32).to_be_bytes());
+    for (name, size, select) in files {
+        let entry = FileEntry {
+            size: U32::new(size),
+            select: U16::new(select),
+            reserved: U16::new(0),
+            name: FileName::new(name),
+        };
+        out.extend(entry.as_bytes().iter().copied());
+    }
+}
+
 /// The entries the firmware keeps: every entry of a directory QEMU publishes by default (32
 /// file slots), and with `-global fw_cfg_io.x-file-slots=N` every file it can look up.
 pub const MAX_DIR_ENTRIES: usize = 128;

@@ -1,13 +1,11 @@
 //! An in-memory fw_cfg for host tests and the fuzz targets.
 
-use super::directory::FileEntry;
-use super::{key, FileName, FwCfgIo};
+use super::directory::encode_directory;
+use super::{key, FwCfgIo};
 use crate::Error;
 use std::collections::BTreeMap;
 use std::string::String;
 use std::vec::Vec;
-use zerocopy::big_endian::{U16, U32};
-use zerocopy::IntoBytes;
 
 #[derive(Default)]
 pub struct FakeFwCfg {
@@ -40,12 +38,9 @@ impl FakeFwCfg {
             }
         };
         self.items.insert(select, data.to_vec());
-        let mut dir = (self.files.len() as u32).to_be_bytes().to_vec();
-        for (name, sel) in &self.files {
-            let size = U32::new(self.items[sel].len() as u32);
-            let e = FileEntry { size, select: U16::new(*sel), reserved: U16::new(0), name: FileName::new(name) };
-            dir.extend_from_slice(e.as_bytes());
-        }
+        let mut dir = Vec::new();
+        let files = self.files.iter().map(|(name, select)| (name.as_str(), self.items[select].len() as u32, *select));
+        encode_directory(files, &mut dir);
         self.items.insert(key::FILE_DIR, dir);
     }
 }

@@ -12,6 +12,8 @@ pub mod transport;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake;
 
-pub use directory::{read_directory, Directory, File, FileEntry, DIR_BYTES, MAX_DIR_ENTRIES, MAX_FILES};
+pub use directory::{
+    encode_directory, read_directory, Directory, File, FileEntry, DIR_BYTES, MAX_DIR_ENTRIES, MAX_FILES,
+};
 pub use names::{key, FileName, NameKey};
 pub use transport::{dma, read_u32, DmaAccess, FwCfgIo, PORT_DATA, PORT_DMA_LOW, PORT_SELECTOR};
