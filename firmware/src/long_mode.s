@@ -88,8 +88,9 @@ no_long_mode_message:
 
 # Flat segments with the Accessed bit preset: the CPU never writes to this copy (in ROM for
 # the reset entry). Each descriptor sits at its selector's offset (.org fails the build should
-# the selectors fall out of order).
-.section .rodata.gdt, "a", @progbits
+# the selectors fall out of order). In .reset16.gdt: the ROM's linker script keeps it with the
+# reset code in the top 64 KiB, the only part real mode reaches.
+.section .reset16.gdt, "a", @progbits
 .balign 8
 gdt:
     .quad 0

@@ -4,7 +4,7 @@
 # long_mode.s's (among them the selectors {code32} and {data}).
 
 # The CPU's CS.base from reset until the first far jump: architectural, whatever the image's
-# size (the GDT, within the top 64 KiB, is reachable from it).
+# size (the GDT, kept with this code in the top 64 KiB, is reachable from it).
 .set RESET_CS_BASE, 0xffff0000
 
 # The CPU's first instruction, at 0xFFFFFFF0 (CS.base 0xFFFF0000, IP 0xFFF0).
