@@ -25,6 +25,18 @@ pub trait BlockRead {
     fn sectors(&self) -> u64;
 }
 
+/// A disk that can also read straight into physical memory (the firmware's virtio-blk), for
+/// the kernel and initrds, which go to their final place without a copy.
+pub trait PhysRead: BlockRead {
+    /// Reads `sectors` sectors from `sector` on to physical address `phys` (RAM the caller
+    /// checked is free).
+    fn read_phys(&mut self, sector: u64, sectors: u64, phys: u64) -> Result<(), DiskError>;
+    /// Copies `bytes` to physical address `phys` (a sector only partly wanted).
+    fn write_phys(&mut self, phys: u64, bytes: &[u8]) -> Result<(), DiskError>;
+    /// Zero-fills `len` bytes from `phys` (a hole in a file).
+    fn zero_phys(&mut self, phys: u64, len: u64) -> Result<(), DiskError>;
+}
+
 /// A disk image in memory, for tests and fuzzing.
 impl BlockRead for &[u8] {
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
@@ -47,6 +59,8 @@ pub mod entries;
 pub mod ext4;
 pub mod fat;
 pub mod partition;
+pub mod search;
+pub mod volume;
 
 #[cfg(test)]
 mod testimg;
