@@ -9,7 +9,7 @@
 #![no_main]
 
 use core::arch::global_asm;
-use pvhfw::boot::{Boot, Incoming};
+use pvhfw::boot::{Boot, DiskBoot, Incoming};
 use pvhfw::layout;
 use pvhfw_firmware::console::Console;
 use pvhfw_firmware::fw_cfg::FwCfg;
@@ -42,11 +42,13 @@ extern "sysv64" fn main(start_info: u32) -> ! {
     let mut con = Console;
     let mut fw_cfg = FwCfg::Dma;
     let mut platform = Platform;
+    // RAM for the disk boot, used only without a kernel.
+    let mut disk = DiskBoot::new(platform::disk_text());
     // First, before the firmware's low-RAM window is written: the start info may be there.
     let incoming = Incoming::read(start_info.into(), &mut platform::read_phys);
     let (handoff, scratch) = platform::firmware_ram();
     let result = incoming.and_then(|incoming| {
-        Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare_chained(
+        Boot::new(&mut fw_cfg, &mut con, &mut platform).with_disk(&mut disk).prepare_chained(
             &incoming,
             handoff,
             layout::HANDOFF as u32,

@@ -10,7 +10,7 @@
 #![no_main]
 
 use core::arch::global_asm;
-use pvhfw::boot::Boot;
+use pvhfw::boot::{Boot, DiskBoot};
 use pvhfw::layout;
 use pvhfw_firmware::console::Console;
 use pvhfw_firmware::fw_cfg::FwCfg;
@@ -37,7 +37,13 @@ extern "sysv64" fn main() -> ! {
     let mut fw_cfg = FwCfg::Dma;
     let (handoff, scratch) = platform::firmware_ram();
     let mut platform = Platform;
-    match Boot::new(&mut fw_cfg, &mut con, &mut platform).prepare(handoff, layout::HANDOFF as u32, scratch) {
+    // RAM for the disk boot, used only without a kernel.
+    let mut disk = DiskBoot::new(platform::disk_text());
+    match Boot::new(&mut fw_cfg, &mut con, &mut platform).with_disk(&mut disk).prepare(
+        handoff,
+        layout::HANDOFF as u32,
+        scratch,
+    ) {
         Ok(kernel) => exit::enter(kernel),
         Err(e) => end::fail(&mut con, &mut fw_cfg, scratch, e),
     }

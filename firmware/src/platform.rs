@@ -26,6 +26,15 @@ pub fn firmware_ram() -> (&'static mut Handoff, &'static mut Scratch) {
     (handoff, scratch)
 }
 
+/// The disk boot's configuration-text buffer, at `layout::DISK_TEXT`.
+pub fn disk_text() -> &'static mut [u8] {
+    let len = (layout::DISK_TEXT.end - layout::DISK_TEXT.start) as usize;
+    // SAFETY: layout::DISK_TEXT is low RAM that nothing else uses while the boot runs (below
+    // the MP table, above the table window; layout.rs asserts it), identity-mapped, and this
+    // is its only reference; any bytes are valid u8s.
+    unsafe { core::slice::from_raw_parts_mut(layout::DISK_TEXT.start as *mut u8, len) }
+}
+
 /// Copies physical memory at `paddr` into `buf` (what a previous stage handed `pvhfw.elf`):
 /// false unless the range lies below the APIC and IOAPIC MMIO at 0xFEC00000, in the
 /// identity map.

@@ -17,6 +17,7 @@
 //! `timeline` notes the time each phase ends; `chain` holds what only the second entry needs.
 
 mod chain;
+mod disk;
 mod files;
 mod handover;
 mod incoming;
@@ -28,6 +29,7 @@ mod tests;
 mod timeline;
 
 pub use chain::{CMDLINE_FILE, INITRD_FILE, KERNEL_FILE};
+pub use disk::{DiskBoot, APPEND_FILE, ENTRY_FILE};
 pub use files::{boot_fail_wait, BOOT_FAIL_WAIT_FILE, LOG_FILE};
 pub use incoming::Incoming;
 
@@ -41,7 +43,7 @@ use crate::start_info::{MemmapEntry, ModlistEntry, MAX_MEMMAP};
 use crate::{e820, mtrr, Error};
 use chain::{ChainedFiles, Origin};
 use files::Files;
-use kernel::Kernel;
+use kernel::{Kernel, Source};
 use tables::{PlacedTables, Published, Tables};
 
 /// Where and how to enter the kernel.
@@ -65,6 +67,10 @@ pub struct Boot<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> {
     log: Log,
     /// Only with `timeline` logging (so quiet boots do not even clear it).
     timeline: Option<timeline::Timeline>,
+    /// The disk boot's RAM and state ([`Boot::with_disk`]); without it there is no disk
+    /// boot. Kept outside `Boot`, which it would make large: the `-kernel` boot then copies
+    /// more (measured).
+    disk: Option<&'a mut DiskBoot<'a>>,
 }
 
 /// What the shared steps leave for the handover to describe.
@@ -77,11 +83,17 @@ struct SetUp {
 
 impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     pub fn new(io: &'a mut F, con: &'a mut dyn Console, platform: &'a mut P) -> Self {
-        Boot { io, con, platform, log: Log::default(), timeline: None }
+        Boot { io, con, platform, log: Log::default(), timeline: None, disk: None }
+    }
+
+    /// Lets the boot read a disk when QEMU has no kernel.
+    pub fn with_disk(&mut self, disk: &'a mut DiskBoot<'a>) -> &mut Self {
+        self.disk = Some(disk);
+        self
     }
 
     /// Prepares the boot of whatever kernel QEMU was given, in `handoff`, which the firmware
-    /// placed at physical `handoff_paddr`.
+    /// placed at physical `handoff_paddr`; without `-kernel`, of the kernel a disk carries.
     pub fn prepare(
         &mut self,
         handoff: &mut Handoff,
@@ -90,14 +102,27 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     ) -> Result<KernelEntry, Error> {
         let files = self.discover(&mut scratch.dir)?;
         self.phase("fw_cfg");
-        let kernel = self.find_kernel(&mut scratch.kernel_head)?;
+        // No -kernel: the disk's, with its command line.
+        let (kernel, from_disk) = match self.find_kernel(&mut scratch.kernel_head) {
+            Err(Error::NoKernel) => {
+                let (kernel, too_long) = self.disk_kernel(scratch, &mut handoff.cmdline)?;
+                (kernel, Some(too_long))
+            }
+            kernel => (kernel?, None),
+        };
         let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, Origin::ResetVector)?;
-        let too_long = self.command_line(&mut handoff.cmdline)?;
-        self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)
+        let too_long = match from_disk {
+            Some(too_long) => too_long,
+            None => self.command_line(&mut handoff.cmdline)?,
+        };
+        let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
+        self.release_disk();
+        Ok(entry)
     }
 
     /// Prepares the boot of the kernel in fw_cfg's `opt/org.pvhfw/kernel`, as [`Boot::prepare`]
-    /// does for QEMU's `-kernel`, on the incoming memory map and ACPI tables.
+    /// does for QEMU's `-kernel`, on the incoming memory map and ACPI tables; without it, of
+    /// the kernel a disk carries.
     pub fn prepare_chained(
         &mut self,
         incoming: &Incoming,
@@ -108,10 +133,24 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let files = self.discover(&mut scratch.dir)?;
         let chained = ChainedFiles::find(&scratch.dir, incoming)?;
         self.phase("fw_cfg");
-        let kernel = self.kernel_file(chained.kernel, chained.initrd, &mut scratch.kernel_head, &mut scratch.shared)?;
+        let (kernel, from_disk) = match chained.kernel {
+            Some(file) => {
+                let (head, notes) = (&mut scratch.kernel_head, &mut scratch.shared);
+                (self.kernel_file(Source::FwCfg(file), chained.initrd, head, notes)?, None)
+            }
+            None => {
+                let (kernel, too_long) = self.disk_kernel(scratch, &mut handoff.cmdline)?;
+                (kernel, Some(too_long))
+            }
+        };
         let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, Origin::Chained(incoming))?;
-        let too_long = self.chained_command_line(chained.cmdline, incoming, &mut handoff.cmdline)?;
-        self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)
+        let too_long = match from_disk {
+            Some(too_long) => too_long,
+            None => self.chained_command_line(chained.cmdline, incoming, &mut handoff.cmdline)?,
+        };
+        let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
+        self.release_disk();
+        Ok(entry)
     }
 
     /// The steps every kernel format shares, once the kernel's place (`kernel`) is known.

@@ -1,5 +1,6 @@
-//! Every way a boot can fail. A leaf: the modules that fail import it, and the message each
-//! error prints (which names those modules' limits) is in [`crate::message`].
+//! Every way a boot can fail. A leaf but for the disk readers' own error types: the modules
+//! that fail import it, and the message each error prints (which names those modules' limits)
+//! is in [`crate::message`].
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -9,8 +10,17 @@ pub enum Error {
     DmaFailed { key: u16 },
     /// QEMU was started without `-kernel`.
     NoKernel,
-    /// `pvhfw.elf` was started without the fw_cfg file `opt/org.pvhfw/kernel`.
-    NoKernelFile,
+    /// No kernel given (`-kernel`; for `pvhfw.elf` the fw_cfg file `opt/org.pvhfw/kernel`) and
+    /// no virtio-blk disk to boot from.
+    NoBootDisk,
+    /// None of the `disks` virtio-blk disks has a boot entry.
+    NoBootEntry { disks: u8 },
+    /// Reading the boot disk failed, or a structure on it is damaged.
+    Disk { error: crate::disk::DiskError },
+    /// The disk's boot configuration (`format`) selects no entry pvhfw can follow.
+    BootEntry { format: &'static str, error: crate::disk::entries::EntryError },
+    /// The boot entry names a file (`what`: kernel or initrd) the disk does not have.
+    EntryFileMissing { format: &'static str, what: &'static str },
     /// The PVH entry lies in none of the kernel's loadable segments.
     PvhEntryOutsideKernel { entry: u32 },
     /// An ELF kernel QEMU did not load as PVH: the machine type predates PVH.

@@ -38,7 +38,7 @@ pub const FIRMWARE_RAM: Range = Range { start: PML4, end: STACK_TOP };
 /// 1 MiB; a bzImage's protected-mode part is loaded from 1 MiB up (Debian's are 8-11 MiB) and
 /// PVH kernels and bzImages run from 16 MiB (`LOAD_PHYSICAL_ADDR`). `pvhfw.elf` reserves it
 /// in the memory map it hands on.
-pub const ELF_IMAGE: Range = Range { start: 0xf0_0000, end: 0xf2_0000 };
+pub const ELF_IMAGE: Range = Range { start: 0xf0_0000, end: 0xf4_0000 };
 
 /// The MP table: configuration table at the start, floating pointer at [`MP_FLOATING_POINTER`].
 pub const MP_TABLE: Range = Range { start: 0x9_e000, end: 0xa_0000 };
@@ -53,15 +53,26 @@ pub const LEGACY_HOLE: Range = Range { start: 0xa_0000, end: 0x10_0000 };
 /// reserves the first MiB anyway, and what the tables leave stays free for its real-mode
 /// trampoline. Fixed, so the tables can be loaded before the memory map is built and the one
 /// build reserves exactly what they use.
-pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x9_e000 };
+pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x7_0000 };
 
-/// The firmware image is 64 KiB at 4 GiB - 64 KiB, and QEMU shows the same bytes at 0xF0000.
-pub const IMAGE_SIZE: u64 = 64 * 1024;
+/// The disk boot's RAM, used only until the kernel is entered (the virtio-blk device is reset
+/// before that) and so not reserved: the boot configuration's text ([`DISK_TEXT`]), then the
+/// virtqueue and the sector buffer. Kernels and initrds must keep clear of it.
+pub const DISK_RAM: Range = Range { start: LOW_TABLES.end, end: MP_TABLE.start };
+/// Where configuration files (`grub.cfg`, BLS entries) are read to be parsed.
+pub const DISK_TEXT: Range = Range { start: DISK_RAM.start, end: DISK_RAM.start + 0x1_0000 };
+
+/// The firmware image is 128 KiB at 4 GiB - 128 KiB, and QEMU shows the same bytes at 0xE0000
+/// (it aliases up to the last 128 KiB of a `-bios` image below 1 MiB). 128 KiB since the disk
+/// boot (virtio-blk, partition tables, ext4, FAT, boot entries) outgrew 64 KiB; the size
+/// costs nothing at run time, as the code executes in place.
+pub const IMAGE_SIZE: u64 = 128 * 1024;
 pub const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
-pub const IMAGE_ALIAS: u64 = 0xf_0000;
+pub const IMAGE_ALIAS: u64 = 0x10_0000 - IMAGE_SIZE;
 /// Offset in the image of a zero-filled, never-executed window (`.f_segment` in
-/// `firmware/linker.ld`).
-pub const F_SEGMENT_WINDOW_OFFSET: u64 = 0x4000;
+/// `firmware/linker.ld`): just below the reset code, so code and data before it are one block,
+/// and in the F segment (0xFFC00), where Linux looks for the SMBIOS entry point.
+pub const F_SEGMENT_WINDOW_OFFSET: u64 = IMAGE_SIZE - 0x400;
 pub const F_SEGMENT_WINDOW_SIZE: u64 = 0x200;
 /// Where the RSDP and the SMBIOS entry point go: the alias of that window in the F segment.
 /// On `microvm` the F segment *is* the image (a writable alias), so only a window the image
@@ -79,6 +90,7 @@ const _: () = assert!(FIRMWARE_RAM.end <= 0x9_f000);
 // The low table window starts where the firmware's RAM ends and the MP table area ends where
 // the legacy hole starts (the memory map reserves each pair as one region).
 const _: () = assert!(FIRMWARE_RAM.end == LOW_TABLES.start && LOW_TABLES.end <= MP_TABLE.start);
+const _: () = assert!(DISK_TEXT.end <= DISK_RAM.end);
 const _: () = assert!(MP_TABLE.end == LEGACY_HOLE.start);
 const _: () = assert!(MP_TABLE.start < MP_FLOATING_POINTER && MP_FLOATING_POINTER + 16 <= MP_TABLE.end);
 const _: () = assert!(F_SEGMENT_WINDOW.start >= 0xf_0000 && F_SEGMENT_WINDOW.end <= 0x10_0000);

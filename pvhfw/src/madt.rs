@@ -83,7 +83,7 @@ mod tests {
         t
     }
 
-    /// RSDP at 0xf4000 (revision `rev`), RSDT/XSDT and the MADT at 0x20000.
+    /// RSDP in the F-segment window (revision `rev`), RSDT/XSDT and the MADT at 0x20000.
     fn machine(rev: u8, entries: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
         let mut madt_body = std::vec![0u8; 8];
         entries.iter().for_each(|e| madt_body.extend_from_slice(e));

@@ -5,8 +5,31 @@
 
 use crate::bzimage::{MAGIC_OFFSET, MAGIC_TEXT, MIN_PROTOCOL, MIN_PROTOCOL_32BIT};
 use crate::console::{Console, Line};
+use crate::disk::entries::EntryError;
+use crate::disk::DiskError;
 use crate::start_info::{self, MAX_MEMMAP};
 use crate::Error;
+
+/// What went wrong reading the boot disk.
+fn disk_error(line: Line<'_>, e: DiskError) -> Line<'_> {
+    match e {
+        DiskError::Read { sector } => line.str("read error at sector ").dec(sector),
+        DiskError::Corrupt { what } => line.str("damaged or unsupported: ").str(what),
+        DiskError::NotFound => line.str("a directory on the boot path is missing"),
+        DiskError::TooLarge { what } => line.str(what).str(" is larger than pvhfw reads"),
+    }
+}
+
+/// Why a boot configuration selects nothing pvhfw can follow.
+fn entry_error(line: Line<'_>, e: EntryError) -> Line<'_> {
+    match e {
+        EntryError::NoEntries => line.str("no boot entry"),
+        EntryError::DefaultNotFound => line.str("the default entry (or opt/org.pvhfw/entry) names no entry"),
+        EntryError::Unsupported { what } => line.str("cannot follow ").str(what),
+        EntryError::TooMany { what } => line.str("more ").str(what).str(" than pvhfw keeps"),
+        EntryError::TooLong => line.str("the entry's command line is too long"),
+    }
+}
 
 impl Error {
     /// Prints the error as one `pvhfw:` line.
@@ -16,8 +39,17 @@ impl Error {
             Error::NoFwCfg => line.str("no QEMU fw_cfg interface found at ports 0x510-0x51b"),
             Error::DmaFailed { key } => line.str("fw_cfg DMA transfer failed, key ").hex(key.into()),
             Error::NoKernel => line.str("no kernel given; start QEMU with -kernel FILE"),
-            Error::NoKernelFile => {
-                line.str("no kernel given; pvhfw.elf boots the one in -fw_cfg name=opt/org.pvhfw/kernel,file=FILE")
+            Error::NoBootDisk => {
+                line.str("no kernel given and no virtio-blk disk to boot from; give QEMU -kernel FILE (pvhfw.elf: -fw_cfg name=opt/org.pvhfw/kernel,file=FILE) or a disk")
+            }
+            Error::NoBootEntry { disks } => line
+                .str("none of the ")
+                .dec(disks.into())
+                .str(" virtio-blk disks has a boot entry (BLS, extlinux.conf, grub.cfg or /vmlinuz)"),
+            Error::Disk { error } => disk_error(line.str("boot disk: "), error),
+            Error::BootEntry { format, error } => entry_error(line.str(format).str(": "), error),
+            Error::EntryFileMissing { format, what } => {
+                line.str(format).str(" names a ").str(what).str(" the disk does not have (path above)")
             }
             Error::PvhEntryOutsideKernel { entry } => {
                 line.str("the kernel's PVH entry ").hex(entry.into()).str(" lies in none of its loadable segments")
@@ -154,7 +186,6 @@ mod tests {
             Error::NoFwCfg,
             Error::DmaFailed { key: n16 },
             Error::NoKernel,
-            Error::NoKernelFile,
             Error::PvhEntryOutsideKernel { entry: n32 },
             Error::PvhNotLoaded,
             Error::UnknownKernelFormat,
@@ -188,6 +219,14 @@ mod tests {
             Error::SetupData { problem: pick("PROBLEM", "problem") },
             Error::PvhEntryAbove4G,
             Error::BadRsdp { addr: n64, problem: pick("PROBLEM", "problem") },
+            Error::NoBootDisk,
+            Error::NoBootEntry { disks: k as u8 },
+            Error::Disk { error: DiskError::Read { sector: n64 } },
+            Error::BootEntry {
+                format: pick("FORMAT", "format"),
+                error: EntryError::Unsupported { what: pick("WHAT", "what") }
+            },
+            Error::EntryFileMissing { format: pick("FORMAT", "format"), what: pick("WHAT", "what") },
         ]
     }
 
@@ -198,40 +237,44 @@ mod tests {
             Error::NoFwCfg => 0,
             Error::DmaFailed { .. } => 1,
             Error::NoKernel => 2,
-            Error::NoKernelFile => 3,
-            Error::PvhEntryOutsideKernel { .. } => 4,
-            Error::PvhNotLoaded => 5,
-            Error::UnknownKernelFormat => 6,
-            Error::DirectoryFull { .. } => 7,
-            Error::DirectoryCount { .. } => 8,
-            Error::BzImageEmpty => 9,
-            Error::BadStartInfo { .. } => 10,
-            Error::StartInfoUnreadable { .. } => 11,
-            Error::ElfMalformed { .. } => 12,
-            Error::MissingFile { .. } => 13,
-            Error::TooLarge { .. } => 14,
-            Error::NoRam => 15,
-            Error::MemoryMapTooLarge => 16,
-            Error::KernelNotInRam { .. } => 17,
-            Error::KernelAbove4G { .. } => 18,
-            Error::KernelOverlapsFirmware { .. } => 19,
-            Error::InitrdDoesNotFit { .. } => 20,
-            Error::NoRoomForInitrd { .. } => 21,
-            Error::TableLoader { .. } => 22,
-            Error::NoRoomForTables { .. } => 23,
-            Error::FwCfgWriteNeedsDma { .. } => 24,
-            Error::FSegmentFull { .. } => 25,
-            Error::SmbiosTablesShort { .. } => 26,
-            Error::BadSmbiosAnchor => 27,
-            Error::BzImageNoMagic => 28,
-            Error::BzImageProtocolTooOld { .. } => 29,
-            Error::BzImageHeaderTruncated { .. } => 30,
-            Error::BzImageNoEntry => 31,
-            Error::InitrdAboveLimit { .. } => 32,
-            Error::CmdlineTooLong { .. } => 33,
-            Error::SetupData { .. } => 34,
-            Error::PvhEntryAbove4G => 35,
-            Error::BadRsdp { .. } => 36,
+            Error::PvhEntryOutsideKernel { .. } => 3,
+            Error::PvhNotLoaded => 4,
+            Error::UnknownKernelFormat => 5,
+            Error::DirectoryFull { .. } => 6,
+            Error::DirectoryCount { .. } => 7,
+            Error::BzImageEmpty => 8,
+            Error::BadStartInfo { .. } => 9,
+            Error::StartInfoUnreadable { .. } => 10,
+            Error::ElfMalformed { .. } => 11,
+            Error::MissingFile { .. } => 12,
+            Error::TooLarge { .. } => 13,
+            Error::NoRam => 14,
+            Error::MemoryMapTooLarge => 15,
+            Error::KernelNotInRam { .. } => 16,
+            Error::KernelAbove4G { .. } => 17,
+            Error::KernelOverlapsFirmware { .. } => 18,
+            Error::InitrdDoesNotFit { .. } => 19,
+            Error::NoRoomForInitrd { .. } => 20,
+            Error::TableLoader { .. } => 21,
+            Error::NoRoomForTables { .. } => 22,
+            Error::FwCfgWriteNeedsDma { .. } => 23,
+            Error::FSegmentFull { .. } => 24,
+            Error::SmbiosTablesShort { .. } => 25,
+            Error::BadSmbiosAnchor => 26,
+            Error::BzImageNoMagic => 27,
+            Error::BzImageProtocolTooOld { .. } => 28,
+            Error::BzImageHeaderTruncated { .. } => 29,
+            Error::BzImageNoEntry => 30,
+            Error::InitrdAboveLimit { .. } => 31,
+            Error::CmdlineTooLong { .. } => 32,
+            Error::SetupData { .. } => 33,
+            Error::PvhEntryAbove4G => 34,
+            Error::BadRsdp { .. } => 35,
+            Error::NoBootDisk => 36,
+            Error::NoBootEntry { .. } => 37,
+            Error::Disk { .. } => 38,
+            Error::BootEntry { .. } => 39,
+            Error::EntryFileMissing { .. } => 40,
         }
     }
 

@@ -66,17 +66,17 @@ impl<'i> Origin<'i> {
 
 /// The fw_cfg files of the chained boot, in the directory `discover` read.
 pub(super) struct ChainedFiles {
-    pub(super) kernel: File,
+    /// `None`: boot from a disk.
+    pub(super) kernel: Option<File>,
     pub(super) initrd: Initrd,
     pub(super) cmdline: Option<File>,
 }
 
 impl ChainedFiles {
-    /// The kernel file (which must be there), the initrd (the file, else the incoming module)
-    /// and the command line file.
+    /// The kernel file, the initrd (the file, else the incoming module) and the command line
+    /// file.
     pub(super) fn find(dir: &[u8], incoming: &Incoming) -> Result<ChainedFiles, Error> {
         let [kernel, initrd, cmdline] = Directory::parse(dir).find_all([&KERNEL, &INITRD, &CMDLINE]);
-        let kernel = kernel.ok_or(Error::NoKernelFile)?;
         let initrd = match (initrd, incoming.initrd) {
             (Some(file), _) => Initrd::File(file),
             (None, Some(range)) => Initrd::InPlace(range),

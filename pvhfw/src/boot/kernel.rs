@@ -6,7 +6,7 @@ use super::{Boot, KERNEL_FILE};
 use crate::bzimage::{self, SetupHeader};
 use crate::fw_cfg::{self, key, File, FwCfgIo};
 use crate::kernel::{self, Format, Segment};
-use crate::layout::{ELF_IMAGE, FIRMWARE_RAM, F_SEGMENT_WINDOW, MP_TABLE};
+use crate::layout::{DISK_RAM, ELF_IMAGE, FIRMWARE_RAM, F_SEGMENT_WINDOW, MP_TABLE};
 use crate::platform::Platform;
 use crate::{Error, Range};
 
@@ -38,8 +38,26 @@ pub(super) struct Kernel {
     pub(super) ranges: [Range; KERNEL_RANGES],
     pub(super) initrd: Initrd,
     /// `None`: QEMU's `-kernel` (fw_cfg's kernel items; a PVH ELF QEMU has loaded already).
-    /// `Some`: the fw_cfg file `pvhfw.elf` loads the kernel from itself.
-    pub(super) file: Option<File>,
+    /// `Some`: a file pvhfw loads the kernel from itself.
+    pub(super) file: Option<Source>,
+}
+
+/// A kernel file pvhfw reads itself: the fw_cfg file `pvhfw.elf` boots, or the kernel file on
+/// the boot disk (its handle is kept with the disk: `Kernel` stays small, as it is moved
+/// around on every boot).
+#[derive(Clone, Copy)]
+pub(super) enum Source {
+    FwCfg(File),
+    Disk { size: u64 },
+}
+
+impl Source {
+    fn size(&self) -> u64 {
+        match self {
+            Source::FwCfg(file) => file.size.into(),
+            Source::Disk { size } => *size,
+        }
+    }
 }
 
 /// The boot protocol the kernel is entered by, with what its handover needs.
@@ -177,12 +195,12 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     /// The kernel in `file`, from its head (nothing is loaded yet): a PVH ELF or a bzImage.
     pub(super) fn kernel_file(
         &mut self,
-        file: File,
+        file: Source,
         initrd: Initrd,
         head: &mut [u8; kernel::HEAD_BYTES],
         notes: &mut [u8],
     ) -> Result<Kernel, Error> {
-        self.io.read(file.select, head)?;
+        self.read_head(file, head)?;
         let (protocol, ranges) = if kernel::is_elf(head) {
             self.elf_file(file, head, notes)?
         } else if bzimage::has_magic(head) {
@@ -192,11 +210,15 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         };
         let kernel = Kernel { protocol, ranges, initrd, file: Some(file) };
         kernel.check_clear_of(&FIRMWARE_OWNED)?;
-        kernel.check_clear_of(&[ELF_IMAGE])?;
+        kernel.check_clear_of(&[ELF_IMAGE, DISK_RAM])?;
         if let Some(l) = self.info() {
-            l.str(KERNEL_FILE)
+            let name = match file {
+                Source::FwCfg(_) => KERNEL_FILE,
+                Source::Disk { .. } => "kernel file",
+            };
+            l.str(name)
                 .str(": ")
-                .dec(file.size.into())
+                .dec(file.size())
                 .str(" bytes for ")
                 .hex(kernel.ranges[0].start)
                 .str("-")
@@ -211,7 +233,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     /// each checked to lie in the file.
     fn elf_file(
         &mut self,
-        file: File,
+        file: Source,
         head: &[u8; kernel::HEAD_BYTES],
         notes: &mut [u8],
     ) -> Result<(Protocol, [Range; KERNEL_RANGES]), Error> {
@@ -222,7 +244,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             let bytes = in_file(note, file).and_then(|_| notes.get_mut(..note.filesz as usize));
             let bytes =
                 bytes.ok_or(Error::ElfMalformed { problem: "note segment too large or beyond the end of the file" })?;
-            self.io.read_at(file.select, note.offset as u32, bytes)?;
+            self.read_file_at(file, note.offset, bytes)?;
             entry = entry.or(kernel::pvh_entry(bytes));
         }
         let entry = entry.ok_or(Error::ElfMalformed { problem: "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)" })?;
@@ -247,11 +269,11 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
 
     /// Copies each loadable segment of the PVH ELF in `file` to its address with one DMA and
     /// clears the rest of its memory (its span was checked to be RAM clear of everything else).
-    pub(super) fn load_elf_segments(&mut self, file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(), Error> {
+    pub(super) fn load_elf_segments(&mut self, file: Source, head: &[u8; kernel::HEAD_BYTES]) -> Result<(), Error> {
         let malformed = Error::ElfMalformed { problem: "program headers" };
         let (loads, n_loads, _, _) = kernel::elf_segments::<MAX_SEGMENTS>(head).ok_or(malformed)?;
         for s in loads[..n_loads].iter().filter(|s| s.memsz > 0) {
-            self.io.read_to_phys_at(file.select, s.offset as u32, s.paddr, s.filesz as u32)?;
+            self.file_to_phys(file, s.offset, s.paddr, s.filesz)?;
             let bss = Range { start: s.paddr + s.filesz, end: s.paddr + s.memsz };
             if !bss.is_empty() {
                 self.platform.phys(bss).fill(0);
@@ -264,11 +286,39 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     /// the end of the kernel's `file` (the shared steps checked that the kernel's whole span is
     /// RAM that no table or initrd uses; the header's own limits are checked where boot_params
     /// is filled).
-    pub(super) fn load_bzimage(&mut self, load: Range, file: Option<File>) -> Result<(), Error> {
-        let len = (load.end - load.start) as u32;
+    pub(super) fn load_bzimage(&mut self, load: Range, file: Option<Source>) -> Result<(), Error> {
+        let len = load.end - load.start;
         match file {
-            None => self.io.read_to_phys(key::KERNEL_DATA, load.start, len),
-            Some(file) => self.io.read_to_phys_at(file.select, file.size - len, load.start, len),
+            None => self.io.read_to_phys(key::KERNEL_DATA, load.start, len as u32),
+            Some(file) => self.file_to_phys(file, file.size() - len, load.start, len),
+        }
+    }
+
+    /// The first bytes of `file`, zero-filled past its end (as fw_cfg reads are).
+    fn read_head(&mut self, file: Source, head: &mut [u8; kernel::HEAD_BYTES]) -> Result<(), Error> {
+        match file {
+            Source::FwCfg(f) => self.io.read(f.select, head),
+            Source::Disk { .. } => {
+                let n = (file.size() as usize).min(head.len());
+                head[n..].fill(0);
+                self.read_file_at(file, 0, &mut head[..n])
+            }
+        }
+    }
+
+    /// `buf.len()` bytes of `file` from `offset` (checked to lie in the file).
+    fn read_file_at(&mut self, file: Source, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        match file {
+            Source::FwCfg(f) => self.io.read_at(f.select, offset as u32, buf),
+            Source::Disk { .. } => self.disk_read(offset, buf),
+        }
+    }
+
+    /// `len` bytes of `file` from `offset` (checked to lie in the file) to `phys`.
+    pub(super) fn file_to_phys(&mut self, file: Source, offset: u64, phys: u64, len: u64) -> Result<(), Error> {
+        match file {
+            Source::FwCfg(f) => self.io.read_to_phys_at(f.select, offset as u32, phys, len as u32),
+            Source::Disk { .. } => self.disk_kernel_to_phys(offset, phys, len),
         }
     }
 }
@@ -287,15 +337,15 @@ fn elf_not_loaded(load: Range) -> Error {
 }
 
 /// `segment`'s bytes lie within `file`.
-fn in_file(segment: &Segment, file: File) -> Option<()> {
-    (segment.offset.checked_add(segment.filesz)? <= u64::from(file.size)).then_some(())
+fn in_file(segment: &Segment, file: Source) -> Option<()> {
+    (segment.offset.checked_add(segment.filesz)? <= file.size()).then_some(())
 }
 
 /// A bzImage: its protected-mode part (the file after `setup_sects` + 1 sectors) goes to 1 MiB.
 /// A file that ends within its setup has none.
-fn bzimage_file(file: File, head: &[u8; kernel::HEAD_BYTES]) -> Result<(Protocol, [Range; KERNEL_RANGES]), Error> {
+fn bzimage_file(file: Source, head: &[u8; kernel::HEAD_BYTES]) -> Result<(Protocol, [Range; KERNEL_RANGES]), Error> {
     let header = SetupHeader::parse(head)?;
-    let len = u64::from(file.size).checked_sub(bzimage::setup_len(header.setup_sects)).filter(|&l| l > 0);
+    let len = file.size().checked_sub(bzimage::setup_len(header.setup_sects)).filter(|&l| l > 0);
     let len = len.ok_or(Error::BzImageEmpty)?;
     let load = Range { start: BZIMAGE_LOAD, end: BZIMAGE_LOAD + len };
     let ranges = bzimage_ranges(&header, load)?;

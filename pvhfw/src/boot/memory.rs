@@ -4,9 +4,11 @@
 use super::kernel::{Kernel, Protocol};
 use super::tables::{PlacedTables, Tables};
 use super::Boot;
+use crate::disk::entries::MAX_INITRDS;
+use crate::disk::volume::Handle;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, File, FwCfgIo};
-use crate::layout::{FIRMWARE_RAM, LEGACY_HOLE, MP_TABLE};
+use crate::layout::{DISK_RAM, FIRMWARE_RAM, LEGACY_HOLE, MP_TABLE};
 use crate::platform::Platform;
 use crate::start_info::{MemmapEntry, ModlistEntry, MAX_MEMMAP};
 use crate::table_memory;
@@ -30,6 +32,11 @@ pub(super) enum Initrd {
     File(File),
     /// Already in memory, where the previous stage put it (`pvhfw.elf`).
     InPlace(Range),
+    /// Files on the boot disk (kept with it), `size` bytes concatenated (each from a 4-byte
+    /// boundary, as GRUB does) at a place pvhfw chooses once the memory map is known.
+    Disk {
+        size: u64,
+    },
 }
 
 impl Initrd {
@@ -37,7 +44,7 @@ impl Initrd {
     pub(super) fn known_range(self) -> Option<Range> {
         match self {
             Initrd::Qemu(r) | Initrd::InPlace(r) => Some(r),
-            Initrd::None | Initrd::File(_) => None,
+            Initrd::None | Initrd::File(_) | Initrd::Disk { .. } => None,
         }
     }
 }
@@ -107,7 +114,8 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             Initrd::None => return Ok(None),
             Initrd::Qemu(range) => (range, Some(key::INITRD_DATA)),
             Initrd::InPlace(range) => (range, None),
-            Initrd::File(file) => (self.initrd_place(file, kernel, memmap)?, Some(file.select)),
+            Initrd::File(file) => (self.initrd_place(file.size.into(), kernel, memmap)?, Some(file.select)),
+            Initrd::Disk { size } => (self.initrd_place(size, kernel, memmap)?, None),
         };
         let size = range.end - range.start;
         let fits =
@@ -118,6 +126,9 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         if let Some(source) = source {
             self.io.read_to_phys(source, range.start, size as u32)?;
         }
+        if let Initrd::Disk { .. } = kernel.initrd {
+            self.load_disk_initrds(range)?;
+        }
         if let Some(l) = self.info() {
             l.str("initrd: ").dec(size).str(" bytes at ").hex(range.start).end();
         }
@@ -126,15 +137,20 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
 
     /// The top of free RAM below 4 GiB (and below a bzImage's `initrd_addr_max`) clear of the
     /// kernel, for an initrd pvhfw places itself.
-    fn initrd_place(&mut self, file: File, kernel: &Kernel, memmap: &[MemmapEntry]) -> Result<Range, Error> {
+    fn initrd_place(&mut self, size: u64, kernel: &Kernel, memmap: &[MemmapEntry]) -> Result<Range, Error> {
         let limit = match &kernel.protocol {
             Protocol::Linux { header, .. } => u64::from(header.initrd_addr_max()) + 1,
             Protocol::Pvh { .. } => 1 << 32,
         };
-        let avoid = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, Range::default()]);
-        let size = u64::from(file.size);
+        // The disk boot's RAM is free RAM in the map, and in use until the jump.
+        let avoid = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, DISK_RAM]);
         table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
             .map(|r| Range { start: r.start, end: r.start + size })
             .map_err(|_| Error::NoRoomForInitrd { size, below: limit })
     }
+}
+
+/// The bytes the disk initrds take concatenated, each from a 4-byte boundary.
+pub(super) fn disk_initrds_size(files: &[Option<Handle>; MAX_INITRDS]) -> u64 {
+    files.iter().flatten().fold(0u64, |at, f| at.next_multiple_of(4).saturating_add(f.size()))
 }

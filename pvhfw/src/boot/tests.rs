@@ -527,7 +527,7 @@ fn chained_pvh_elf_loaded_from_its_file() {
 #[test]
 fn chained_failures_name_the_problem() {
     let mut f = FakeFwCfg::default();
-    assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::NoKernelFile));
+    assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::NoKernel));
     f.add_file(chain::KERNEL_FILE, &chained_elf(&[0xf0_0000]));
     let on_pvhfw = Err(Error::KernelOverlapsFirmware { start: 0xf0_0000, end: 0xf0_0010 });
     assert_eq!(prepare_chained(&mut f, b"").0, on_pvhfw);

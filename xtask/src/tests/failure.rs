@@ -12,7 +12,7 @@ use pvhfw::table_loader::encode::{add_pointer, allocate};
 use pvhfw::table_loader::{COMMAND_SIZE, ZONE_F_SEGMENT, ZONE_HIGH};
 use std::path::{Path, PathBuf};
 
-const NO_KERNEL: &str = "pvhfw: error: no kernel given; start QEMU with -kernel FILE";
+const NO_KERNEL: &str = "pvhfw: error: no kernel given and no virtio-blk disk to boot from; give QEMU -kernel FILE (pvhfw.elf: -fw_cfg name=opt/org.pvhfw/kernel,file=FILE) or a disk";
 const NO_LONG_MODE: &str = "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64";
 
 /// A boot of `machine` on QEMU `v` with `args` that must fail with `message`, then halt.
@@ -140,7 +140,7 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
             "-fw_cfg",
             &format!("name=etc/acpi/rsdp,file={}", rsdp_file.display()),
         ],
-        "pvhfw: error: the RSDP etc/table-loader placed at 0xf4000 is broken: its checksum is wrong",
+        "pvhfw: error: the RSDP etc/table-loader placed at 0xffc00 is broken: its checksum is wrong",
     )?);
     // A file larger than the machine's RAM, which the script asks to place.
     let big = work_dir().join("big-table.bin");
@@ -190,12 +190,7 @@ fn chained(v: Version, a: &Artifacts) -> Result<Vec<Case>> {
     let beyond_ram = forged("beyond-ram", &with_segment(&pvhtest, 0x700_0000)?)?;
     let garbage = forged("garbage", &[0x5a; 8192])?;
     let cases = [
-        (
-            "pc-no-kernel-file",
-            "pc",
-            None,
-            "pvhfw: error: no kernel given; pvhfw.elf boots the one in -fw_cfg name=opt/org.pvhfw/kernel,file=FILE",
-        ),
+        ("pc-no-kernel-file", "pc", None, NO_KERNEL),
         (
             "pc-truncated",
             "pc",
