@@ -49,11 +49,16 @@ pub const MP_FLOATING_POINTER: u64 = 0x9_fc00;
 pub const LEGACY_HOLE: Range = Range { start: 0xa_0000, end: 0x10_0000 };
 
 /// Where ACPI and SMBIOS tables go when they fit, as they nearly always do (QEMU's are 1 to
-/// 132 KiB): free RAM below 640 KiB, between the firmware's RAM and the MP table area. Linux
-/// reserves the first MiB anyway, and what the tables leave stays free for its real-mode
-/// trampoline. Fixed, so the tables can be loaded before the memory map is built and the one
-/// build reserves exactly what they use.
-pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x9_e000 };
+/// 132 KiB, so 384 KiB leaves room for `-acpitable` files): free RAM below 640 KiB, between the
+/// firmware's RAM and the disk RAM. Linux reserves the first MiB anyway, and what the tables
+/// leave stays free for its real-mode trampoline. Fixed, so the tables can be loaded before the
+/// memory map is built and the one build reserves exactly what they use.
+pub const LOW_TABLES: Range = Range { start: STACK_TOP, end: 0x8_0000 };
+
+/// A virtio-blk disk's virtqueue, request headers and bounce buffer (`virtio::queue`). Not
+/// reserved in the memory map: the device is reset before the kernel runs, so nothing writes
+/// it any more, and Linux reserves the first MiB anyway.
+pub const DISK_RAM: Range = Range { start: 0x8_0000, end: 0x9_e000 };
 
 /// The firmware image is 64 KiB at 4 GiB - 64 KiB, and QEMU shows the same bytes at 0xF0000.
 pub const IMAGE_SIZE: u64 = 64 * 1024;
@@ -79,6 +84,10 @@ const _: () = assert!(FIRMWARE_RAM.end <= 0x9_f000);
 // The low table window starts where the firmware's RAM ends and the MP table area ends where
 // the legacy hole starts (the memory map reserves each pair as one region).
 const _: () = assert!(FIRMWARE_RAM.end == LOW_TABLES.start && LOW_TABLES.end <= MP_TABLE.start);
+// The disk RAM lies between the tables and the MP table, page-aligned (a legacy virtqueue is
+// given to the device as a page number).
+const _: () = assert!(LOW_TABLES.end == DISK_RAM.start && DISK_RAM.end == MP_TABLE.start);
+const _: () = assert!(DISK_RAM.start.is_multiple_of(0x1000));
 const _: () = assert!(MP_TABLE.end == LEGACY_HOLE.start);
 const _: () = assert!(MP_TABLE.start < MP_FLOATING_POINTER && MP_FLOATING_POINTER + 16 <= MP_TABLE.end);
 const _: () = assert!(F_SEGMENT_WINDOW.start >= 0xf_0000 && F_SEGMENT_WINDOW.end <= 0x10_0000);

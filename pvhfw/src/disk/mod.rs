@@ -15,6 +15,8 @@ pub enum DiskError {
     NotFound,
     /// Something is larger than the reader's buffers allow.
     TooLarge { what: &'static str },
+    /// The disk's device misbehaved or is unsupported: `what` names what it got wrong.
+    Device { what: &'static str },
 }
 
 /// A disk, read in whole sectors.
@@ -23,6 +25,12 @@ pub trait BlockRead {
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError>;
     /// The disk's size in sectors.
     fn sectors(&self) -> u64;
+}
+
+/// A disk that can also read straight into physical memory.
+pub trait PhysRead: BlockRead {
+    /// Reads `sectors` sectors from `sector` to physical address `phys` (RAM the caller checked).
+    fn read_phys(&mut self, sector: u64, sectors: u64, phys: u64) -> Result<(), DiskError>;
 }
 
 /// A disk image in memory, for tests and fuzzing.
