@@ -3,7 +3,7 @@
 
 use super::queue::{self, Ring, BOUNCE, DESCRIPTORS_PER_CHAIN};
 use super::{mmio, pci, Regs, Transport};
-use super::{F_VERSION_1, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FAILED, STATUS_FEATURES_OK};
+use super::{F_VERSION_1_HIGH, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FAILED, STATUS_FEATURES_OK};
 use crate::disk::{BlockRead, DiskError, PhysRead, SECTOR};
 use crate::layout::DISK_RAM;
 use crate::platform::{PciFn, Platform};
@@ -94,13 +94,12 @@ impl VirtioBlk {
 
     /// Features, then the queue: what may fail between DRIVER and DRIVER_OK.
     fn setup<P: Platform + ?Sized>(p: &mut P, regs: Regs, notify: (u32, u32)) -> Result<(Regs, Ring), DiskError> {
-        let offered = regs.features(p);
         if !regs.is_legacy() {
             // Modern transports require VERSION_1, and it is all pvhfw accepts.
-            if offered & F_VERSION_1 == 0 {
+            if regs.features_high(p) & F_VERSION_1_HIGH == 0 {
                 return Err(DiskError::Device { what: "virtio device without VERSION_1" });
             }
-            regs.set_features(p, F_VERSION_1);
+            regs.set_features(p, F_VERSION_1_HIGH);
             regs.set_status(p, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
             if regs.status(p) & STATUS_FEATURES_OK == 0 {
                 return Err(DiskError::Device { what: "virtio device refused the features" });

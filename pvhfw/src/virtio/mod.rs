@@ -29,8 +29,10 @@ const STATUS_DRIVER_OK: u8 = 4;
 const STATUS_FEATURES_OK: u8 = 8;
 const STATUS_FAILED: u8 = 0x80;
 
-/// The one feature pvhfw accepts: the virtio 1.x layout, which modern transports require.
+/// The one feature pvhfw accepts: the virtio 1.x layout, which modern transports require
+/// (feature bit 32, bit 0 of the high half).
 const F_VERSION_1: u64 = 1 << 32;
+const F_VERSION_1_HIGH: u32 = (F_VERSION_1 >> 32) as u32;
 
 /// virtio device id of a block device (virtio-mmio's DeviceID; PCI's modern id is 0x1040 + it).
 const DEVICE_BLOCK: u32 = 2;
@@ -122,7 +124,6 @@ enum Regs {
 /// The legacy I/O registers (virtio 0.9.5; device configuration at 0x14 without MSI-X, which
 /// pvhfw never enables).
 mod legacy {
-    pub const DEVICE_FEATURES: u16 = 0x00;
     pub const DRIVER_FEATURES: u16 = 0x04;
     pub const QUEUE_PFN: u16 = 0x08;
     pub const QUEUE_SIZE: u16 = 0x0c;
@@ -169,42 +170,34 @@ impl Regs {
         }
     }
 
-    /// The device's features; a legacy interface has only the low 32.
-    fn features<P: Platform + ?Sized>(self, p: &mut P) -> u64 {
+    /// The device's feature bits 32 to 63, where VERSION_1 is (modern and virtio-mmio 2 only).
+    fn features_high<P: Platform + ?Sized>(self, p: &mut P) -> u32 {
         match self {
-            Regs::Legacy { port } => p.io_read(port + legacy::DEVICE_FEATURES, Width::U32).into(),
+            Regs::Legacy { .. } => 0,
             Regs::Modern { common, .. } => {
-                let half = |p: &mut P, i| {
-                    p.mem_write(common + common::DEVICE_FEATURE_SELECT, Width::U32, i);
-                    u64::from(p.mem_read(common + common::DEVICE_FEATURE, Width::U32))
-                };
-                half(p, 0) | half(p, 1) << 32
+                p.mem_write(common + common::DEVICE_FEATURE_SELECT, Width::U32, 1);
+                p.mem_read(common + common::DEVICE_FEATURE, Width::U32)
             }
             Regs::Mmio { base, .. } => {
-                let half = |p: &mut P, i| {
-                    p.mem_write(base + mmio::DEVICE_FEATURES_SEL, Width::U32, i);
-                    u64::from(p.mem_read(base + mmio::DEVICE_FEATURES, Width::U32))
-                };
-                half(p, 0) | half(p, 1) << 32
+                p.mem_write(base + mmio::DEVICE_FEATURES_SEL, Width::U32, 1);
+                p.mem_read(base + mmio::DEVICE_FEATURES, Width::U32)
             }
         }
     }
 
-    fn set_features<P: Platform + ?Sized>(self, p: &mut P, features: u64) {
-        let (lo, hi) = (features as u32, (features >> 32) as u32);
+    /// Accepts feature bits 32 to 63 `high` (modern, virtio-mmio 2), or no features (legacy).
+    /// The low half stays 0 as the reset left it.
+    fn set_features<P: Platform + ?Sized>(self, p: &mut P, high: u32) {
         match self {
-            Regs::Legacy { port } => p.io_write(port + legacy::DRIVER_FEATURES, Width::U32, lo),
+            Regs::Legacy { port } => p.io_write(port + legacy::DRIVER_FEATURES, Width::U32, 0),
+            Regs::Mmio { base, version: 1 } => p.mem_write(base + mmio::DRIVER_FEATURES, Width::U32, 0),
             Regs::Modern { common, .. } => {
-                for (i, v) in [(0, lo), (1, hi)] {
-                    p.mem_write(common + common::DRIVER_FEATURE_SELECT, Width::U32, i);
-                    p.mem_write(common + common::DRIVER_FEATURE, Width::U32, v);
-                }
+                p.mem_write(common + common::DRIVER_FEATURE_SELECT, Width::U32, 1);
+                p.mem_write(common + common::DRIVER_FEATURE, Width::U32, high);
             }
             Regs::Mmio { base, .. } => {
-                for (i, v) in [(0, lo), (1, hi)] {
-                    p.mem_write(base + mmio::DRIVER_FEATURES_SEL, Width::U32, i);
-                    p.mem_write(base + mmio::DRIVER_FEATURES, Width::U32, v);
-                }
+                p.mem_write(base + mmio::DRIVER_FEATURES_SEL, Width::U32, 1);
+                p.mem_write(base + mmio::DRIVER_FEATURES, Width::U32, high);
             }
         }
     }

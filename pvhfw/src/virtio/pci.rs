@@ -111,11 +111,17 @@ pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskErr
     }
     let command_status = p.pci_read32(f, COMMAND);
     let command = command_status as u16;
+    let transitional = id >> 16 == DEVICE_BLK_TRANSITIONAL;
     let caps = if command_status & STATUS_CAP_LIST != 0 { capabilities(p, f)? } else { Caps::default() };
-    let has_legacy = id >> 16 == DEVICE_BLK_TRANSITIONAL && p.pci_read32(f, BAR0) & 1 == 1;
-    let regs = match (caps.common, caps.notify, caps.device) {
-        (Some(c), Some((n, mult)), Some(d)) if !(has_legacy && assigned_high(p, f, c.bar)) => {
-            let base = mem_bar(p, f, c.bar, u32::from(command))?;
+    if let (Some(c), Some((n, mult)), Some(d)) = (caps.common, caps.notify, caps.device) {
+        let bar = MemBar::read(p, f, c.bar)?;
+        // pvhfw maps only the first 4 GiB: a BAR a previous firmware put above is left where it
+        // is when the legacy interface can be used instead, and moved otherwise.
+        if !(bar.address >= 1 << 32 && transitional) {
+            let base = match bar.address {
+                a if a != 0 && a < 1 << 32 => a,
+                _ => bar.assign(p, f, u32::from(command))?,
+            };
             let at = |cap: Cap| -> Result<u64, DiskError> {
                 if cap.bar != c.bar || cap.length < 4 {
                     return Err(DiskError::Device { what: "virtio-pci capabilities" });
@@ -125,16 +131,16 @@ pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskErr
             let (notify, common, device) = (at(n)?, at(c)?, at(d)?);
             p.pci_write32(f, COMMAND, u32::from(command) | CMD_MEMORY | CMD_BUS_MASTER);
             // The notify address depends on the queue: see `notify_address`.
-            return Ok(Opened { regs: Regs::Modern { common, notify, device }, command, notify: (mult, n.length) });
+            let regs = Regs::Modern { common, notify, device };
+            return Ok(Opened { regs, command, notify: (mult, n.length) });
         }
-        _ if has_legacy => {
-            let port = io_bar(p, f, u32::from(command))?;
-            p.pci_write32(f, COMMAND, u32::from(command) | CMD_IO | CMD_BUS_MASTER);
-            Regs::Legacy { port }
-        }
-        _ => return Err(DiskError::Device { what: "virtio-pci function without a usable interface" }),
-    };
-    Ok(Opened { regs, command, notify: (0, 0) })
+    }
+    if !transitional {
+        return Err(DiskError::Device { what: "virtio-pci function without a usable interface" });
+    }
+    let port = io_bar(p, f, u32::from(command))?;
+    p.pci_write32(f, COMMAND, u32::from(command) | CMD_IO | CMD_BUS_MASTER);
+    Ok(Opened { regs: Regs::Legacy { port }, command, notify: (0, 0) })
 }
 
 /// The modern notify register of the selected queue (0): the notify structure's address plus
@@ -167,17 +173,23 @@ fn capabilities<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Caps, DiskE
             break;
         }
         let head = p.pci_read32(f, at);
-        if head & 0xff == CAP_VENDOR {
+        // Only the three structures the driver uses are read further (two VM exits a dword).
+        let wanted = match (head >> 24) as u8 {
+            CAP_COMMON => caps.common.is_none(),
+            CAP_NOTIFY => caps.notify.is_none(),
+            CAP_DEVICE => caps.device.is_none(),
+            _ => false,
+        };
+        if head & 0xff == CAP_VENDOR && wanted {
             let cap = Cap {
                 bar: (p.pci_read32(f, at + 4) & 0xff) as u8,
                 offset: p.pci_read32(f, at + 8),
                 length: p.pci_read32(f, at + 12),
             };
             match (head >> 24) as u8 {
-                CAP_COMMON if caps.common.is_none() => caps.common = Some(cap),
-                CAP_NOTIFY if caps.notify.is_none() => caps.notify = Some((cap, p.pci_read32(f, at + 16))),
-                CAP_DEVICE if caps.device.is_none() => caps.device = Some(cap),
-                _ => {}
+                CAP_COMMON => caps.common = Some(cap),
+                CAP_NOTIFY => caps.notify = Some((cap, p.pci_read32(f, at + 16))),
+                _ => caps.device = Some(cap),
             }
         }
         at = (head >> 8) as u8 & 0xfc;
@@ -185,49 +197,52 @@ fn capabilities<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Caps, DiskE
     Err(DiskError::Device { what: "virtio-pci capability list" })
 }
 
-/// Whether memory BAR `bar` holds an address above 4 GiB (assigned by a previous firmware).
-fn assigned_high<P: Platform + ?Sized>(p: &mut P, f: PciFn, bar: u8) -> bool {
-    bar < 5 && {
-        let low = p.pci_read32(f, BAR0 + 4 * bar);
-        is_mem64(low) && p.pci_read32(f, BAR0 + 4 * bar + 4) != 0
-    }
-}
-
 fn is_mem64(bar: u32) -> bool {
     bar & 0x7 == 0x4
 }
 
-/// The address of memory BAR `bar`, assigning it first when it has none or one above 4 GiB.
-fn mem_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, bar: u8, command: u32) -> Result<u64, DiskError> {
-    let bad = DiskError::Device { what: "virtio-pci memory BAR" };
-    if bar > 5 {
-        return Err(bad);
+/// A memory BAR as found.
+struct MemBar {
+    bar: u8,
+    low: u32,
+    address: u64,
+}
+
+impl MemBar {
+    fn read<P: Platform + ?Sized>(p: &mut P, f: PciFn, bar: u8) -> Result<MemBar, DiskError> {
+        let bad = DiskError::Device { what: "virtio-pci memory BAR" };
+        let reg = BAR0 + 4 * bar;
+        let low = if bar <= 5 { p.pci_read32(f, reg) } else { 1 };
+        if low & 1 != 0 || (is_mem64(low) && bar == 5) {
+            return Err(bad);
+        }
+        let high = if is_mem64(low) { p.pci_read32(f, reg + 4) } else { 0 };
+        Ok(MemBar { bar, low, address: u64::from(low & !0xf) | u64::from(high) << 32 })
     }
-    let reg = BAR0 + 4 * bar;
-    let low = p.pci_read32(f, reg);
-    if low & 1 != 0 || (is_mem64(low) && bar == 5) {
-        return Err(bad);
+
+    /// Gives the BAR pvhfw's address for function `f`.
+    fn assign<P: Platform + ?Sized>(&self, p: &mut P, f: PciFn, command: u32) -> Result<u64, DiskError> {
+        let reg = BAR0 + 4 * self.bar;
+        let size = size_bar(p, f, reg, command, !0xf)?;
+        if size > MEM_PER_FUNCTION {
+            return Err(DiskError::Device { what: "virtio-pci memory BAR larger than pvhfw's 32 KiB" });
+        }
+        let addr = MEM_BASE + u64::from(f.0) * MEM_PER_FUNCTION;
+        p.pci_write32(f, reg, addr as u32);
+        if is_mem64(self.low) && self.address >> 32 != 0 {
+            p.pci_write32(f, reg + 4, 0);
+        }
+        Ok(addr)
     }
-    let high = if is_mem64(low) { p.pci_read32(f, reg + 4) } else { 0 };
-    let addr = u64::from(low & !0xf) | u64::from(high) << 32;
-    if addr != 0 && high == 0 {
-        return Ok(addr);
-    }
-    let size = size_bar(p, f, reg, command, !0xf)?;
-    if size > MEM_PER_FUNCTION {
-        return Err(DiskError::Device { what: "virtio-pci memory BAR larger than pvhfw's 32 KiB" });
-    }
-    let addr = MEM_BASE + u64::from(f.0) * MEM_PER_FUNCTION;
-    p.pci_write32(f, reg, addr as u32);
-    if is_mem64(low) {
-        p.pci_write32(f, reg + 4, 0);
-    }
-    Ok(addr)
 }
 
 /// The port of the legacy I/O BAR 0, assigning it first when it has none.
 fn io_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, command: u32) -> Result<u16, DiskError> {
-    let port = p.pci_read32(f, BAR0) & !0x3;
+    let bar = p.pci_read32(f, BAR0);
+    if bar & 1 == 0 {
+        return Err(DiskError::Device { what: "virtio-pci legacy BAR 0 is no I/O BAR" });
+    }
+    let port = bar & !0x3;
     if port != 0 {
         return u16::try_from(port).map_err(|_| DiskError::Device { what: "virtio-pci I/O BAR" });
     }
@@ -244,7 +259,9 @@ fn io_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, command: u32) -> Result<u16
 /// A BAR's size, from the all-ones write (with decoding off, so the probe address is never
 /// live); `mask` keeps the address bits.
 fn size_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, reg: u8, command: u32, mask: u32) -> Result<u64, DiskError> {
-    p.pci_write32(f, COMMAND, command & !(CMD_IO | CMD_MEMORY));
+    if command & (CMD_IO | CMD_MEMORY) != 0 {
+        p.pci_write32(f, COMMAND, command & !(CMD_IO | CMD_MEMORY));
+    }
     p.pci_write32(f, reg, u32::MAX);
     let bits = p.pci_read32(f, reg) & mask;
     if bits == 0 {
