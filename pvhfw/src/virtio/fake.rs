@@ -40,6 +40,8 @@ pub struct Faults {
     pub used_len: Option<u32>,
     /// VERSION_1 is not offered.
     pub no_version_1: bool,
+    /// Modern `queue_notify_off` of queue 0 (QEMU's is 0).
+    pub notify_off: u32,
 }
 
 const LEGACY_BAR_SIZE: u32 = 0x80;
@@ -243,6 +245,7 @@ impl FakeBlk {
             Reg::Magic => 0x7472_6976,
             Reg::Version => self.mmio.map_or(0, |m| m.1),
             Reg::DeviceId => self.device_id,
+            Reg::NotifyOff => self.faults.notify_off,
             _ => 0,
         }
     }
@@ -373,6 +376,7 @@ enum Reg {
     /// desc (0), avail (1), used (2); high half?
     Ring(usize, bool),
     Ready,
+    NotifyOff,
     Notify,
     Status,
     Config(u64),
@@ -402,6 +406,7 @@ impl Reg {
             0x14 => Reg::Status,
             0x18 => Reg::QueueSize,
             0x1c => Reg::Ready,
+            0x1e => Reg::NotifyOff,
             0x20..=0x37 => Reg::Ring(((offset - 0x20) / 8) as usize, offset % 8 == 4),
             _ => Reg::None,
         }

@@ -31,6 +31,8 @@ const CAP_VENDOR: u32 = 0x09;
 const CAP_COMMON: u8 = 1;
 const CAP_NOTIFY: u8 = 2;
 const CAP_DEVICE: u8 = 4;
+/// The common configuration structure's size (virtio 1.x, up to `queue_device`).
+const COMMON_LENGTH: u32 = 0x38;
 /// More capabilities than configuration space holds (192 bytes / 4): a list that loops.
 const MAX_CAPS: usize = 48;
 
@@ -122,13 +124,16 @@ pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskErr
                 a if a != 0 && a < 1 << 32 => a,
                 _ => bar.assign(p, f, u32::from(command))?,
             };
-            let at = |cap: Cap| -> Result<u64, DiskError> {
-                if cap.bar != c.bar || cap.length < 4 {
+            // Each structure in the one BAR, as long as what the driver uses of it, and within
+            // the 32 KiB pvhfw gives a BAR (QEMU's are 16 KiB), so no register lies elsewhere.
+            let at = |cap: Cap, needs: u32| -> Result<u64, DiskError> {
+                let inside = u64::from(cap.offset) + u64::from(needs) <= MEM_PER_FUNCTION;
+                if cap.bar != c.bar || cap.length < needs || !inside {
                     return Err(DiskError::Device { what: "virtio-pci capabilities" });
                 }
                 Ok(base + u64::from(cap.offset))
             };
-            let (notify, common, device) = (at(n)?, at(c)?, at(d)?);
+            let (notify, common, device) = (at(n, 2)?, at(c, COMMON_LENGTH)?, at(d, 8)?);
             p.pci_write32(f, COMMAND, u32::from(command) | CMD_MEMORY | CMD_BUS_MASTER);
             // The notify address depends on the queue: see `notify_address`.
             let regs = Regs::Modern { common, notify, device };
@@ -154,7 +159,7 @@ pub fn notify_address<P: Platform + ?Sized>(
     let Regs::Modern { common, notify, device } = regs else { return Ok(regs) };
     let off = p.mem_read(common + super::common::QUEUE_NOTIFY_OFF, Width::U16) & 0xffff;
     let delta = u64::from(off) * u64::from(mult);
-    if delta + 2 > u64::from(length) {
+    if delta + 2 > u64::from(length).min(MEM_PER_FUNCTION) {
         return Err(DiskError::Device { what: "virtio-pci notify offset" });
     }
     Ok(Regs::Modern { common, notify: notify + delta, device })

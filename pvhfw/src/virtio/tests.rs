@@ -278,3 +278,67 @@ fn finds_mmio_disks_from_the_top_down() {
     let found = find_disks(&mut p, Chipset::Microvm, Some(bootorder));
     assert_eq!(found.as_slice(), [at(3), at(23), at(21)]);
 }
+
+#[test]
+fn broken_pci_capabilities() {
+    let t = Transport::Pci(slot3());
+    // Queue 0's notify register beyond the notify structure (4 KiB, multiplier 4).
+    let device = FakeBlk::pci_kind(slot3(), Pci::Modern, image(4096));
+    let mut p = machine(device.with_faults(Faults { notify_off: 1024, ..Faults::default() }), 0);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "virtio-pci notify offset" });
+    // A structure outside the 32 KiB pvhfw gives the BAR.
+    let mut device = FakeBlk::pci_kind(slot3(), Pci::Modern, image(4096));
+    device.config[0x50 / 4 + 2] = 0x8000;
+    let mut p = machine(device, 0);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "virtio-pci capabilities" });
+    // A capability list that points back at itself.
+    let mut device = FakeBlk::pci_kind(slot3(), Pci::Modern, image(4096));
+    device.config[0x50 / 4] = (device.config[0x50 / 4] & !0xff00) | 0x40 << 8;
+    let mut p = machine(device, 0);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "virtio-pci capability list" });
+    // A function that is no virtio-blk.
+    let mut p = FakePlatform::default().with_device(slot3(), 0x1000_1af4);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "no virtio-blk PCI function there" });
+}
+
+#[test]
+fn broken_mmio_transports() {
+    let t = Transport::Mmio(mmio::transport(0));
+    // Nothing there: reads as zero.
+    let mut p = machine(FakeBlk::mmio(1, 2, image(4096)), 0);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "no virtio-mmio transport there" });
+    let mut p = machine(FakeBlk::mmio(0, 3, image(4096)), 0);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "virtio-mmio version" });
+    let mut net = FakeBlk::mmio(0, 2, image(4096));
+    net.device_id = 1;
+    let mut p = machine(net, 0);
+    let e = VirtioBlk::open(&mut p, t).unwrap_err();
+    assert_eq!(e, DiskError::Device { what: "no virtio-blk device there" });
+}
+
+#[test]
+fn one_disk_after_another() {
+    // The disk RAM is shared: reset one, open the next, and each reads its own image.
+    let other: Vec<u8> = image(MIB as usize).iter().map(|b| !b).collect();
+    let mut p = machine(FakeBlk::pci(slot3(), image(MIB as usize)), 0).with_fake_device(FakeBlk::pci_kind(
+        PciFn::new(4, 0),
+        Pci::Legacy,
+        other,
+    ));
+    let mut buf = [0u8; 512];
+    let mut a = VirtioBlk::open(&mut p, Transport::Pci(slot3())).unwrap();
+    a.disk(&mut p).read(1, &mut buf).unwrap();
+    assert_eq!(buf[..4], [0x80, 0, 0, 0]);
+    a.reset(&mut p);
+    let mut b = VirtioBlk::open(&mut p, Transport::Pci(PciFn::new(4, 0))).unwrap();
+    b.disk(&mut p).read(1, &mut buf).unwrap();
+    assert_eq!(buf[..4], [0x7f, 0xff, 0xff, 0xff]);
+    // The reset one refuses reads rather than touch the shared ring.
+    assert_eq!(a.disk(&mut p).read(1, &mut buf), Err(DiskError::Read { sector: 1 }));
+}
