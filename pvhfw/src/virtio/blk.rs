@@ -64,6 +64,7 @@ struct Request {
 impl VirtioBlk {
     /// Takes the device at `t` through reset, feature negotiation and queue setup to
     /// DRIVER_OK. On failure after the reset the device is left FAILED.
+    #[inline(never)]
     pub fn open<P: Platform + ?Sized>(p: &mut P, t: Transport) -> Result<VirtioBlk, DiskError> {
         let (regs, pci, notify) = match t {
             Transport::Pci(f) => {
@@ -93,6 +94,7 @@ impl VirtioBlk {
     }
 
     /// Features, then the queue: what may fail between DRIVER and DRIVER_OK.
+    #[inline(never)]
     fn setup<P: Platform + ?Sized>(p: &mut P, regs: Regs, notify: (u32, u32)) -> Result<(Regs, Ring), DiskError> {
         if !regs.is_legacy() {
             // Modern transports require VERSION_1, and it is all pvhfw accepts.
@@ -179,6 +181,7 @@ impl VirtioBlk {
     }
 
     /// Writes the chains of `batch` and makes them available, then notifies once.
+    #[inline(never)]
     fn post<P: Platform + ?Sized>(&mut self, p: &mut P, batch: &[Request]) {
         for (i, r) in batch.iter().enumerate() {
             let i = i as u16;
@@ -213,6 +216,7 @@ impl VirtioBlk {
     }
 
     /// Polls the used ring until every chain of `batch` completed, checking each entry.
+    #[inline(never)]
     fn wait<P: Platform + ?Sized>(&mut self, p: &mut P, batch: &[Request]) -> Result<(), DiskError> {
         let mut done = 0u64; // bit i: chain i completed
         let all = if batch.len() == 64 { u64::MAX } else { (1 << batch.len()) - 1 };

@@ -33,9 +33,8 @@ pub const QUEUE_PFN: u64 = 0x040;
 pub const QUEUE_READY: u64 = 0x044;
 pub const QUEUE_NOTIFY: u64 = 0x050;
 pub const STATUS: u64 = 0x070;
+/// QueueDescLow/High; QueueDriverLow/High and QueueDeviceLow/High follow 16 bytes apart.
 pub const QUEUE_DESC: u64 = 0x080;
-pub const QUEUE_DRIVER: u64 = 0x090;
-pub const QUEUE_DEVICE: u64 = 0x0a0;
 pub const CONFIG: u64 = 0x100;
 
 /// "virt", little-endian.
@@ -53,17 +52,19 @@ pub fn is_transport(addr: u64) -> bool {
 
 /// The block devices: first those `bootorder` names (wherever they are), then from the top
 /// transport down to the first empty one. One VM exit (DeviceID) per transport read.
+#[inline(never)]
 pub fn scan<P: Platform + ?Sized>(p: &mut P, bootorder: &[u8], disks: &mut Disks) {
     for line in bootorder.split(|&b| b == b'\n') {
         if let Some(addr) = super::order::mmio_address(line).filter(|&a| is_transport(a)) {
-            if p.mem_read(addr + DEVICE_ID, Width::U32) == DEVICE_BLOCK {
+            if device_id(p, addr) == DEVICE_BLOCK {
                 disks.push(Transport::Mmio(addr));
             }
         }
     }
     // Disks::push keeps the order of the first sighting; `order` sorts them afterwards.
-    for i in (0..TRANSPORTS).rev() {
-        match p.mem_read(transport(i) + DEVICE_ID, Width::U32) {
+    // black_box: the loop runs once per boot, and unrolled it costs ROM space.
+    for i in (0..core::hint::black_box(TRANSPORTS)).rev() {
+        match device_id(p, transport(i)) {
             0 => break,
             DEVICE_BLOCK => disks.push(Transport::Mmio(transport(i))),
             _ => {}
@@ -71,7 +72,15 @@ pub fn scan<P: Platform + ?Sized>(p: &mut P, bootorder: &[u8], disks: &mut Disks
     }
 }
 
+/// The DeviceID of the transport at `base` (0: no device): one VM exit, kept out of line (the
+/// scan's loop would unroll it).
+#[inline(never)]
+fn device_id<P: Platform + ?Sized>(p: &mut P, base: u64) -> u32 {
+    p.mem_read(base + DEVICE_ID, Width::U32)
+}
+
 /// Checks that `base` is a virtio-mmio block device; returns its version (1 legacy, 2).
+#[inline(never)]
 pub fn open<P: Platform + ?Sized>(p: &mut P, base: u64) -> Result<u32, DiskError> {
     if p.mem_read(base + MAGIC, Width::U32) != MAGIC_VALUE {
         return Err(DiskError::Device { what: "no virtio-mmio transport there" });

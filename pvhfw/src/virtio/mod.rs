@@ -121,32 +121,37 @@ enum Regs {
     Mmio { base: u64, version: u32 },
 }
 
-/// The legacy I/O registers (virtio 0.9.5; device configuration at 0x14 without MSI-X, which
-/// pvhfw never enables).
-mod legacy {
-    pub const DRIVER_FEATURES: u16 = 0x04;
-    pub const QUEUE_PFN: u16 = 0x08;
-    pub const QUEUE_SIZE: u16 = 0x0c;
-    pub const QUEUE_SELECT: u16 = 0x0e;
-    pub const QUEUE_NOTIFY: u16 = 0x10;
-    pub const STATUS: u16 = 0x12;
-    pub const CONFIG: u16 = 0x14;
+/// A device register, whatever the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Status,
+    DeviceFeatureSelect,
+    DeviceFeature,
+    DriverFeatureSelect,
+    DriverFeature,
+    QueueSelect,
+    /// The selected queue's largest size (legacy PCI: its size).
+    QueueMax,
+    /// The size the driver gives the selected queue.
+    QueueSize,
+    QueueEnable,
+    QueueNotifyOff,
+    /// Legacy queue setup: page size, used-ring alignment, page number.
+    PageSize,
+    QueueAlign,
+    QueuePfn,
+    /// Modern queue addresses: desc, driver (avail), device (used); low then high halves.
+    QueueAddress(u8),
+    Notify,
+    /// 32 bits of the device configuration at this offset.
+    Config(u8),
 }
 
-/// The modern common configuration structure's registers.
-mod common {
-    pub const DEVICE_FEATURE_SELECT: u64 = 0x00;
-    pub const DEVICE_FEATURE: u64 = 0x04;
-    pub const DRIVER_FEATURE_SELECT: u64 = 0x08;
-    pub const DRIVER_FEATURE: u64 = 0x0c;
-    pub const STATUS: u64 = 0x14;
-    pub const QUEUE_SELECT: u64 = 0x16;
-    pub const QUEUE_SIZE: u64 = 0x18;
-    pub const QUEUE_ENABLE: u64 = 0x1c;
-    pub const QUEUE_NOTIFY_OFF: u64 = 0x1e;
-    pub const QUEUE_DESC: u64 = 0x20;
-    pub const QUEUE_DRIVER: u64 = 0x28;
-    pub const QUEUE_DEVICE: u64 = 0x30;
+/// A register's place: a port or an address, and its width.
+#[derive(Clone, Copy)]
+enum Place {
+    Port(u16, Width),
+    Mem(u64, Width),
 }
 
 impl Regs {
@@ -154,121 +159,139 @@ impl Regs {
         matches!(self, Regs::Legacy { .. } | Regs::Mmio { version: 1, .. })
     }
 
-    fn status<P: Platform + ?Sized>(self, p: &mut P) -> u8 {
+    /// Where `field` is on this transport, or `None` if it has no such register.
+    fn place(self, field: Field) -> Option<Place> {
+        use Width::{U16, U32, U8};
         match self {
-            Regs::Legacy { port } => p.io_read(port + legacy::STATUS, Width::U8) as u8,
-            Regs::Modern { common, .. } => p.mem_read(common + common::STATUS, Width::U8) as u8,
-            Regs::Mmio { base, .. } => p.mem_read(base + mmio::STATUS, Width::U32) as u8,
+            // virtio 0.9.5's I/O registers (device configuration at 0x14 without MSI-X, which
+            // pvhfw never enables).
+            Regs::Legacy { port } => {
+                let (offset, width) = match field {
+                    Field::DriverFeature => (0x04, U32),
+                    Field::QueuePfn => (0x08, U32),
+                    Field::QueueMax => (0x0c, U16),
+                    Field::QueueSelect => (0x0e, U16),
+                    Field::Notify => (0x10, U16),
+                    Field::Status => (0x12, U8),
+                    Field::Config(o) => (0x14 + u16::from(o), U32),
+                    _ => return None,
+                };
+                Some(Place::Port(port + offset, width))
+            }
+            // The common configuration structure (virtio 1.x section 4.1.4.3).
+            Regs::Modern { common, notify, device } => Some(match field {
+                Field::DeviceFeatureSelect => Place::Mem(common, U32),
+                Field::DeviceFeature => Place::Mem(common + 0x04, U32),
+                Field::DriverFeatureSelect => Place::Mem(common + 0x08, U32),
+                Field::DriverFeature => Place::Mem(common + 0x0c, U32),
+                Field::Status => Place::Mem(common + 0x14, U8),
+                Field::QueueSelect => Place::Mem(common + 0x16, U16),
+                Field::QueueMax | Field::QueueSize => Place::Mem(common + 0x18, U16),
+                Field::QueueEnable => Place::Mem(common + 0x1c, U16),
+                Field::QueueNotifyOff => Place::Mem(common + 0x1e, U16),
+                Field::QueueAddress(i) => Place::Mem(common + 0x20 + 4 * u64::from(i), U32),
+                Field::Notify => Place::Mem(notify, U16),
+                Field::Config(o) => Place::Mem(device + u64::from(o), U32),
+                _ => return None,
+            }),
+            Regs::Mmio { base, version } => {
+                let legacy = version == 1;
+                let offset = match field {
+                    Field::DeviceFeature => mmio::DEVICE_FEATURES,
+                    Field::DeviceFeatureSelect => mmio::DEVICE_FEATURES_SEL,
+                    Field::DriverFeature => mmio::DRIVER_FEATURES,
+                    Field::DriverFeatureSelect => mmio::DRIVER_FEATURES_SEL,
+                    Field::PageSize if legacy => mmio::GUEST_PAGE_SIZE,
+                    Field::QueueSelect => mmio::QUEUE_SEL,
+                    Field::QueueMax => mmio::QUEUE_NUM_MAX,
+                    Field::QueueSize => mmio::QUEUE_NUM,
+                    Field::QueueAlign if legacy => mmio::QUEUE_ALIGN,
+                    Field::QueuePfn if legacy => mmio::QUEUE_PFN,
+                    Field::QueueEnable if !legacy => mmio::QUEUE_READY,
+                    Field::Notify => mmio::QUEUE_NOTIFY,
+                    Field::Status => mmio::STATUS,
+                    Field::QueueAddress(i) if !legacy => {
+                        mmio::QUEUE_DESC + 0x10 * u64::from(i / 2) + 4 * u64::from(i % 2)
+                    }
+                    Field::Config(o) => mmio::CONFIG + u64::from(o),
+                    _ => return None,
+                };
+                Some(Place::Mem(base + offset, U32))
+            }
         }
+    }
+
+    /// Reads `field` (0 where the transport has none). One VM exit.
+    #[inline(never)]
+    fn read<P: Platform + ?Sized>(self, p: &mut P, field: Field) -> u32 {
+        match self.place(field) {
+            Some(Place::Port(port, width)) => p.io_read(port, width),
+            Some(Place::Mem(addr, width)) => p.mem_read(addr, width),
+            None => 0,
+        }
+    }
+
+    /// Writes `field`, where the transport has it. One VM exit.
+    #[inline(never)]
+    fn write<P: Platform + ?Sized>(self, p: &mut P, field: Field, value: u32) {
+        match self.place(field) {
+            Some(Place::Port(port, width)) => p.io_write(port, width, value),
+            Some(Place::Mem(addr, width)) => p.mem_write(addr, width, value),
+            None => {}
+        }
+    }
+
+    fn status<P: Platform + ?Sized>(self, p: &mut P) -> u8 {
+        self.read(p, Field::Status) as u8
     }
 
     fn set_status<P: Platform + ?Sized>(self, p: &mut P, status: u8) {
-        match self {
-            Regs::Legacy { port } => p.io_write(port + legacy::STATUS, Width::U8, status.into()),
-            Regs::Modern { common, .. } => p.mem_write(common + common::STATUS, Width::U8, status.into()),
-            Regs::Mmio { base, .. } => p.mem_write(base + mmio::STATUS, Width::U32, status.into()),
-        }
+        self.write(p, Field::Status, status.into())
     }
 
-    /// The device's feature bits 32 to 63, where VERSION_1 is (modern and virtio-mmio 2 only).
+    /// The device's feature bits 32 to 63, where VERSION_1 is (modern and virtio-mmio 2).
     fn features_high<P: Platform + ?Sized>(self, p: &mut P) -> u32 {
-        match self {
-            Regs::Legacy { .. } => 0,
-            Regs::Modern { common, .. } => {
-                p.mem_write(common + common::DEVICE_FEATURE_SELECT, Width::U32, 1);
-                p.mem_read(common + common::DEVICE_FEATURE, Width::U32)
-            }
-            Regs::Mmio { base, .. } => {
-                p.mem_write(base + mmio::DEVICE_FEATURES_SEL, Width::U32, 1);
-                p.mem_read(base + mmio::DEVICE_FEATURES, Width::U32)
-            }
-        }
+        self.write(p, Field::DeviceFeatureSelect, 1);
+        self.read(p, Field::DeviceFeature)
     }
 
-    /// Accepts feature bits 32 to 63 `high` (modern, virtio-mmio 2), or no features (legacy).
-    /// The low half stays 0 as the reset left it.
+    /// Accepts feature bits 32 to 63 `high`; the low half stays 0 as the reset left it. A
+    /// legacy PCI interface has only the low half: it gets 0.
     fn set_features<P: Platform + ?Sized>(self, p: &mut P, high: u32) {
-        match self {
-            Regs::Legacy { port } => p.io_write(port + legacy::DRIVER_FEATURES, Width::U32, 0),
-            Regs::Mmio { base, version: 1 } => p.mem_write(base + mmio::DRIVER_FEATURES, Width::U32, 0),
-            Regs::Modern { common, .. } => {
-                p.mem_write(common + common::DRIVER_FEATURE_SELECT, Width::U32, 1);
-                p.mem_write(common + common::DRIVER_FEATURE, Width::U32, high);
-            }
-            Regs::Mmio { base, .. } => {
-                p.mem_write(base + mmio::DRIVER_FEATURES_SEL, Width::U32, 1);
-                p.mem_write(base + mmio::DRIVER_FEATURES, Width::U32, high);
-            }
-        }
+        self.write(p, Field::DriverFeatureSelect, 1);
+        self.write(p, Field::DriverFeature, high);
     }
 
     /// Selects queue 0 and returns its largest size (legacy PCI: its only size).
     fn queue_max<P: Platform + ?Sized>(self, p: &mut P) -> u32 {
-        match self {
-            Regs::Legacy { port } => {
-                p.io_write(port + legacy::QUEUE_SELECT, Width::U16, 0);
-                p.io_read(port + legacy::QUEUE_SIZE, Width::U16) & 0xffff
-            }
-            Regs::Modern { common, .. } => {
-                p.mem_write(common + common::QUEUE_SELECT, Width::U16, 0);
-                p.mem_read(common + common::QUEUE_SIZE, Width::U16) & 0xffff
-            }
-            Regs::Mmio { base, .. } => {
-                p.mem_write(base + mmio::QUEUE_SEL, Width::U32, 0);
-                p.mem_read(base + mmio::QUEUE_NUM_MAX, Width::U32)
-            }
-        }
+        self.write(p, Field::QueueSelect, 0);
+        self.read(p, Field::QueueMax) & if matches!(self, Regs::Mmio { .. }) { u32::MAX } else { 0xffff }
     }
 
-    /// Gives queue 0 (selected by [`Self::queue_max`]) its rings and enables it.
+    /// Gives queue 0 (selected by [`Self::queue_max`]) its rings and enables it; each transport
+    /// takes the registers it has, in this order.
     fn set_queue<P: Platform + ?Sized>(self, p: &mut P, ring: &queue::Ring) {
-        let write64 = |p: &mut P, addr: u64, v: u64| {
-            p.mem_write(addr, Width::U32, v as u32);
-            p.mem_write(addr + 4, Width::U32, (v >> 32) as u32);
-        };
-        match self {
-            Regs::Legacy { port } => {
-                p.io_write(port + legacy::QUEUE_PFN, Width::U32, (ring.desc >> queue::LEGACY_ALIGN_SHIFT) as u32)
-            }
-            Regs::Modern { common, .. } => {
-                p.mem_write(common + common::QUEUE_SIZE, Width::U16, ring.size.into());
-                write64(p, common + common::QUEUE_DESC, ring.desc);
-                write64(p, common + common::QUEUE_DRIVER, ring.avail);
-                write64(p, common + common::QUEUE_DEVICE, ring.used);
-                p.mem_write(common + common::QUEUE_ENABLE, Width::U16, 1);
-            }
-            Regs::Mmio { base, version: 1 } => {
-                let page = 1 << queue::LEGACY_ALIGN_SHIFT;
-                p.mem_write(base + mmio::GUEST_PAGE_SIZE, Width::U32, page);
-                p.mem_write(base + mmio::QUEUE_NUM, Width::U32, ring.size.into());
-                p.mem_write(base + mmio::QUEUE_ALIGN, Width::U32, page);
-                p.mem_write(base + mmio::QUEUE_PFN, Width::U32, (ring.desc >> queue::LEGACY_ALIGN_SHIFT) as u32);
-            }
-            Regs::Mmio { base, .. } => {
-                p.mem_write(base + mmio::QUEUE_NUM, Width::U32, ring.size.into());
-                write64(p, base + mmio::QUEUE_DESC, ring.desc);
-                write64(p, base + mmio::QUEUE_DRIVER, ring.avail);
-                write64(p, base + mmio::QUEUE_DEVICE, ring.used);
-                p.mem_write(base + mmio::QUEUE_READY, Width::U32, 1);
+        let page = 1 << queue::LEGACY_ALIGN_SHIFT;
+        self.write(p, Field::QueueSize, ring.size.into());
+        self.write(p, Field::PageSize, page);
+        self.write(p, Field::QueueAlign, page);
+        self.write(p, Field::QueuePfn, (ring.desc >> queue::LEGACY_ALIGN_SHIFT) as u32);
+        if !self.is_legacy() {
+            for (i, addr) in [ring.desc, ring.avail, ring.used].into_iter().enumerate() {
+                self.write(p, Field::QueueAddress(2 * i as u8), addr as u32);
+                self.write(p, Field::QueueAddress(2 * i as u8 + 1), (addr >> 32) as u32);
             }
         }
+        self.write(p, Field::QueueEnable, 1);
     }
 
     /// Tells the device queue 0 has new buffers: the one VM exit of a batch of requests.
     fn notify<P: Platform + ?Sized>(self, p: &mut P) {
-        match self {
-            Regs::Legacy { port } => p.io_write(port + legacy::QUEUE_NOTIFY, Width::U16, 0),
-            Regs::Modern { notify, .. } => p.mem_write(notify, Width::U16, 0),
-            Regs::Mmio { base, .. } => p.mem_write(base + mmio::QUEUE_NOTIFY, Width::U32, 0),
-        }
+        self.write(p, Field::Notify, 0)
     }
 
     /// 32 bits of the device configuration at `offset`.
-    fn config32<P: Platform + ?Sized>(self, p: &mut P, offset: u16) -> u32 {
-        match self {
-            Regs::Legacy { port } => p.io_read(port + legacy::CONFIG + offset, Width::U32),
-            Regs::Modern { device, .. } => p.mem_read(device + u64::from(offset), Width::U32),
-            Regs::Mmio { base, .. } => p.mem_read(base + mmio::CONFIG + u64::from(offset), Width::U32),
-        }
+    fn config32<P: Platform + ?Sized>(self, p: &mut P, offset: u8) -> u32 {
+        self.read(p, Field::Config(offset))
     }
 }

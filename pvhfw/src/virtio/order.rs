@@ -18,6 +18,7 @@ const DISK: &[u8] = b"/disk@";
 
 /// Sorts `disks`: those a `bootorder` line names first, in its order, then the others as they
 /// were.
+#[inline(never)]
 pub fn order(disks: &mut [Transport], bootorder: &[u8]) {
     let mut keyed = [(usize::MAX, 0, Transport::Mmio(0)); super::MAX_DISKS];
     let n = disks.len().min(keyed.len());
@@ -42,6 +43,7 @@ fn rank(t: Transport, bootorder: &[u8]) -> usize {
 }
 
 /// The bus-0 function a `/pci@i0cf8/NAME@SLOT[,FUNCTION]/disk@...` line names.
+#[inline(never)]
 fn pci_function(line: &[u8]) -> Option<PciFn> {
     let rest = line.strip_prefix(PCI_ROOT)?;
     let end = rest.iter().position(|&b| b == b'/')?;
@@ -56,6 +58,7 @@ fn pci_function(line: &[u8]) -> Option<PciFn> {
 }
 
 /// The transport address a `/virtio-mmio@ADDRESS/disk@...` line names.
+#[inline(never)]
 pub fn mmio_address(line: &[u8]) -> Option<u64> {
     let rest = line.strip_prefix(MMIO_ROOT)?;
     let end = rest.iter().position(|&b| b == b'/')?;

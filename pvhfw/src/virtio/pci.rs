@@ -7,7 +7,7 @@
 
 use super::{Disks, Regs, Transport};
 use crate::disk::DiskError;
-use crate::platform::{PciFn, Platform, Width};
+use crate::platform::{PciFn, Platform};
 
 const VENDOR_VIRTIO: u32 = 0x1af4;
 /// Transitional (legacy and modern, QEMU's default) and modern-only virtio-blk.
@@ -52,21 +52,29 @@ const IO_PER_FUNCTION: u64 = 0x80;
 
 /// Every virtio-blk function of bus 0, in slot and function order. Function 0 of each slot
 /// is read (two VM exits); the others only where function 0 says it has more.
+#[inline(never)]
 pub fn scan<P: Platform + ?Sized>(p: &mut P, disks: &mut Disks) {
-    for slot in 0..32 {
-        let id = p.pci_read32(PciFn::new(slot, 0), ID);
+    // black_box: the loops run once per boot, and unrolled they cost ROM space.
+    for slot in 0..core::hint::black_box(32) {
+        let id = read(p, PciFn::new(slot, 0), ID);
         if id & 0xffff == 0xffff {
             continue;
         }
         push_if_blk(disks, PciFn::new(slot, 0), id);
-        if p.pci_read32(PciFn::new(slot, 0), HEADER_TYPE) & MULTIFUNCTION != 0 {
-            for function in 1..8 {
+        if read(p, PciFn::new(slot, 0), HEADER_TYPE) & MULTIFUNCTION != 0 {
+            for function in 1..core::hint::black_box(8) {
                 let f = PciFn::new(slot, function);
-                let id = p.pci_read32(f, ID);
+                let id = read(p, f, ID);
                 push_if_blk(disks, f, id);
             }
         }
     }
+}
+
+/// A configuration dword: two VM exits, kept out of line (the scan's loops would unroll it).
+#[inline(never)]
+fn read<P: Platform + ?Sized>(p: &mut P, f: PciFn, offset: u8) -> u32 {
+    p.pci_read32(f, offset)
 }
 
 fn push_if_blk(disks: &mut Disks, f: PciFn, id: u32) {
@@ -106,12 +114,13 @@ pub struct Opened {
 /// Prepares `f` for the driver: picks the modern interface when it has one whose BAR is
 /// usable, the legacy one otherwise, assigns that BAR if needed, and enables decoding and bus
 /// mastering.
+#[inline(never)]
 pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskError> {
-    let id = p.pci_read32(f, ID);
+    let id = read(p, f, ID);
     if !is_blk(id) {
         return Err(DiskError::Device { what: "no virtio-blk PCI function there" });
     }
-    let command_status = p.pci_read32(f, COMMAND);
+    let command_status = read(p, f, COMMAND);
     let command = command_status as u16;
     let transitional = id >> 16 == DEVICE_BLK_TRANSITIONAL;
     let caps = if command_status & STATUS_CAP_LIST != 0 { capabilities(p, f)? } else { Caps::default() };
@@ -157,7 +166,7 @@ pub fn notify_address<P: Platform + ?Sized>(
     (mult, length): (u32, u32),
 ) -> Result<Regs, DiskError> {
     let Regs::Modern { common, notify, device } = regs else { return Ok(regs) };
-    let off = p.mem_read(common + super::common::QUEUE_NOTIFY_OFF, Width::U16) & 0xffff;
+    let off = regs.read(p, super::Field::QueueNotifyOff) & 0xffff;
     let delta = u64::from(off) * u64::from(mult);
     if delta + 2 > u64::from(length).min(MEM_PER_FUNCTION) {
         return Err(DiskError::Device { what: "virtio-pci notify offset" });
@@ -166,9 +175,10 @@ pub fn notify_address<P: Platform + ?Sized>(
 }
 
 /// Walks the capability list for virtio's common, notify and device structures.
+#[inline(never)]
 fn capabilities<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Caps, DiskError> {
     let mut caps = Caps::default();
-    let mut at = p.pci_read32(f, CAPABILITIES) as u8 & 0xfc;
+    let mut at = read(p, f, CAPABILITIES) as u8 & 0xfc;
     for _ in 0..MAX_CAPS {
         if at == 0 {
             return Ok(caps);
@@ -177,7 +187,7 @@ fn capabilities<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Caps, DiskE
         if !(0x40..=0xec).contains(&at) {
             break;
         }
-        let head = p.pci_read32(f, at);
+        let head = read(p, f, at);
         // Only the three structures the driver uses are read further (two VM exits a dword).
         let wanted = match (head >> 24) as u8 {
             CAP_COMMON => caps.common.is_none(),
@@ -186,14 +196,11 @@ fn capabilities<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Caps, DiskE
             _ => false,
         };
         if head & 0xff == CAP_VENDOR && wanted {
-            let cap = Cap {
-                bar: (p.pci_read32(f, at + 4) & 0xff) as u8,
-                offset: p.pci_read32(f, at + 8),
-                length: p.pci_read32(f, at + 12),
-            };
+            let cap =
+                Cap { bar: (read(p, f, at + 4) & 0xff) as u8, offset: read(p, f, at + 8), length: read(p, f, at + 12) };
             match (head >> 24) as u8 {
                 CAP_COMMON => caps.common = Some(cap),
-                CAP_NOTIFY => caps.notify = Some((cap, p.pci_read32(f, at + 16))),
+                CAP_NOTIFY => caps.notify = Some((cap, read(p, f, at + 16))),
                 _ => caps.device = Some(cap),
             }
         }
@@ -217,11 +224,11 @@ impl MemBar {
     fn read<P: Platform + ?Sized>(p: &mut P, f: PciFn, bar: u8) -> Result<MemBar, DiskError> {
         let bad = DiskError::Device { what: "virtio-pci memory BAR" };
         let reg = BAR0 + 4 * bar;
-        let low = if bar <= 5 { p.pci_read32(f, reg) } else { 1 };
+        let low = if bar <= 5 { read(p, f, reg) } else { 1 };
         if low & 1 != 0 || (is_mem64(low) && bar == 5) {
             return Err(bad);
         }
-        let high = if is_mem64(low) { p.pci_read32(f, reg + 4) } else { 0 };
+        let high = if is_mem64(low) { read(p, f, reg + 4) } else { 0 };
         Ok(MemBar { bar, low, address: u64::from(low & !0xf) | u64::from(high) << 32 })
     }
 
@@ -243,7 +250,7 @@ impl MemBar {
 
 /// The port of the legacy I/O BAR 0, assigning it first when it has none.
 fn io_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, command: u32) -> Result<u16, DiskError> {
-    let bar = p.pci_read32(f, BAR0);
+    let bar = read(p, f, BAR0);
     if bar & 1 == 0 {
         return Err(DiskError::Device { what: "virtio-pci legacy BAR 0 is no I/O BAR" });
     }
@@ -268,7 +275,7 @@ fn size_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, reg: u8, command: u32, ma
         p.pci_write32(f, COMMAND, command & !(CMD_IO | CMD_MEMORY));
     }
     p.pci_write32(f, reg, u32::MAX);
-    let bits = p.pci_read32(f, reg) & mask;
+    let bits = read(p, f, reg) & mask;
     if bits == 0 {
         return Err(DiskError::Device { what: "virtio-pci BAR of size 0" });
     }
