@@ -7,10 +7,10 @@
 
 use pvhfw::handoff::Handoff;
 use pvhfw::layout;
-use pvhfw::platform::PciFn;
+use pvhfw::platform::{PciFn, Width};
 use pvhfw::scratch::Scratch;
 use pvhfw::Range;
-use x86_64::instructions::port::{PortReadOnly, PortWriteOnly};
+use x86_64::instructions::port::{Port, PortReadOnly, PortWriteOnly};
 
 /// The firmware's two fixed windows of low RAM: the handoff area and scratch. Called once, by
 /// `main`, so the two references are the only ones.
@@ -103,6 +103,14 @@ impl pvhfw::platform::PciConfig for Platform {
 }
 
 impl Platform {
+    /// `addr`, checked to lie between 2 GiB (where SeaBIOS's 32-bit PCI window starts at the
+    /// lowest) and the firmware's ROM image: where device registers are, never pvhfw's RAM.
+    #[inline]
+    fn device_register(addr: u64) -> u64 {
+        assert!((0x8000_0000..layout::IMAGE_BASE - 4).contains(&addr), "not a device register");
+        addr
+    }
+
     /// `addr`, checked to lie in the MMCONFIG window the library enabled.
     #[inline]
     fn mmconfig(addr: u64, width: u64) -> u64 {
@@ -151,5 +159,67 @@ impl pvhfw::platform::Platform for Platform {
         // RAM write-back and the legacy and PCI windows uncached or write-protected: caching
         // attributes, with no effect on what memory holds.
         unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
+    }
+
+    #[inline]
+    fn io_read(&mut self, port: u16, width: Width) -> u32 {
+        // SAFETY: the library reads only the registers of a virtio device's I/O BAR, which it
+        // found or assigned; a read of them has no effect on memory.
+        unsafe {
+            match width {
+                Width::U8 => Port::<u8>::new(port).read().into(),
+                Width::U16 => Port::<u16>::new(port).read().into(),
+                Width::U32 => Port::<u32>::new(port).read(),
+            }
+        }
+    }
+
+    #[inline]
+    fn io_write(&mut self, port: u16, width: Width, value: u32) {
+        // SAFETY: the library writes only a virtio device's I/O BAR registers; the device
+        // reaches only the disk RAM and the buffers the library checked, by DMA.
+        unsafe {
+            match width {
+                Width::U8 => Port::<u8>::new(port).write(value as u8),
+                Width::U16 => Port::<u16>::new(port).write(value as u16),
+                Width::U32 => Port::<u32>::new(port).write(value),
+            }
+        }
+    }
+
+    #[inline]
+    fn mem_read(&mut self, addr: u64, width: Width) -> u32 {
+        let addr = Platform::device_register(addr);
+        // SAFETY: an identity-mapped device register above RAM and below the ROM (checked),
+        // read at its own width; volatile, so every read reaches the device.
+        unsafe {
+            match width {
+                Width::U8 => core::ptr::read_volatile(addr as *const u8).into(),
+                Width::U16 => core::ptr::read_volatile(addr as *const u16).into(),
+                Width::U32 => core::ptr::read_volatile(addr as *const u32),
+            }
+        }
+    }
+
+    #[inline]
+    fn mem_write(&mut self, addr: u64, width: Width, value: u32) {
+        let addr = Platform::device_register(addr);
+        // SAFETY: as for mem_read; the library writes only virtio registers of a device it
+        // found, at addresses from its BARs or QEMU's virtio-mmio transports.
+        unsafe {
+            match width {
+                Width::U8 => core::ptr::write_volatile(addr as *mut u8, value as u8),
+                Width::U16 => core::ptr::write_volatile(addr as *mut u16, value as u16),
+                Width::U32 => core::ptr::write_volatile(addr as *mut u32, value),
+            }
+        }
+    }
+
+    #[inline]
+    fn dma_read32(&mut self, addr: u64) -> u32 {
+        assert!(addr.is_multiple_of(4) && addr + 4 <= layout::IMAGE_BASE, "not DMA memory");
+        // SAFETY: aligned, identity-mapped RAM below the image (checked) that a device writes
+        // by DMA; the volatile read makes each poll a fresh load the compiler cannot hoist.
+        unsafe { core::ptr::read_volatile(addr as *const u32) }
     }
 }

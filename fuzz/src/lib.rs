@@ -11,7 +11,7 @@ use pvhfw::console::Console;
 use pvhfw::fw_cfg::fake::FakeFwCfg;
 use pvhfw::fw_cfg::key;
 use pvhfw::platform::fake::FakePlatform;
-use pvhfw::platform::{PciConfig, PciFn, Platform};
+use pvhfw::platform::{PciConfig, PciFn, Platform, Width};
 use pvhfw::Range;
 
 /// One item of an input.
@@ -178,6 +178,21 @@ impl Platform for AnyRam {
     }
     fn wrmsr(&mut self, msr: u32, value: u64) {
         self.inner.wrmsr(msr, value)
+    }
+    fn io_read(&mut self, port: u16, width: Width) -> u32 {
+        self.inner.io_read(port, width)
+    }
+    fn io_write(&mut self, port: u16, width: Width, value: u32) {
+        self.inner.io_write(port, width, value)
+    }
+    fn mem_read(&mut self, addr: u64, width: Width) -> u32 {
+        self.inner.mem_read(addr, width)
+    }
+    fn mem_write(&mut self, addr: u64, width: Width, value: u32) {
+        self.inner.mem_write(addr, width, value)
+    }
+    fn dma_read32(&mut self, addr: u64) -> u32 {
+        u32::from_le_bytes(self.peek(Range { start: addr, end: addr + 4 }).try_into().unwrap())
     }
 }
 

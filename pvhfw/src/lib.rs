@@ -34,6 +34,7 @@ pub mod start_info;
 pub mod table_loader;
 pub mod table_memory;
 pub mod timer;
+pub mod virtio;
 
 pub use error::Error;
 

@@ -17,6 +17,7 @@ fn disk_error(line: Line<'_>, e: DiskError) -> Line<'_> {
         DiskError::Corrupt { what } => line.str("damaged or unsupported: ").str(what),
         DiskError::NotFound => line.str("a directory on the boot path is missing"),
         DiskError::TooLarge { what } => line.str(what).str(" is larger than pvhfw reads"),
+        DiskError::Device { what } => line.str("the virtio-blk device failed: ").str(what),
     }
 }
 

@@ -124,7 +124,7 @@ const fn bios_information() -> [u8; 0x18 + BIOS_STRINGS.len()] {
         0, 0x18, 0, 0, // type 0, length, handle 0
         1, 2, // vendor: string 1, version: string 2
         0x00, 0xe8, // starting address segment 0xE800 (what QEMU's own type 0 says)
-        3, 1, // release date: string 3; ROM size 128 KiB (64 KiB * (1 + 1))
+        3, 3, // release date: string 3; ROM size 256 KiB (64 KiB * (3 + 1))
         8, 0, 0, 0, 0, 0, 0, 0, // characteristics: bit 3, "not supported"
         0, 0x10, // extension byte 2 bit 4: a virtual machine
         0, 1, // BIOS release 0.1 (the crate's version)

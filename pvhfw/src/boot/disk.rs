@@ -128,7 +128,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         };
         let Some((volume, found)) = found else {
             blk.reset(self.platform);
-            return result.map(|_| None).map_err(|e| self.search_error(e));
+            return result.map(|_| None).map_err(|e| self.search_error(e, cmdline));
         };
         if let Some(l) = self.info() {
             let l = l.str("disk boot: ").str(found.format.name()).str(" on virtio-blk ");
@@ -139,12 +139,12 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
 
     /// The error for a search's failure; a missing file's path goes to the console first (the
     /// error itself cannot hold it).
-    fn search_error(&mut self, e: SearchError) -> Error {
+    fn search_error(&mut self, e: SearchError, cmdline: &[u8]) -> Error {
         match e {
             SearchError::Disk(error) => Error::Disk { error },
             SearchError::Entry { format, error } => Error::BootEntry { format: format.name(), error },
-            SearchError::Missing { format, what, path } => {
-                let path = core::str::from_utf8(path.as_bytes()).unwrap_or("(not UTF-8)");
+            SearchError::Missing { format, what, path_len } => {
+                let path = core::str::from_utf8(&cmdline[..path_len]).unwrap_or("(not UTF-8)");
                 Line::new(self.con).str(format.name()).str(" names the ").str(what).str(" ").str(path).end();
                 Error::EntryFileMissing { format: format.name(), what }
             }

@@ -6,7 +6,7 @@ use super::{Boot, KERNEL_FILE};
 use crate::bzimage::{self, SetupHeader};
 use crate::fw_cfg::{self, key, File, FwCfgIo};
 use crate::kernel::{self, Format, Segment};
-use crate::layout::{DISK_RAM, ELF_IMAGE, FIRMWARE_RAM, F_SEGMENT_WINDOW, MP_TABLE};
+use crate::layout::{DISK_BOOT_RAM, ELF_IMAGE, FIRMWARE_RAM, F_SEGMENT_WINDOW, MP_TABLE};
 use crate::platform::Platform;
 use crate::{Error, Range};
 
@@ -210,7 +210,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         };
         let kernel = Kernel { protocol, ranges, initrd, file: Some(file) };
         kernel.check_clear_of(&FIRMWARE_OWNED)?;
-        kernel.check_clear_of(&[ELF_IMAGE, DISK_RAM])?;
+        kernel.check_clear_of(&[ELF_IMAGE, DISK_BOOT_RAM])?;
         if let Some(l) = self.info() {
             let name = match file {
                 Source::FwCfg(_) => KERNEL_FILE,

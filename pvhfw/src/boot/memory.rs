@@ -8,7 +8,7 @@ use crate::disk::entries::MAX_INITRDS;
 use crate::disk::volume::Handle;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, File, FwCfgIo};
-use crate::layout::{DISK_RAM, FIRMWARE_RAM, LEGACY_HOLE, MP_TABLE};
+use crate::layout::{DISK_BOOT_RAM, FIRMWARE_RAM, LEGACY_HOLE, MP_TABLE};
 use crate::platform::Platform;
 use crate::start_info::{MemmapEntry, ModlistEntry, MAX_MEMMAP};
 use crate::table_memory;
@@ -143,7 +143,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             Protocol::Pvh { .. } => 1 << 32,
         };
         // The disk boot's RAM is free RAM in the map, and in use until the jump.
-        let avoid = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, DISK_RAM]);
+        let avoid = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, DISK_BOOT_RAM]);
         table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
             .map(|r| Range { start: r.start, end: r.start + size })
             .map_err(|_| Error::NoRoomForInitrd { size, below: limit })

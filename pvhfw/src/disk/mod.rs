@@ -15,6 +15,8 @@ pub enum DiskError {
     NotFound,
     /// Something is larger than the reader's buffers allow.
     TooLarge { what: &'static str },
+    /// The disk's device misbehaved or is unsupported: `what` names what it got wrong.
+    Device { what: &'static str },
 }
 
 /// A disk, read in whole sectors.
@@ -58,6 +60,7 @@ impl BlockRead for &[u8] {
 pub mod entries;
 pub mod ext4;
 pub mod fat;
+mod crc32;
 pub mod partition;
 pub mod search;
 pub mod volume;

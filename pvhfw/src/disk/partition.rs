@@ -5,6 +5,7 @@
 //! one disk read at a time, so no table is ever held in memory whole. Sectors are 512 bytes
 //! ([`SECTOR`]): the logical block size of virtio-blk disks as QEMU makes them.
 
+use super::crc32::Crc32;
 use super::{BlockRead, DiskError, SECTOR};
 use core::mem::{offset_of, size_of};
 use zerocopy::little_endian::{U16, U32, U64};
@@ -267,6 +268,7 @@ impl Table {
     /// Finds the disk's partition table: a GPT if LBA 1 holds a valid header or the MBR
     /// protects one (then the backup at the last LBA is tried too), else an MBR if sector 0
     /// looks like one, else none.
+    #[inline(never)]
     pub fn read<D: BlockRead>(disk: &mut D) -> Result<Table, DiskError> {
         let mut mbr = [0u8; SECTOR];
         disk.read(0, &mut mbr)?;
@@ -328,7 +330,7 @@ fn read_gpt<D: BlockRead>(disk: &mut D, lba: u64, alternate: u64) -> Result<Tabl
     if !(size_of::<GptHeader>()..=SECTOR).contains(&size) {
         return Err(corrupt("GPT header: size"));
     }
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = Crc32::new();
     crc.update(&sector[..16]);
     crc.update(&[0; 4]);
     crc.update(&sector[20..size]);
@@ -352,7 +354,7 @@ fn read_gpt<D: BlockRead>(disk: &mut D, lba: u64, alternate: u64) -> Result<Tabl
 
 /// Checks the CRC32 of the `bytes`-long entry array at `lba`, a sector at a time.
 fn check_entries_crc<D: BlockRead>(disk: &mut D, lba: u64, bytes: u64, want: u32) -> Result<(), DiskError> {
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = Crc32::new();
     let mut sector = [0u8; SECTOR];
     let mut left = bytes;
     let mut at = lba;
@@ -673,10 +675,10 @@ mod tests {
             let h = header_lba as usize * SECTOR;
             let array = u64::from_le_bytes(img[h + 72..h + 80].try_into().unwrap()) as usize * SECTOR;
             img[array + 128 + 40..array + 128 + 48].copy_from_slice(&u64::MAX.to_le_bytes());
-            let crc = crc32fast::hash(&img[array..array + 128 * 128]);
+            let crc = crate::disk::crc32::hash(&img[array..array + 128 * 128]);
             img[h + 88..h + 92].copy_from_slice(&crc.to_le_bytes());
             img[h + 16..h + 20].fill(0);
-            let crc = crc32fast::hash(&img[h..h + 92]);
+            let crc = crate::disk::crc32::hash(&img[h..h + 92]);
             img[h + 16..h + 20].copy_from_slice(&crc.to_le_bytes());
         }
         let (_, p) = parts(&img);

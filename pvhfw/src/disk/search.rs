@@ -47,25 +47,6 @@ impl Format {
     }
 }
 
-/// A path from an entry, kept for the message when it names nothing.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PathText {
-    bytes: [u8; MAX_PATH],
-    len: usize,
-}
-
-impl PathText {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-impl core::fmt::Debug for PathText {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:?}", core::str::from_utf8(self.as_bytes()))
-    }
-}
-
 /// Why a disk's boot entry could not be followed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SearchError {
@@ -74,12 +55,10 @@ pub enum SearchError {
         format: Format,
         error: EntryError,
     },
-    /// The entry names a file (`what`: "kernel" or "initrd") that is not there.
-    Missing {
-        format: Format,
-        what: &'static str,
-        path: PathText,
-    },
+    /// The entry names a file (`what`: "kernel" or "initrd") that is not there; its path is
+    /// left in the first `path_len` bytes of the command-line buffer, for the message (kept
+    /// out of the error, which every `?` would copy).
+    Missing { format: Format, what: &'static str, path_len: usize },
 }
 
 impl From<DiskError> for SearchError {
@@ -118,6 +97,7 @@ pub struct Found {
 /// Searches `disk`: `Ok(None)` when it has no volume pvhfw reads or no boot entry (a data
 /// disk, which the boot skips). `text` holds configuration files while they are parsed;
 /// `wanted` is `opt/org.pvhfw/entry`; the entry's command line goes to `cmdline`.
+#[inline(never)]
 pub fn search<D: BlockRead>(
     disk: &mut D,
     text: &mut [u8],
@@ -135,6 +115,7 @@ pub fn search<D: BlockRead>(
 }
 
 /// The volumes with a filesystem, and the first damaged one's error.
+#[inline(never)]
 fn open_volumes<D: BlockRead>(disk: &mut D) -> Result<(Volumes, Option<DiskError>), DiskError> {
     let table = Table::read(disk)?;
     // The table's walk holds the disk: its partitions first, then their filesystems.
@@ -159,6 +140,7 @@ fn open_volumes<D: BlockRead>(disk: &mut D) -> Result<(Volumes, Option<DiskError
     Ok((volumes, damaged))
 }
 
+#[inline(never)]
 fn find_entry<D: BlockRead>(
     disk: &mut D,
     volumes: &Volumes,
@@ -204,6 +186,7 @@ fn entry_error(format: Format, error: EntryError) -> SearchError {
 }
 
 /// Reads the configuration file at `path` into `text`, if the volume has it.
+#[inline(never)]
 fn read_config<D: BlockRead>(
     disk: &mut D,
     v: &Volume,
@@ -216,6 +199,7 @@ fn read_config<D: BlockRead>(
 
 /// The BLS entry directory `dir` of volume `v`, if it has `.conf` files: their names and
 /// contents read into `text`, the entry chosen as the specification says.
+#[inline(never)]
 fn bls_entry<D: BlockRead>(
     disk: &mut D,
     index: usize,
@@ -328,6 +312,7 @@ fn uuid_text(u: &[u8; 16]) -> [u8; 36] {
 }
 
 /// The entry's files on volume `v` (relative paths from `base`), and its command line.
+#[inline(never)]
 fn resolve<D: BlockRead>(
     disk: &mut D,
     format: Format,
@@ -337,16 +322,18 @@ fn resolve<D: BlockRead>(
     entry: &Entry<'_>,
     cmdline: &mut [u8],
 ) -> Result<Found, SearchError> {
-    let kernel = open_path(disk, format, v, base, &entry.kernel, "kernel")?;
+    let kernel = open_path(disk, format, v, base, &entry.kernel, "kernel", cmdline)?;
     let mut initrds = [None; MAX_INITRDS];
     for (slot, path) in initrds.iter_mut().zip(entry.initrds()) {
-        *slot = Some(open_path(disk, format, v, base, path, "initrd")?);
+        *slot = Some(open_path(disk, format, v, base, path, "initrd", cmdline)?);
     }
     let cmdline_len = entry.cmdline(cmdline).map_err(|error| entry_error(format, error))?;
     Ok(Found { format, volume: index, kernel, initrds, cmdline_len })
 }
 
-/// The file `path` names (unquoted; relative to `base` unless absolute).
+/// The file `path` names (unquoted; relative to `base` unless absolute). When it is not
+/// there, its path goes to `missing` (see [`SearchError::Missing`]).
+#[inline(never)]
 fn open_path<D: BlockRead>(
     disk: &mut D,
     format: Format,
@@ -354,26 +341,27 @@ fn open_path<D: BlockRead>(
     base: &[u8],
     path: &Text<'_>,
     what: &'static str,
+    missing: &mut [u8],
 ) -> Result<Handle, SearchError> {
-    let mut p = PathText { bytes: [0; MAX_PATH], len: 0 };
     let too_long = entry_error(format, EntryError::TooMany { what: "bytes in a path" });
-    let mut raw = [0u8; MAX_PATH];
+    let (mut raw, mut joined) = ([0u8; MAX_PATH], [0u8; MAX_PATH]);
     let len = path.write_to(&mut raw).map_err(|_| too_long)?;
     let raw = &raw[..len];
-    p.len = match raw.first() {
-        Some(b'/') => {
-            p.bytes[..len].copy_from_slice(raw);
-            len
-        }
-        _ => join(&mut p.bytes, base, raw).ok_or(too_long)?.len(),
+    let path = match raw.first() {
+        Some(b'/') => raw,
+        _ => join(&mut joined, base, raw).ok_or(too_long)?,
     };
-    if p.as_bytes().first() == Some(&b'(') {
+    if path.first() == Some(&b'(') {
         let what = "a path naming a GRUB device";
         return Err(entry_error(format, EntryError::Unsupported { what }));
     }
-    match v.lookup(disk, p.as_bytes()) {
+    match v.lookup(disk, path) {
         Ok(h) => Ok(h),
-        Err(DiskError::NotFound) => Err(SearchError::Missing { format, what, path: p }),
+        Err(DiskError::NotFound) => {
+            let path_len = path.len().min(missing.len());
+            missing[..path_len].copy_from_slice(&path[..path_len]);
+            Err(SearchError::Missing { format, what, path_len })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -382,6 +370,7 @@ fn open_path<D: BlockRead>(
 /// `root=PARTUUID=` of its partition (the filesystem's `root=UUID=` on a disk without a
 /// partition table, which only an initramfs resolves), mounted read-only first as Debian's
 /// GRUB entries do.
+#[inline(never)]
 fn links<D: BlockRead>(
     disk: &mut D,
     index: usize,

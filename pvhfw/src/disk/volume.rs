@@ -56,6 +56,7 @@ fn is_foreign(e: &DiskError) -> bool {
 impl Volume {
     /// The filesystem on `partition`: `None` when it holds neither ext4 nor FAT (a BIOS boot
     /// partition, swap, an empty disk); an error when it holds one that is damaged.
+    #[inline(never)]
     pub fn open<D: BlockRead>(disk: &mut D, partition: Partition) -> Result<Option<Volume>, DiskError> {
         if matches!(partition.kind, Kind::BiosBoot) {
             return Ok(None);
@@ -83,6 +84,7 @@ impl Volume {
     }
 
     /// The file or directory at `path`.
+    #[inline(never)]
     pub fn lookup_any<D: BlockRead>(&self, disk: &mut D, path: &[u8]) -> Result<Handle, DiskError> {
         match &self.fs {
             Fs::Ext4(fs) => fs.lookup(disk, path).map(Handle::Ext4),
@@ -100,6 +102,7 @@ impl Volume {
     }
 
     /// Reads the whole of a small file into the start of `buf`; returns its length.
+    #[inline(never)]
     pub fn read_all<D: BlockRead>(&self, disk: &mut D, file: &Handle, buf: &mut [u8]) -> Result<usize, DiskError> {
         match (&self.fs, file) {
             (Fs::Ext4(fs), Handle::Ext4(inode)) => fs.read_all(disk, inode, buf).map(|b| b.len()),
@@ -110,6 +113,7 @@ impl Volume {
 
     /// Calls `visit` with the name and handle of each entry of directory `dir` (ext4 handles
     /// are inode numbers until read: `visit` gets `None` for them, and `inode` reads them).
+    #[inline(never)]
     pub fn list<D: BlockRead>(
         &self,
         disk: &mut D,
@@ -176,6 +180,7 @@ impl Volume {
     }
 
     /// Calls `take` with each contiguous piece of `file`'s bytes `offset..offset + len`, in order.
+    #[inline(never)]
     fn walk<D: BlockRead>(
         &self,
         disk: &mut D,

@@ -7,6 +7,7 @@ use core::cmp::Ordering;
 
 /// The entry in `text`, the file `file_name` (with or without `.conf`); `None` when it is not
 /// one pvhfw can boot (no `linux` key, or an `architecture` other than x64).
+#[inline(never)]
 pub fn parse<'a>(file_name: &'a [u8], text: &'a [u8]) -> Result<Option<Entry<'a>>, EntryError> {
     let mut e = Entry { id: entry_id(file_name), ..Entry::default() };
     let mut foreign = false;
@@ -70,6 +71,7 @@ pub fn loader_default(loader_conf: &[u8]) -> Option<&[u8]> {
 /// The entry to boot among `files` (file name, contents): the one named `wanted` (by id or
 /// title) when given, else the first in menu order matching `loader_conf`'s `default`, else the
 /// first in menu order.
+#[inline(never)]
 pub fn select<'a>(
     files: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     loader_conf: Option<&[u8]>,

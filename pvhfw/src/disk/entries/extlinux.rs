@@ -7,6 +7,7 @@
 use super::{keyword_and_value, Entry, EntryError, Text};
 
 /// The entry to boot: the one labelled `wanted` when given, else the default.
+#[inline(never)]
 pub fn select<'a>(text: &'a [u8], wanted: Option<&[u8]>) -> Result<Entry<'a>, EntryError> {
     let default = wanted.or(default_label(text)?);
     let mut first = None;

@@ -21,6 +21,7 @@ const MAX_DEFAULT: usize = 256;
 
 /// The entry to boot: the one `wanted` names when given (as `default` would: a number, a title
 /// or an id, `>`-separated into submenus), else `set default`'s, else the first.
+#[inline(never)]
 pub fn select<'a>(text: &'a [u8], wanted: Option<&[u8]>) -> Result<Entry<'a>, EntryError> {
     let mut default = [0u8; MAX_DEFAULT];
     let path = match wanted {
