@@ -12,4 +12,4 @@ pub mod tools;
 mod tests;
 
 pub use image::Damage;
-pub use layouts::{Disk, Expected, Payload, PvhPayload};
+pub use layouts::{Disk, Payload, PvhPayload};
