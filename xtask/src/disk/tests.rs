@@ -219,7 +219,12 @@ fn stand_in(name: &str, seed: u8, size: usize) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     let data: Vec<u8> = (0..size).map(|i| (i * 7 + i / 4096) as u8 ^ seed).collect();
-    std::fs::write(&path, data).unwrap();
+    // Tests run at once and share these files: never leave one half-written.
+    if std::fs::read(&path).ok() != Some(data.clone()) {
+        let tmp = dir.join(format!("{name}.{:?}", std::thread::current().id()));
+        std::fs::write(&tmp, data).unwrap();
+        std::fs::rename(tmp, &path).unwrap();
+    }
     path
 }
 

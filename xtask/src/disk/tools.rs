@@ -64,6 +64,8 @@ impl Tools {
         let mut c = Command::new(&path);
         if path.starts_with(tree()) {
             c.env("LD_LIBRARY_PATH", library_path());
+            // The package's own defaults, should the system have no /etc/mke2fs.conf.
+            c.env("MKE2FS_CONFIG", tree().join("etc/mke2fs.conf"));
         }
         c
     }
@@ -106,4 +108,28 @@ fn extracted(program: &str, package: &str) -> Result<PathBuf> {
 fn in_tree(program: &str) -> Option<PathBuf> {
     let t = tree();
     ["usr/sbin", "sbin", "usr/bin", "bin"].iter().map(|d| t.join(d).join(program)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::Checked;
+
+    /// The path a fresh machine takes: each package fetched and extracted, and its program
+    /// run from the tree with the extracted libraries. Needs the network and apt (as root):
+    /// `cargo test -p xtask -- --ignored extracted`.
+    #[test]
+    #[ignore]
+    fn extracted_programs_run() {
+        for (program, package) in PROGRAMS {
+            let path = extracted(program, package).unwrap();
+            let tools = Tools { paths: vec![(program, path)] };
+            let arg = match program {
+                "mke2fs" => "-V",
+                "mkfs.fat" => "--help",
+                _ => "--version",
+            };
+            tools.command(program).arg(arg).checked_stdout().unwrap();
+        }
+    }
 }
