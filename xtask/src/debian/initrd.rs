@@ -48,6 +48,8 @@ say sys_vendor "$(cat /sys/class/dmi/id/sys_vendor 2>/dev/null)"
 say bios_vendor "$(cat /sys/class/dmi/id/bios_vendor 2>/dev/null)"
 say acpi_tables "$(ls /sys/firmware/acpi/tables 2>/dev/null | grep -v -e dynamic -e data | tr '\n' ' ')"
 say disk "$(head -c 32 /dev/vda 2>/dev/null)"
+say block "$(ls /sys/class/block 2>/dev/null | tr '\n' ' ')"
+say extra "$(cat /extra.txt 2>/dev/null)"
 say net "$(ls /sys/class/net | tr '\n' ' ')"
 say watchdog "$(ls /sys/class/watchdog 2>/dev/null | tr '\n' ' ')"
 if grep -q pvhfw.shell /proc/cmdline; then

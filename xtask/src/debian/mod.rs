@@ -30,7 +30,7 @@ impl Release {
     }
 
     /// The release's main and security suites, through a private apt configuration.
-    fn apt(self) -> Result<Apt> {
+    pub(crate) fn apt(self) -> Result<Apt> {
         let suite = self.suite();
         Apt::with_suites(suite, &[("debian", suite.to_string()), ("debian-security", format!("{suite}-security"))])
     }

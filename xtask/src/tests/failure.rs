@@ -16,7 +16,7 @@ const NO_KERNEL: &str = "pvhfw: error: no kernel given and no virtio-blk disk to
 const NO_LONG_MODE: &str = "pvhfw: error: this CPU has no long mode (64-bit); pvhfw needs x86-64";
 
 /// A boot of `machine` on QEMU `v` with `args` that must fail with `message`, then halt.
-fn failure(
+pub(super) fn failure(
     v: Version,
     name: &str,
     machine: &str,

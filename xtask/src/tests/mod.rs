@@ -8,10 +8,12 @@
 //!   the checks compare it with what QEMU was given;
 //! - `failure`: bad inputs end in a `pvhfw:` message and a halt;
 //! - `linux`: Debian's stock kernels boot to a busybox init that reports what Linux found;
+//! - `disk`: the same kernels, and `pvhtest`, booted from virtio-blk disks without `-kernel`;
 //! - `install`: pvhfw installed as QEMU firmware (a prefix, the Debian package) and booted by
 //!   name, and `libvirt` domains booting it; installing the package and libvirt only with
 //!   `--system`.
 
+mod disk;
 mod failure;
 mod install;
 mod libvirt;
@@ -86,6 +88,8 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
     for v in versions {
         v.ensure_installed()?;
     }
+    // The disk tools, before the unit tests that build disks with them.
+    crate::disk::tools::Tools::get()?;
     if with_lint {
         lint()?;
     }
@@ -100,6 +104,7 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
     for &v in versions {
         let mut ours = pvhtest::cases(v, &artifacts)?;
         ours.extend(failure::cases(v, &artifacts, kernels.first())?);
+        ours.extend(disk::cases(v, &artifacts, kernels.first())?);
         for k in kernels.iter().filter(|k| k.release == Release::Bookworm || v == trixie_qemu(versions)) {
             let bookworm = k.release == Release::Bookworm;
             ours.extend(linux::cases(v, &artifacts.firmware, k, bookworm)?);

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 
 const MIB: u64 = 1 << 20;
 
+/// What the firmware prints last when it gives up.
+pub(super) const HALTED: &str = "pvhfw: halted";
+
 /// The 16 bytes QEMU stores in guest memory for a GUID, in hex: the first three fields
 /// little-endian, the rest as written.
 fn guid_bytes(guid: &str) -> String {
@@ -39,6 +42,9 @@ struct Boot {
     /// Boot through `pvhfw.elf`, started by QEMU's own firmware for the machine (SeaBIOS with
     /// QEMU's PVH option ROM, qboot on `microvm`), the kernel in fw_cfg files.
     chain: bool,
+    /// No kernel, initrd or command line given: pvhfw finds them on a disk in `extra`, and
+    /// `cmdline` and `initrd` say what it must hand over.
+    from_disk: bool,
     extra: Vec<String>,
 }
 
@@ -56,6 +62,7 @@ impl Boot {
             vmgenid: false,
             bzimage: false,
             chain: false,
+            from_disk: false,
             extra: Vec::new(),
         }
     }
@@ -77,7 +84,13 @@ impl Boot {
             .args(&qemu::DEBUG_EXIT)
             .args(&self.extra)
             .timeout(30);
-        if self.chain {
+        if self.from_disk {
+            if self.chain {
+                q = q.arg_path("-kernel", &a.firmware_elf);
+            }
+            // A disk the firmware cannot boot ends the run at once, not at the timeout.
+            q = q.until(HALTED);
+        } else if self.chain {
             q = q.arg_path("-kernel", &a.firmware_elf).args(&qemu::chain_files(
                 kernel,
                 self.initrd.as_deref(),
@@ -288,6 +301,29 @@ pub(crate) fn checked_boot(
 ) -> (Qemu, super::Check) {
     let boot = Boot { accel, bzimage, ..Boot::on(v, machine) };
     (boot.qemu(name, a), Box::new(move |o| boot.check(o)))
+}
+
+/// How a boot from a disk ([`disk_case`]) differs from a plain one.
+pub(super) struct FromDisk {
+    pub accel: &'static str,
+    /// Through `pvhfw.elf`, started by QEMU's own firmware.
+    pub chain: bool,
+    /// The entry boots `pvhtest.bzImage`.
+    pub bzimage: bool,
+    /// The command line and initrd (the initrds' concatenation) the entry gives.
+    pub cmdline: String,
+    pub initrd: Option<PathBuf>,
+    /// The disks and fw_cfg files.
+    pub extra: Vec<String>,
+}
+
+/// A pvhtest boot on QEMU `v` and `machine` whose kernel pvhfw loads from a disk, with the
+/// usual checks of what it handed over.
+pub(super) fn disk_case(v: Version, name: &str, machine: &'static str, d: FromDisk, a: &Artifacts) -> Case {
+    let FromDisk { accel, chain, bzimage, cmdline, initrd, extra } = d;
+    let boot =
+        Boot { accel, chain, bzimage, cmdline, initrd, extra, from_disk: true, mem: 256 * MIB, ..Boot::on(v, machine) };
+    boot.case(name, a)
 }
 
 /// Every pvhtest boot on QEMU `v`.
