@@ -31,6 +31,7 @@ mod cmd;
 mod cpio;
 mod deb;
 mod debian;
+mod disk;
 mod fuzz;
 mod install;
 mod linux;
