@@ -68,6 +68,8 @@ const ROOT_START: u64 = BIOS_START + BIOS_SECTORS;
 /// The installed system takes about 700 MiB (400 of them the kernel's modules).
 const ROOT_MIB: u64 = 1536;
 const DISK_MIB: u64 = ROOT_START * SECTOR / (1 << 20) + ROOT_MIB + 1;
+// The backup GPT needs 33 sectors after the root partition.
+const _: () = assert!(DISK_MIB * 2048 >= ROOT_START + ROOT_MIB * 2048 + 33);
 
 /// What the report unit prints on the serial console; the state follows it.
 pub const STATE: &str = "pvhfw-systemd: state: ";
@@ -176,6 +178,7 @@ fn build(disk: &Path) -> Result<()> {
     let dir = disks_dir();
     let root = dir.join("systemd-root");
     let partial = disk.with_extension("partial");
+    std::fs::create_dir_all(&dir)?;
     remove_tree(&root)?;
     let mmdebstrap = fetch_mmdebstrap(&dir)?;
     bootstrap(&mmdebstrap, &root)?;
@@ -340,10 +343,15 @@ pub fn drive_args(disk: &Path, snapshot: bool) -> Vec<String> {
 /// QEMU `v` booting the image from its disk with `firmware` on `machine`, under TCG (the
 /// software KVM here cannot run full Linux), until the report unit powers it off.
 pub fn boot(v: Version, name: &str, machine: &str, firmware: &Path, disk: &Path) -> Qemu {
-    Qemu::new(v, name, machine, firmware)
-        .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "1G"])
-        .args(&drive_args(disk, true))
-        .timeout(420)
+    Qemu::new(v, name, machine, firmware).args(&tcg_args(disk)).timeout(420)
+}
+
+/// What a boot of the image adds to QEMU's base arguments and firmware: single-threaded TCG
+/// (as Debian's kernels are booted elsewhere here), 1 GiB, the disk not written.
+pub fn tcg_args(disk: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["-accel", "tcg,thread=single", "-cpu", "max", "-m", "1G"].map(String::from).to_vec();
+    args.extend(drive_args(disk, true));
+    args
 }
 
 /// The state the report unit printed, if it did.
@@ -421,8 +429,6 @@ mod tests {
         let script = sfdisk_script();
         assert!(script.contains("start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649"));
         assert!(script.contains(&format!("start=4096, size={}, type={LINUX_FS_TYPE}", ROOT_MIB * 2048)));
-        // The backup GPT needs 33 sectors after the root partition.
-        assert!(DISK_MIB * 2048 >= ROOT_START + ROOT_MIB * 2048 + 33);
     }
 
     #[test]
