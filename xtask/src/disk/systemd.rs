@@ -91,7 +91,9 @@ WantedBy=multi-user.target
 "#;
 
 /// Runs in place of init on the one boot that installs GRUB: Debian's own tools on the real
-/// disk, then a clean power-off (sysrq works without an init to ask).
+/// disk, the root file system made read-only (so that it is clean when QEMU ends), then a
+/// power-off (sysrq works without an init to ask). It stays in the image: deleting it while
+/// it runs would keep `/` busy for the remount. Any failure ends init, and `panic=-1` QEMU.
 const INSTALL_GRUB: &str = r#"#!/bin/sh
 set -e
 mount -t proc proc /proc 2>/dev/null || true
@@ -99,9 +101,9 @@ mount -t sysfs sysfs /sys 2>/dev/null || true
 mount -t devtmpfs devtmpfs /dev 2>/dev/null || true
 grub-install --target=i386-pc /dev/vda
 update-grub
-rm /usr/local/sbin/pvhfw-install-grub
-echo "pvhfw-grub: installed"
+sync
 mount -o remount,ro /
+echo "pvhfw-grub: installed"
 echo o > /proc/sysrq-trigger
 "#;
 const INSTALL_GRUB_PATH: &str = "usr/local/sbin/pvhfw-install-grub";
@@ -136,6 +138,7 @@ fn recipe() -> String {
         INSTALL_GRUB,
         &grub.join("\n"),
         &fstab(),
+        &install_append(),
     ]
     .join("\n--\n")
 }
@@ -314,7 +317,7 @@ fn sfdisk_script() -> String {
 fn install_grub(disk: &Path, kernel: &Path, initrd: &Path) -> Result<()> {
     let v = Version::V7_2;
     v.ensure_installed()?;
-    let append = format!("root=UUID={ROOT_UUID} rw console=ttyS0 quiet init=/{INSTALL_GRUB_PATH}");
+    let append = install_append();
     let q = Qemu::new(v, "disk-systemd-install-grub", "pc", &v.firmware(qemu::SEABIOS)?)
         .args(&["-accel", "tcg,thread=single", "-cpu", "max", "-m", "1G", "-rtc", &format!("base={EPOCH_RTC}")])
         .arg_path("-kernel", kernel)
@@ -323,10 +326,16 @@ fn install_grub(disk: &Path, kernel: &Path, initrd: &Path) -> Result<()> {
         .args(&drive_args(disk, false))
         .timeout(600);
     let o = q.run()?;
+    // A QEMU killed by a signal also ends with status 0: the line says the guest got there.
     if o.status != Some(0) || !o.serial.contains(INSTALLED) {
         bail!("installing GRUB in the guest failed (status {:?}); see {}", o.status, o.log.display());
     }
     Ok(())
+}
+
+/// The kernel command line of the boot that installs GRUB.
+fn install_append() -> String {
+    format!("root=UUID={ROOT_UUID} rw console=ttyS0 quiet panic=-1 init=/{INSTALL_GRUB_PATH}")
 }
 
 /// The disk as a virtio-blk-pci device; `snapshot` keeps the guest's writes out of the file.
