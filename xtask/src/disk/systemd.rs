@@ -352,7 +352,8 @@ pub fn drive_args(disk: &Path, snapshot: bool) -> Vec<String> {
 /// QEMU `v` booting the image from its disk with `firmware` on `machine`, under TCG (the
 /// software KVM here cannot run full Linux), until the report unit powers it off.
 pub fn boot(v: Version, name: &str, machine: &str, firmware: &Path, disk: &Path) -> Qemu {
-    Qemu::new(v, name, machine, firmware).args(&tcg_args(disk)).timeout(420)
+    // pvhfw halts when it cannot boot: its last line ends the run at once.
+    Qemu::new(v, name, machine, firmware).args(&tcg_args(disk)).timeout(420).until("pvhfw: halted")
 }
 
 /// What a boot of the image adds to QEMU's base arguments and firmware: single-threaded TCG
