@@ -58,6 +58,7 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
     let per_part = |part| match part {
         Part::Pvh => rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * 2 * o.rounds * (FIRMWARES.len() + 1),
         Part::Bzimage => rows.len() * (2 + o.linux_runs),
+        Part::Disk => super::disk::steps(o.linux_runs),
     };
     let mut p = Progress { qemu: v, done: 0, total: parts.iter().map(|&part| per_part(part)).sum() };
     if parts.contains(&Part::Pvh) {
@@ -66,6 +67,11 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
     if parts.contains(&Part::Bzimage) {
         bzimage(o, &kit, &mut rows, &mut p)?;
     }
+    let disk = if parts.contains(&Part::Disk) {
+        super::disk::measure(v, &kit.pvhfw, o.linux_runs, dir, &mut |what| p.step(what))?
+    } else {
+        Vec::new()
+    };
     Ok(Report {
         qemu: v.version_line(),
         version: Some(v.number().into()),
@@ -74,6 +80,7 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
         linux_runs: o.linux_runs,
         parts,
         rows,
+        disk,
     })
 }
 

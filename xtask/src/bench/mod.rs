@@ -21,7 +21,14 @@
 //!    runs, and the VM exits until then: a probe copy of the `vmlinuz` ([`crate::probe`]) has a
 //!    stub at both entries that prints the TSC and ends the run (qboot and SeaBIOS run the
 //!    kernel's real-mode setup, which enters at 32 bits; pvhfw enters at 64 bits);
-//! 7. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots).
+//! 7. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots);
+//!
+//! and booting from a disk (`--only disk`), a Debian 12 system with systemd and GRUB installed
+//! ([`disk`]), under pvhfw and under SeaBIOS with that GRUB, on `pc` and `q35`:
+//! 8. instructions and VM exits from reset to the kernel's entry (the same probe stub, in the
+//!    kernel file on a copy of the disk);
+//! 9. wall time from QEMU's start to the kernel's first console line, to systemd and to
+//!    `running` (TCG, median of a few boots).
 //!
 //! Results go to `target/xtask/bench/qemu-VERSION/` as `bench.md` (a Markdown table),
 //! `bench.json` and `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/`
@@ -29,12 +36,13 @@
 //! `--reuse` renders the stored `bench.json` again without measuring. With `--only`, the files
 //! are `bench-PART.{md,json}` and there is no chart and no publishing.
 //!
-//! - [`measure`]: the QEMU runs;
+//! - [`measure`]: the QEMU runs; [`disk`]: the disk-boot rows' runs and table;
 //! - [`stats`]: median and interquartile range;
 //! - [`report`]: the Markdown table;
 //! - [`svg`]: the chart;
 //! - [`publish`]: docs/benchmark.md and the charts beside it.
 
+mod disk;
 mod measure;
 mod publish;
 mod report;
@@ -57,15 +65,18 @@ pub enum Part {
     Pvh,
     /// Debian 12's vmlinuz (bzImage): instructions and VM exits to kernel entry, to init.
     Bzimage,
+    /// A Debian 12 systemd disk: pvhfw against SeaBIOS with the GRUB on the disk.
+    Disk,
 }
 
 impl Part {
-    const ALL: [Part; 2] = [Part::Pvh, Part::Bzimage];
+    const ALL: [Part; 3] = [Part::Pvh, Part::Bzimage, Part::Disk];
 
     fn name(self) -> &'static str {
         match self {
             Part::Pvh => "pvh",
             Part::Bzimage => "bzimage",
+            Part::Disk => "disk",
         }
     }
 }
@@ -131,6 +142,9 @@ struct Report {
     #[serde(default = "pvh_only")]
     parts: Vec<Part>,
     rows: Vec<Row>,
+    /// The disk-boot rows ([`disk`]); older files: none.
+    #[serde(default)]
+    disk: Vec<disk::DiskRow>,
 }
 
 /// Measures (or with `--reuse` reads back) a run on each QEMU in `versions`, prints and stores

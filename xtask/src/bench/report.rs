@@ -17,7 +17,7 @@ const MAX_BZ_EXITS: f64 = 0.10;
 const MAX_BZ_LINUX: f64 = 1.0;
 
 /// Digits in groups of three, separated by spaces; `n/a` for a missing value.
-fn fmt_int(v: Option<u64>) -> String {
+pub(super) fn fmt_int(v: Option<u64>) -> String {
     let Some(v) = v else { return "n/a".into() };
     let s = v.to_string();
     let mut out = String::new();
@@ -30,7 +30,7 @@ fn fmt_int(v: Option<u64>) -> String {
     out
 }
 
-fn fmt_f(v: Option<f64>, digits: usize) -> String {
+pub(super) fn fmt_f(v: Option<f64>, digits: usize) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
 }
 
@@ -74,6 +74,10 @@ pub fn markdown(r: &Report) -> String {
     }
     if r.parts.contains(&Part::Bzimage) {
         bzimage_tables(r, &mut t);
+    }
+    if r.parts.contains(&Part::Disk) {
+        t.push_str(if t.ends_with('\n') { "\n" } else { "\n\n" });
+        super::disk::table(&r.disk, r.linux_runs, &mut t);
     }
     t
 }
@@ -206,6 +210,7 @@ mod tests {
             linux_runs: 3,
             parts: vec![Part::Pvh],
             rows: vec![pvhfw, qboot, q35, q35_qboot, microvm],
+            disk: Vec::new(),
         };
         let text = markdown(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -257,6 +262,7 @@ mod tests {
             linux_runs: 3,
             parts: vec![Part::Bzimage],
             rows: vec![pvhfw, qboot, seabios, micro, micro_qboot],
+            disk: Vec::new(),
         };
         let text = markdown(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -297,6 +303,7 @@ mod tests {
             linux_runs: 1,
             parts: vec![Part::Pvh, Part::Bzimage],
             rows: vec![row("pc", "pvhfw")],
+            disk: Vec::new(),
         };
         let text = markdown(&report);
         assert!(text.contains("| microvm | n/a | n/a | n/a |\n\n**bzImage (Debian 12 `vmlinuz`).**"), "{text}");
