@@ -52,6 +52,6 @@ no_ram:
 
 .section .rodata.no_ram, "a", @progbits
 no_ram_message:
-    .ascii "pvhfw: error: no RAM at 0x1000-0x20000, where pvhfw keeps its state; "
+    .ascii "pvhfw: error: no RAM at 0x1000-0x30000, where pvhfw keeps its state; "
     .ascii "max-ram-below-4g is too small\n"
     .asciz "pvhfw: halted\n"

@@ -96,7 +96,7 @@ fn pvh_boot_fills_start_info() {
     // An MP table at 0x9e000-0xa0000, reserved with the legacy hole.
     assert_eq!(
         memmap(&area),
-        [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
+        [(0, 0x1000, 1), (0x1000, 0x2f000, 2), (0x30000, 0x6e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
     );
     assert_eq!(f.phys_writes, [(Range { start: 0x7f0_0000, end: 0x7f0_0005 }, b"hello".to_vec())]);
 }
@@ -262,7 +262,7 @@ fn pc_gets_acpi_smbios_and_a_reserved_table_block() {
         // The tables (128 KiB of ACPI, SMBIOS) sit right above the firmware's RAM, reserved
         // exactly as far as they reach; the rest below the MP table stays RAM.
         let map = memmap(&area);
-        let low = [(0, 0x1000, 1), (0x1000, 0x40000, 2), (0x41000, 0x5d000, 1), (0x9e000, 0x62000, 2)];
+        let low = [(0, 0x1000, 1), (0x1000, 0x50000, 2), (0x51000, 0x4d000, 1), (0x9e000, 0x62000, 2)];
         assert_eq!(map[..4], low, "{q}");
         assert_eq!(map[4], (M, 127 * M, 1));
         // PM base, interrupt routing, and the one PAM write for the F segment.
@@ -337,7 +337,7 @@ fn tables_too_big_for_640k_go_to_the_top_of_ram() {
         assert!(r.is_ok(), "{q}: {r:?}");
         let map = memmap(&area);
         // Nothing reserved below 640 KiB but the firmware's RAM; the block at the top is.
-        assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1)], "{q}");
+        assert_eq!(map[..3], [(0, 0x1000, 1), (0x1000, 0x2f000, 2), (0x30000, 0x6e000, 1)], "{q}");
         let top = map.iter().find(|e| e.2 == e820::RESERVED && e.0 > M).unwrap();
         assert_eq!(top.0 + top.1, 128 * M);
         assert!(top.1 >= 600 * 1024 && top.1 % 4096 == 0);
@@ -388,7 +388,7 @@ fn bzimage_boot_fills_boot_params() {
         .collect();
     assert_eq!(
         e820,
-        [(0, 0x1000, 1), (0x1000, 0x1f000, 2), (0x20000, 0x7e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
+        [(0, 0x1000, 1), (0x1000, 0x2f000, 2), (0x30000, 0x6e000, 1), (0x9e000, 0x62000, 2), (M, 127 * M, 1)]
     );
     // The initrd, then one DMA of the protected-mode part to KERNEL_ADDR.
     assert_eq!(f.phys_writes[1], (Range { start: M, end: 9 * M }, b"kernel".to_vec()));

@@ -28,11 +28,11 @@ mod expected {
     /// No `-kernel` and no virtio-blk disk at all.
     pub const NO_DISK: &str = "pvhfw: error: no kernel given and no virtio-blk disk";
     /// Disks, but none with a boot entry or /vmlinuz (a blank one, a data one).
-    pub const NOTHING_TO_BOOT: &str = "pvhfw: error: no kernel given and no disk holds a boot entry";
+    pub const NOTHING_TO_BOOT: &str = "pvhfw: error: none of the 1 virtio-blk disks has a boot entry";
     /// The default entry names a kernel file the filesystem does not have.
-    pub const MISSING_KERNEL: &str = "pvhfw: error: /boot/vmlinuz-missing: not found";
+    pub const MISSING_KERNEL: &str = "pvhfw: extlinux.conf names the kernel /boot/vmlinuz-missing";
     /// Both GPT headers fail their CRC32: the only disk cannot be read.
-    pub const BOTH_GPTS_DAMAGED: &str = "pvhfw: error: GPT header: CRC32";
+    pub const BOTH_GPTS_DAMAGED: &str = "pvhfw: error: boot disk: damaged or unsupported: GPT header: CRC32";
 }
 
 /// How the disks are attached.

@@ -105,7 +105,7 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
         }
     }
     // max-ram-below-4g under the firmware's own RAM window: checked before any Rust runs.
-    let message = "pvhfw: error: no RAM at 0x1000-0x20000, where pvhfw keeps its state";
+    let message = "pvhfw: error: no RAM at 0x1000-0x30000, where pvhfw keeps its state";
     cases.push(failure(v, "fail-pc-64K-low-ram", "pc,max-ram-below-4g=64K", fw, &["-kernel", &kernel], message)?);
     // microvm without ACPI has no loader script of QEMU's, so one given with -fw_cfg is the
     // only one: broken scripts reach the firmware unchanged.

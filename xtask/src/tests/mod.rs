@@ -25,7 +25,7 @@ pub(crate) use pvhtest::checked_boot;
 use crate::cmd::Checked;
 use crate::debian::{self, Release};
 use crate::qemu::{Outcome, Qemu, Version};
-use crate::{build, disk, root, work_dir, Result};
+use crate::{build, root, work_dir, Result};
 use anyhow::{bail, Context};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -113,8 +113,8 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
             }
         }
         if with_debian {
-            for c in disk::systemd::cases(v, &artifacts.firmware)? {
-                let check = move |o: &Outcome| disk::systemd::check(o, c.via_grub);
+            for c in crate::disk::systemd::cases(v, &artifacts.firmware)? {
+                let check = move |o: &Outcome| crate::disk::systemd::check(o, c.via_grub);
                 ours.push(Case { name: c.name.into(), run: c.qemu.into(), check: Box::new(check) });
             }
         }
@@ -126,7 +126,7 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
     cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
     // The systemd disk takes minutes to build from nothing: only when a case boots it.
     let disk_ok = !cases.iter().any(|c| c.name.contains("/disk-systemd-"))
-        || host_step("disk-systemd-image", || disk::systemd::ensure().map(drop));
+        || host_step("disk-systemd-image", || crate::disk::systemd::ensure().map(drop));
     let (mut passed, mut failed) = run_cases(cases);
     failed += usize::from(!disk_ok);
     let (p, f) = install::run(&artifacts, kernels.first(), filter, system);
