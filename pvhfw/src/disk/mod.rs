@@ -57,10 +57,10 @@ impl BlockRead for &[u8] {
     }
 }
 
+mod crc32;
 pub mod entries;
 pub mod ext4;
 pub mod fat;
-mod crc32;
 pub mod partition;
 pub mod search;
 pub mod volume;

@@ -58,7 +58,11 @@ pub enum SearchError {
     /// The entry names a file (`what`: "kernel" or "initrd") that is not there; its path is
     /// left in the first `path_len` bytes of the command-line buffer, for the message (kept
     /// out of the error, which every `?` would copy).
-    Missing { format: Format, what: &'static str, path_len: usize },
+    Missing {
+        format: Format,
+        what: &'static str,
+        path_len: usize,
+    },
 }
 
 impl From<DiskError> for SearchError {

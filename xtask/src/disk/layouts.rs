@@ -255,7 +255,7 @@ pub fn links_only(p: &Payload) -> Disk {
     let parts = vec![Partition { name: "root", kind: PartType::Linux, uuid: Some(LINKS_PARTUUID), mib: 24, fs, files }];
     let mut d = Disk::new("links-only", Label::Gpt { disk_guid: "2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b" }, parts);
     d.boot = Some(Expected {
-        cmdline: format!("root=PARTUUID={LINKS_PARTUUID}"),
+        cmdline: format!("root=PARTUUID={LINKS_PARTUUID} ro"),
         kernel: p.kernel.clone(),
         initrds: vec![p.initrd.clone()],
     });
