@@ -41,6 +41,7 @@ mod probe;
 mod qemu;
 mod qtest;
 mod seeds;
+mod stack;
 mod stress;
 mod tests;
 

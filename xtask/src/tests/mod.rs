@@ -95,6 +95,7 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
     }
     unit_tests()?;
     let artifacts = build::build()?;
+    stack_depths()?;
     let kernels = if with_debian {
         Release::ALL.iter().map(|&r| debian::fetch(r)).collect::<Result<Vec<_>>>()?
     } else {
@@ -158,6 +159,18 @@ fn cargo(args: &[&str], what: &str) -> Result<()> {
 
 /// Formatting, then clippy with warnings as errors: the host crates with their tests, and the
 /// bare-metal crates for their target.
+/// The firmware's deepest call chains fit its stacks ([`crate::stack`]).
+fn stack_depths() -> Result<()> {
+    let out = root().join("target").join(build::TARGET).join("release");
+    let rom_stack = pvhfw::layout::STACK_TOP - pvhfw::layout::STACK_BOTTOM;
+    let rom = crate::stack::check(&out.join("pvhfw"), "_ZN5pvhfw4main", rom_stack)?;
+    let elf = out.join("pvhfw-elf");
+    let elf_stack = crate::stack::elf_stack(&elf)?;
+    let elf_depth = crate::stack::check(&elf, "_ZN9pvhfw_elf4main", elf_stack)?;
+    println!("ok   stack depth: pvhfw.bin {rom} of {rom_stack} bytes, pvhfw.elf {elf_depth} of {elf_stack}");
+    Ok(())
+}
+
 fn lint() -> Result<()> {
     build::ensure_target()?;
     cargo(&["fmt", "--all", "--check"], "formatting check")?;
