@@ -181,6 +181,16 @@ impl FakeBlk {
         version_1 | 1 << 2 | 1 << 6 | 1 << 9
     }
 
+    /// Where the register window an access goes to starts: the transport's, or the legacy I/O
+    /// BAR (0) or the modern memory BAR (4).
+    fn base(&self, io: bool) -> u64 {
+        match (self.mmio, io) {
+            (Some((b, _)), _) => b,
+            (None, true) => self.bar(0),
+            (None, false) => self.bar(4),
+        }
+    }
+
     fn bar(&self, i: usize) -> u64 {
         u64::from(self.config[4 + i] & !0xf) | if i == 4 { u64::from(self.config[9]) << 32 } else { 0 }
     }
@@ -489,26 +499,12 @@ impl FakeDevice for FakeBlk {
     }
 
     fn read(&mut self, io: bool, addr: u64, _width: Width) -> u32 {
-        let base = if let Some((b, _)) = self.mmio {
-            b
-        } else if io {
-            self.bar(0)
-        } else {
-            self.bar(4)
-        };
-        let reg = self.decode(io, addr - base);
+        let reg = self.decode(io, addr - self.base(io));
         self.reg_read(reg)
     }
 
     fn write(&mut self, io: bool, addr: u64, _width: Width, value: u32, ram: &mut Banks) {
-        let base = if let Some((b, _)) = self.mmio {
-            b
-        } else if io {
-            self.bar(0)
-        } else {
-            self.bar(4)
-        };
-        let reg = self.decode(io, addr - base);
+        let reg = self.decode(io, addr - self.base(io));
         self.reg_write(reg, value, ram);
     }
 

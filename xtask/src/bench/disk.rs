@@ -159,21 +159,8 @@ fn probe_args(machine: &str, firmware: &Path, probe: &Path, accel: &str, serial:
 /// Runs QEMU to its exit status; `None` if it did not start, pvhfw gave up (its halt line in
 /// `serial`) or it ran past `timeout`.
 fn run_bounded(v: Version, args: &[String], serial: &Path, timeout: Duration) -> Option<i32> {
-    let mut child =
-        v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().ok()? {
-            return status.code();
-        }
-        let halted = std::fs::read_to_string(serial).is_ok_and(|s| s.contains(HALTED));
-        if halted || start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let halted = || std::fs::read_to_string(serial).is_ok_and(|s| s.contains(HALTED));
+    super::measure::run_bounded(v, args, timeout, halted)
 }
 
 /// Instructions from reset to the kernel's entry: the TSC the stub prints.

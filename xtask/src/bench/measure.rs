@@ -286,9 +286,9 @@ fn probe_args(k: &Kit, machine: &str, firmware: &Path, accel: &str) -> Vec<Strin
 /// A probe run may hang where a firmware cannot boot the kernel; it is given this long.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Runs QEMU with `args`; its exit status, or `None` if it could not start or was killed at
-/// [`PROBE_TIMEOUT`].
-fn run_bounded(v: Version, args: &[String]) -> Option<i32> {
+/// Runs QEMU with `args` to its exit status; `None` if it could not start, or was killed after
+/// `timeout` or once `gave_up` says the guest will not get anywhere.
+pub(super) fn run_bounded(v: Version, args: &[String], timeout: Duration, gave_up: impl Fn() -> bool) -> Option<i32> {
     let mut child =
         v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
     let start = Instant::now();
@@ -296,7 +296,7 @@ fn run_bounded(v: Version, args: &[String]) -> Option<i32> {
         if let Some(status) = child.try_wait().ok()? {
             return status.code();
         }
-        if start.elapsed() > PROBE_TIMEOUT {
+        if start.elapsed() > timeout || gave_up() {
             let _ = child.kill();
             let _ = child.wait();
             return None;
@@ -313,7 +313,7 @@ fn probe_instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = probe_args(k, machine, firmware, "tcg");
     args.extend(["-icount".into(), "shift=0,sleep=off".into(), "-serial".into()]);
     args.push(format!("file:{}", serial.display()));
-    if run_bounded(k.qemu, &args)? != 1 {
+    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
         return None;
     }
     probe::parse_tsc(&std::fs::read_to_string(&serial).ok()?)
@@ -326,7 +326,7 @@ fn probe_exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = probe_args(k, machine, firmware, "kvm");
     args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
     args.push(trace.display().to_string());
-    if run_bounded(k.qemu, &args)? != 1 {
+    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
         return None;
     }
     let log = std::fs::read_to_string(&trace).ok()?;
