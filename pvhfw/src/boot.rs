@@ -6,13 +6,15 @@
 //!
 //! 1. `files`: discover the fw_cfg files and the user's log choice;
 //! 2. `kernel`: find the kernel (a PVH ELF QEMU has loaded, a bzImage still to load, or a
-//!    file `pvhfw.elf` loads itself), its format and the memory it takes;
+//!    file `pvhfw.elf` loads itself), its format and the memory it takes; with none given,
+//!    `disk`: the kernel, initrds and command line a virtio-blk disk's boot entry names;
 //! 3. [`Boot::set_up`], the steps every format shares: program the chipset (`tables`, before
 //!    QEMU builds its ACPI tables), read QEMU's memory map and set the MTRRs (`memory`), place
 //!    ACPI and SMBIOS (`tables`), build the memory map and load the initrd (`memory`), write
 //!    the MP table (`tables`);
 //! 4. `handover`: the command line, load the kernel if QEMU has not, and describe it all to the
-//!    kernel: `hvm_start_info` for a PVH kernel, `boot_params` for a bzImage.
+//!    kernel: `hvm_start_info` for a PVH kernel, `boot_params` for a bzImage; a boot disk's
+//!    device is then reset.
 //!
 //! `timeline` notes the time each phase ends; `chain` holds what only the second entry needs.
 
