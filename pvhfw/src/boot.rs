@@ -118,7 +118,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             None => self.command_line(&mut handoff.cmdline)?,
         };
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
-        self.release_disk();
+        if from_disk.is_some() {
+            self.release_disk();
+        }
         Ok(entry)
     }
 
