@@ -153,7 +153,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             None => self.chained_command_line(chained.cmdline, incoming, &mut handoff.cmdline)?,
         };
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
-        self.release_disk();
+        if from_disk.is_some() {
+            self.release_disk();
+        }
         Ok(entry)
     }
 

@@ -93,3 +93,9 @@ pub enum Error {
     /// The `setup_data` list cannot be copied (`problem` says why).
     SetupData { problem: &'static str },
 }
+
+impl From<crate::disk::DiskError> for Error {
+    fn from(error: crate::disk::DiskError) -> Error {
+        Error::Disk { error }
+    }
+}

@@ -95,16 +95,10 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         incoming: &Incoming,
         buf: &mut [u8; CMDLINE_MAX],
     ) -> Result<Option<usize>, Error> {
-        let len = match file {
-            Some(file) => {
-                let size = file.size as usize;
-                let line = buf.get_mut(..size).filter(|_| size < CMDLINE_MAX);
-                let line =
-                    line.ok_or(Error::TooLarge { what: CMDLINE_FILE, size: size as u64, max: CMDLINE_MAX as u64 - 1 })?;
-                self.io.read(file.select, line)?;
-                // `-fw_cfg ...,string=` stores no NUL; a file may end in one, or a newline.
-                line.iter().position(|&b| b == 0 || b == b'\n').unwrap_or(size)
-            }
+        let text = self.read_text(file, CMDLINE_FILE, &mut buf[..CMDLINE_MAX - 1])?;
+        let len = match text {
+            // A file written by hand may also end in a newline.
+            Some(text) => text.iter().position(|&b| b == b'\n').unwrap_or(text.len()),
             None => {
                 buf[..incoming.cmdline_len].copy_from_slice(incoming.cmdline());
                 incoming.cmdline_len

@@ -12,7 +12,7 @@
 use super::chain::CMDLINE_FILE;
 use super::handover::LINUX_CMDLINE_MAX;
 use super::kernel::{Kernel, Source};
-use super::memory::{disk_initrds_size, Initrd};
+use super::memory::Initrd;
 use super::Boot;
 use crate::chipset::Chipset;
 use crate::console::Line;
@@ -85,8 +85,8 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             Directory::parse(&scratch.dir).find_all([&BOOTORDER, &CMDLINE, &APPEND, &ENTRY]);
         let files = DiskFiles { bootorder, cmdline: cmdline_file, append, entry };
         let mut wanted = [0u8; MAX_ENTRY_NAME];
-        let wanted = self.read_small(files.entry, ENTRY_FILE, &mut wanted)?;
-        let order = self.read_small(files.bootorder, BOOTORDER_FILE, &mut scratch.shared)?;
+        let wanted = self.read_text(files.entry, ENTRY_FILE, &mut wanted)?;
+        let order = self.read_text(files.bootorder, BOOTORDER_FILE, &mut scratch.shared)?;
         let chipset = Chipset::detect(self.platform);
         let disks = virtio::find_disks(self.platform, chipset, order);
         let (mut tried, mut first_error) = (0u8, None);
@@ -120,7 +120,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         wanted: Option<&[u8]>,
         cmdline: &mut [u8],
     ) -> Result<Option<(Found, BootDisk)>, Error> {
-        let mut blk = VirtioBlk::open(self.platform, transport).map_err(|error| Error::Disk { error })?;
+        let mut blk = VirtioBlk::open(self.platform, transport)?;
         let result = search::search(&mut blk.disk(self.platform), text, wanted, cmdline);
         let found = match result {
             Ok(Some((volumes, found))) => volumes.get(found.volume).map(|v| (*v, found)),
@@ -141,7 +141,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     /// error itself cannot hold it).
     fn search_error(&mut self, e: SearchError, cmdline: &[u8]) -> Error {
         match e {
-            SearchError::Disk(error) => Error::Disk { error },
+            SearchError::Disk(error) => error.into(),
             SearchError::Entry { format, error } => Error::BootEntry { format: format.name(), error },
             SearchError::Missing { format, what, path_len } => {
                 let path = core::str::from_utf8(&cmdline[..path_len]).unwrap_or("(not UTF-8)");
@@ -170,15 +170,13 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         len: usize,
     ) -> Result<usize, Error> {
         let mut len = match files.cmdline {
-            Some(file) => {
-                self.read_small(Some(file), CMDLINE_FILE, &mut buf[..CMDLINE_MAX - 1])?.map_or(0, <[u8]>::len)
-            }
+            Some(file) => self.read_text(Some(file), CMDLINE_FILE, &mut buf[..CMDLINE_MAX - 1])?.map_or(0, <[u8]>::len),
             None => len,
         };
         if let Some(file) = files.append {
             let sep = usize::from(len > 0);
             let room = buf.get_mut(len + sep..CMDLINE_MAX - 1).unwrap_or_default();
-            let n = self.read_small(Some(file), APPEND_FILE, room)?.map_or(0, <[u8]>::len);
+            let n = self.read_text(Some(file), APPEND_FILE, room)?.map_or(0, <[u8]>::len);
             if n > 0 && sep == 1 {
                 buf[len] = b' ';
             }
@@ -188,47 +186,30 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         Ok(len)
     }
 
-    /// A small fw_cfg file's text (up to a NUL or newline, as `-fw_cfg ...,string=` and files
-    /// written by hand end) in `buf`, if the file is there.
-    fn read_small<'b>(
-        &mut self,
-        file: Option<File>,
-        name: &'static str,
-        buf: &'b mut [u8],
-    ) -> Result<Option<&'b [u8]>, Error> {
-        let Some(file) = file else { return Ok(None) };
-        let size = file.size as usize;
-        let max = buf.len() as u64;
-        let bytes = buf.get_mut(..size).ok_or(Error::TooLarge { what: name, size: size as u64, max })?;
-        self.io.read(file.select, bytes)?;
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(size);
-        Ok(Some(&bytes[..end]))
-    }
-
     /// `buf.len()` bytes of the boot disk's kernel from `offset`.
     pub(super) fn disk_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let d = self.disk.as_mut().and_then(|d| d.booting.as_mut()).ok_or(Error::NoBootDisk)?;
+        let d = booting(&mut self.disk)?;
         let disk = &mut d.blk.disk(self.platform);
-        d.volume.read_at(disk, &d.kernel, offset, buf).map_err(|error| Error::Disk { error })
+        Ok(d.volume.read_at(disk, &d.kernel, offset, buf)?)
     }
 
     /// `len` bytes of the boot disk's kernel from `offset` to physical `phys`.
     pub(super) fn disk_kernel_to_phys(&mut self, offset: u64, phys: u64, len: u64) -> Result<(), Error> {
-        let d = self.disk.as_mut().and_then(|d| d.booting.as_mut()).ok_or(Error::NoBootDisk)?;
+        let d = booting(&mut self.disk)?;
         let disk = &mut d.blk.disk(self.platform);
-        d.volume.read_to_phys(disk, &d.kernel, offset, phys, len).map_err(|error| Error::Disk { error })
+        Ok(d.volume.read_to_phys(disk, &d.kernel, offset, phys, len)?)
     }
 
     /// Reads the boot disk's initrds one after the other into `to` (their place, checked to be
     /// free RAM of the right size), each from a 4-byte boundary, the gaps zeroed.
     pub(super) fn load_disk_initrds(&mut self, to: Range) -> Result<(), Error> {
-        let d = self.disk.as_mut().and_then(|d| d.booting.as_mut()).ok_or(Error::NoBootDisk)?;
+        let d = booting(&mut self.disk)?;
         let disk = &mut d.blk.disk(self.platform);
         let mut at = to.start;
         for file in d.initrds.iter().flatten() {
             let start = at.next_multiple_of(4);
-            disk.zero_phys(at, start - at).map_err(|error| Error::Disk { error })?;
-            d.volume.read_to_phys(disk, file, 0, start, file.size()).map_err(|error| Error::Disk { error })?;
+            disk.zero_phys(at, start - at)?;
+            d.volume.read_to_phys(disk, file, 0, start, file.size())?;
             at = start + file.size();
         }
         Ok(())
@@ -236,10 +217,21 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
 
     /// Resets the boot disk's device, so the kernel finds it as from reset.
     pub(super) fn release_disk(&mut self) {
-        if let Some(d) = self.disk.as_mut().and_then(|d| d.booting.as_mut()) {
+        if let Ok(d) = booting(&mut self.disk) {
             d.blk.reset(self.platform);
         }
     }
+}
+
+/// The bytes the disk initrds take concatenated, each from a 4-byte boundary (as
+/// `load_disk_initrds` lays them out).
+fn disk_initrds_size(files: &[Option<Handle>; MAX_INITRDS]) -> u64 {
+    files.iter().flatten().fold(0u64, |at, f| at.next_multiple_of(4).saturating_add(f.size()))
+}
+
+/// The disk being booted, once `disk_kernel` has found it.
+fn booting<'d>(disk: &'d mut Option<&mut DiskBoot<'_>>) -> Result<&'d mut BootDisk, Error> {
+    disk.as_mut().and_then(|d| d.booting.as_mut()).ok_or(Error::NoBootDisk)
 }
 
 /// Where a virtio-blk device is: `PCI slot 4 function 0` or `MMIO 0xfeb00200`.

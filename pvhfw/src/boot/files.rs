@@ -46,6 +46,26 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     }
 }
 
+impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
+    /// A small fw_cfg file's text, up to its first NUL (`-fw_cfg ...,string=` stores none; QEMU
+    /// ends `bootorder` with one), in `buf`, if the file is there; named `name` when it is
+    /// larger than `buf`.
+    pub(super) fn read_text<'b>(
+        &mut self,
+        file: Option<File>,
+        name: &'static str,
+        buf: &'b mut [u8],
+    ) -> Result<Option<&'b [u8]>, Error> {
+        let Some(file) = file else { return Ok(None) };
+        let size = file.size as usize;
+        let max = buf.len() as u64;
+        let bytes = buf.get_mut(..size).ok_or(Error::TooLarge { what: name, size: size as u64, max })?;
+        self.io.read(file.select, bytes)?;
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(size);
+        Ok(Some(&bytes[..end]))
+    }
+}
+
 /// `etc/boot-fail-wait` in milliseconds, or `None` to halt for good (absent, or -1).
 pub fn boot_fail_wait(io: &mut (impl FwCfgIo + ?Sized), scratch: &mut Scratch) -> Option<u32> {
     let dir = fw_cfg::read_directory(io, &mut scratch.dir).ok()?;

@@ -4,8 +4,6 @@
 use super::kernel::{Kernel, Protocol};
 use super::tables::{PlacedTables, Tables};
 use super::Boot;
-use crate::disk::entries::MAX_INITRDS;
-use crate::disk::volume::Handle;
 use crate::e820::{self, Region, Regions};
 use crate::fw_cfg::{self, key, File, FwCfgIo};
 use crate::layout::{DISK_BOOT_RAM, FIRMWARE_RAM, LEGACY_HOLE, MP_TABLE};
@@ -148,9 +146,4 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             .map(|r| Range { start: r.start, end: r.start + size })
             .map_err(|_| Error::NoRoomForInitrd { size, below: limit })
     }
-}
-
-/// The bytes the disk initrds take concatenated, each from a 4-byte boundary.
-pub(super) fn disk_initrds_size(files: &[Option<Handle>; MAX_INITRDS]) -> u64 {
-    files.iter().flatten().fold(0u64, |at, f| at.next_multiple_of(4).saturating_add(f.size()))
 }

@@ -657,7 +657,7 @@ impl Ext4 {
             let out = &mut buf[done..done + n];
             match run.sector {
                 None => out.fill(0),
-                Some(sector) => read_span(disk, sector, (run.offset % SECTOR as u64) as usize, out)?,
+                Some(sector) => super::read_bytes(disk, sector, run.offset % SECTOR as u64, out)?,
             }
             done += n;
         }
@@ -677,30 +677,6 @@ impl Ext4 {
         let n = self.read(disk, inode, 0, buf)?;
         Ok(&buf[..n])
     }
-}
-
-/// Reads `out.len()` bytes from `skip` bytes into disk sector `sector` on: the whole sectors
-/// straight into `out`, a partial first or last one through a sector buffer.
-fn read_span<D: BlockRead>(disk: &mut D, mut sector: u64, skip: usize, mut out: &mut [u8]) -> Result<(), DiskError> {
-    let mut bounce = [0u8; SECTOR];
-    if skip != 0 || out.len() < SECTOR {
-        disk.read(sector, &mut bounce)?;
-        let n = (SECTOR - skip.min(SECTOR)).min(out.len());
-        out[..n].copy_from_slice(&bounce[skip..skip + n]);
-        out = &mut out[n..];
-        sector = sector.checked_add(1).ok_or(DiskError::Read { sector })?;
-    }
-    let whole = out.len() / SECTOR * SECTOR;
-    if whole > 0 {
-        disk.read(sector, &mut out[..whole])?;
-        sector = sector.checked_add((whole / SECTOR) as u64).ok_or(DiskError::Read { sector })?;
-    }
-    let tail = &mut out[whole..];
-    if !tail.is_empty() {
-        disk.read(sector, &mut bounce)?;
-        tail.copy_from_slice(&bounce[..tail.len()]);
-    }
-    Ok(())
 }
 
 /// A walk over a file's data, a [`Run`] at a time (see [`Ext4::runs`]).

@@ -319,7 +319,7 @@ impl Fat {
         while let Some(run) = runs.next(disk)? {
             let bytes = usize::try_from(run.bytes).map_err(|_| corrupt("FAT run"))?;
             let end = at.checked_add(bytes).filter(|&e| e <= size).ok_or(corrupt("FAT run"))?;
-            read_bytes(disk, run.sector, &mut buf[at..end])?;
+            super::read_bytes(disk, run.sector, 0, &mut buf[at..end])?;
             at = end;
         }
         Ok(size)
@@ -379,7 +379,7 @@ impl Fat {
             let mut left = run.bytes;
             while left > 0 {
                 let chunk = left.min(buf.len() as u64) as usize;
-                read_bytes(disk, sector, &mut buf[..chunk])?;
+                super::read_bytes(disk, sector, 0, &mut buf[..chunk])?;
                 for raw in buf[..chunk].chunks_exact(DIR_ENTRY) {
                     match self.entry(raw, &mut long) {
                         Step::End => return Ok(false),
@@ -437,21 +437,6 @@ enum Step {
     End,
     Skip,
     File(ShortName, File),
-}
-
-/// Fills `buf` from disk sector `sector` on; a partial last sector goes through a bounce buffer.
-fn read_bytes<B: BlockRead>(disk: &mut B, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-    let whole = buf.len() / SECTOR * SECTOR;
-    let (head, tail) = buf.split_at_mut(whole);
-    if !head.is_empty() {
-        disk.read(sector, head)?;
-    }
-    if !tail.is_empty() {
-        let mut bounce = [0u8; SECTOR];
-        disk.read(sector + (whole / SECTOR) as u64, &mut bounce)?;
-        tail.copy_from_slice(&bounce[..tail.len()]);
-    }
-    Ok(())
 }
 
 /// The last window of FAT sectors read, so that a chain costs one read per [`WINDOW`] sectors.

@@ -58,6 +58,35 @@ impl BlockRead for &[u8] {
 }
 
 mod crc32;
+/// Reads `out.len()` bytes that start `skip` bytes into disk sector `sector` into `out`:
+/// whole sectors straight in, a partial first or last one through a sector buffer. Every
+/// reader of file data (ext4, FAT, [`volume::Volume`]) goes through here.
+pub(crate) fn read_bytes<D: BlockRead>(disk: &mut D, sector: u64, skip: u64, out: &mut [u8]) -> Result<(), DiskError> {
+    let err = DiskError::Read { sector };
+    let mut sector = sector.checked_add(skip / SECTOR as u64).ok_or(err)?;
+    let skip = (skip % SECTOR as u64) as usize;
+    let mut out = out;
+    let mut bounce = [0u8; SECTOR];
+    if skip != 0 || out.len() < SECTOR {
+        disk.read(sector, &mut bounce)?;
+        let n = (SECTOR - skip).min(out.len());
+        out[..n].copy_from_slice(&bounce[skip..skip + n]);
+        out = &mut out[n..];
+        sector = sector.checked_add(1).ok_or(err)?;
+    }
+    let whole = out.len() / SECTOR * SECTOR;
+    if whole > 0 {
+        disk.read(sector, &mut out[..whole])?;
+        sector = sector.checked_add((whole / SECTOR) as u64).ok_or(err)?;
+    }
+    let tail = &mut out[whole..];
+    if !tail.is_empty() {
+        disk.read(sector, &mut bounce)?;
+        tail.copy_from_slice(&bounce[..tail.len()]);
+    }
+    Ok(())
+}
+
 pub mod entries;
 pub mod ext4;
 pub mod fat;

@@ -174,7 +174,7 @@ impl Volume {
                     out.fill(0);
                     Ok(())
                 }
-                Some(s) => read_bytes(disk, s, piece.skip, out),
+                Some(s) => super::read_bytes(disk, s, piece.skip, out),
             }
         })
     }
@@ -244,15 +244,16 @@ pub enum Listed {
     Fat(fat::File),
 }
 
-/// Reads `len` bytes that start `skip` bytes into disk sector `sector` to `phys`.
+/// Reads `len` bytes that start `skip` bytes into disk sector `sector` to `phys`, as
+/// [`super::read_bytes`] does to a buffer.
 fn read_span<D: PhysRead>(disk: &mut D, sector: u64, skip: u64, phys: u64, len: u64) -> Result<(), DiskError> {
-    let sector_bytes = SECTOR as u64;
-    let mut sector = sector.checked_add(skip / sector_bytes).ok_or(DiskError::Read { sector })?;
+    let (sector_bytes, err) = (SECTOR as u64, DiskError::Read { sector });
+    let mut sector = sector.checked_add(skip / sector_bytes).ok_or(err)?;
     let (skip, mut phys, mut len) = (skip % sector_bytes, phys, len);
     if skip != 0 || len < sector_bytes {
         let n = (sector_bytes - skip).min(len);
         partial(disk, sector, skip, phys, n)?;
-        (sector, phys, len) = (sector + 1, phys + n, len - n);
+        (sector, phys, len) = (sector.checked_add(1).ok_or(err)?, phys + n, len - n);
     }
     let whole = len / sector_bytes;
     if whole > 0 {
@@ -260,7 +261,7 @@ fn read_span<D: PhysRead>(disk: &mut D, sector: u64, skip: u64, phys: u64, len: 
     }
     let tail = len % sector_bytes;
     if tail > 0 {
-        partial(disk, sector + whole, 0, phys + whole * sector_bytes, tail)?;
+        partial(disk, sector.checked_add(whole).ok_or(err)?, 0, phys + whole * sector_bytes, tail)?;
     }
     Ok(())
 }
@@ -270,32 +271,4 @@ fn partial<D: PhysRead>(disk: &mut D, sector: u64, skip: u64, phys: u64, len: u6
     let mut buf = [0u8; SECTOR];
     disk.read(sector, &mut buf)?;
     disk.write_phys(phys, &buf[skip as usize..(skip + len) as usize])
-}
-
-/// Reads `out.len()` bytes that start `skip` bytes into disk sector `sector` into `out`: whole
-/// sectors straight in, a partial first or last one through a sector buffer.
-fn read_bytes<D: BlockRead>(disk: &mut D, sector: u64, skip: u64, out: &mut [u8]) -> Result<(), DiskError> {
-    let sector_bytes = SECTOR as u64;
-    let mut sector = sector.checked_add(skip / sector_bytes).ok_or(DiskError::Read { sector })?;
-    let skip = (skip % sector_bytes) as usize;
-    let mut out = out;
-    let mut buf = [0u8; SECTOR];
-    if skip != 0 || out.len() < SECTOR {
-        disk.read(sector, &mut buf)?;
-        let n = (SECTOR - skip).min(out.len());
-        out[..n].copy_from_slice(&buf[skip..skip + n]);
-        out = &mut out[n..];
-        sector += 1;
-    }
-    let whole = out.len() / SECTOR * SECTOR;
-    if whole > 0 {
-        disk.read(sector, &mut out[..whole])?;
-        sector += (whole / SECTOR) as u64;
-    }
-    let tail = &mut out[whole..];
-    if !tail.is_empty() {
-        disk.read(sector, &mut buf)?;
-        tail.copy_from_slice(&buf[..tail.len()]);
-    }
-    Ok(())
 }
