@@ -96,6 +96,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
 
     /// Prepares the boot of whatever kernel QEMU was given, in `handoff`, which the firmware
     /// placed at physical `handoff_paddr`; without `-kernel`, of the kernel a disk carries.
+    /// Always inlined, as `mptable` is: the disk boot's code made LLVM stop inlining them into
+    /// the firmware's `main`, which cost the `-kernel` boot instructions (measured).
+    #[inline(always)]
     pub fn prepare(
         &mut self,
         handoff: &mut Handoff,
@@ -126,7 +129,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
 
     /// Prepares the boot of the kernel in fw_cfg's `opt/org.pvhfw/kernel`, as [`Boot::prepare`]
     /// does for QEMU's `-kernel`, on the incoming memory map and ACPI tables; without it, of
-    /// the kernel a disk carries.
+    /// the kernel a disk carries. Always inlined, as [`Boot::prepare`] is.
+    #[inline(always)]
     pub fn prepare_chained(
         &mut self,
         incoming: &Incoming,
@@ -185,9 +189,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         }
         mtrr::set_up(self.platform, e820::low_ram_end(regions.as_slice()));
         let image = origin.image();
-        let avoid = kernel.ranges_and([kernel.initrd.known_range().unwrap_or_default(), image]);
+        let (avoid, n) = kernel.ranges_and([kernel.initrd.known_range().unwrap_or_default(), image]);
         let (dir, script, smbios) = (published.dir, published.script, published.smbios);
-        let tables = Tables { dir: &dir, script, smbios, chipset, avoid, image };
+        let tables = Tables { dir: &dir, script, smbios, chipset, avoid: &avoid[..n], image };
         // Tables below 640 KiB when they fit, before the map exists (phases ACPI and SMBIOS);
         // else at the top of RAM once the map is known.
         let low = self.tables_below_640k(&tables, regions)?;
@@ -196,9 +200,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let placed = if low.is_some() { low } else { self.tables_at_top(&tables, memmap, &mut memmap_len)? };
         let placed = placed.or(rsdp_in_memory.map(PlacedTables::in_memory));
         let rsdp = placed.and_then(|p| p.rsdp);
-        // Written out here rather than as a method of Kernel: LLVM then builds a pvhfw.bin 2 KiB
-        // smaller (measured), and the 64 KiB ROM has little room to spare.
-        if let Some(r) = kernel.ranges.iter().find(|r| !r.is_empty() && !e820::is_ram(&memmap[..memmap_len], **r)) {
+        if let Some(r) = kernel.used_ranges().find(|r| !e820::is_ram(&memmap[..memmap_len], **r)) {
             return Err(Error::KernelNotInRam { start: r.start, end: r.end });
         }
         let initrd = self.load_initrd(kernel, &memmap[..memmap_len])?;

@@ -117,7 +117,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         };
         let size = range.end - range.start;
         let fits =
-            range.end <= 1 << 32 && e820::is_ram(memmap, range) && !kernel.ranges.iter().any(|k| k.overlaps(&range));
+            range.end <= 1 << 32 && e820::is_ram(memmap, range) && !kernel.used_ranges().any(|k| k.overlaps(&range));
         if !fits {
             return Err(Error::InitrdDoesNotFit { addr: range.start, size });
         }
@@ -141,8 +141,8 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             Protocol::Pvh { .. } => 1 << 32,
         };
         // The disk boot's RAM is free RAM in the map, and in use until the jump.
-        let avoid = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, DISK_BOOT_RAM]);
-        table_memory::find_high(memmap, page_up(size), PAGE, &avoid)
+        let (avoid, n) = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, DISK_BOOT_RAM]);
+        table_memory::find_high(memmap, page_up(size), PAGE, &avoid[..n])
             .map(|r| Range { start: r.start, end: r.start + size })
             .map_err(|_| Error::NoRoomForInitrd { size, below: limit })
     }

@@ -3,7 +3,6 @@
 //! from the MADT of the tables just placed).
 
 use super::files::Files;
-use super::kernel::KERNEL_RANGES;
 use super::memory::{page_up, PAGE};
 use super::Boot;
 use crate::chipset::Chipset;
@@ -33,7 +32,7 @@ pub(super) struct Tables<'d> {
     pub(super) smbios: Option<Smbios>,
     pub(super) chipset: Chipset,
     /// The kernel's ranges, the initrd and `pvhfw.elf`'s image.
-    pub(super) avoid: [Range; KERNEL_RANGES + 2],
+    pub(super) avoid: &'d [Range],
     /// `pvhfw.elf`'s image (empty from the reset vector), reserved in the map.
     pub(super) image: Range,
 }
@@ -152,7 +151,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         };
         let smbios = t.smbios.as_ref().map_or(0, |s| table_memory::worst_case(s.tables_size(), smbios::TABLES_ALIGN));
         let size = page_up(needs.high.saturating_add(smbios));
-        let block = table_memory::find_high(&memmap[..*map_len], size, needs.high_align.max(PAGE), &t.avoid)?;
+        let block = table_memory::find_high(&memmap[..*map_len], size, needs.high_align.max(PAGE), t.avoid)?;
         let placed = self.place_tables(t, block)?;
         *map_len = e820::carve(memmap, *map_len, placed.reserved, e820::RESERVED)?;
         Ok(Some(placed))
@@ -199,7 +198,8 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
 
     /// An MP table naming every boot CPU, the IOAPIC, the ISA and the PCI interrupts.
     /// With ACPI tables (`placed`), the CPUs and the IRQ 0 override come from their MADT, else
-    /// from fw_cfg.
+    /// from fw_cfg. Always inlined (see [`Boot::prepare`]).
+    #[inline(always)]
     pub(super) fn mptable(&mut self, placed: Option<PlacedTables>, chipset: Chipset) -> Result<(), Error> {
         let (cpus, irq0_to_pin2) = match placed.and_then(|p| self.madt(p)) {
             Some(madt) => (madt.enabled.max(1), madt.irq0_to_pin2),
