@@ -6,7 +6,7 @@
 use crate::gdt;
 use core::arch::global_asm;
 use pvhfw::boot::KernelEntry;
-use pvhfw::layout;
+use pvhfw::{layout, multiboot};
 
 global_asm!(
     include_str!("exit.s"),
@@ -18,8 +18,11 @@ global_asm!(
 );
 
 extern "sysv64" {
-    /// Leaves long mode and jumps to the 32-bit `entry` with `EBX` and `ESI` set (exit.s).
+    /// Leaves long mode and jumps to the 32-bit `entry` with `EBX` and `ESI` set, `EAX` = 0
+    /// (exit.s).
     fn exit32(entry: u32, ebx: u32, esi: u32) -> !;
+    /// The same with `EAX` = `eax` (exit.s).
+    fn exit32_eax(entry: u32, ebx: u32, esi: u32, eax: u32) -> !;
     /// Jumps to Linux's 64-bit `entry` with `RSI` = `boot_params` (exit.s).
     fn linux64(entry: u64, boot_params: u64) -> !;
 }
@@ -37,5 +40,9 @@ pub fn enter(kernel: KernelEntry) -> ! {
         KernelEntry::Linux64 { entry, boot_params } => unsafe { linux64(entry, boot_params) },
         // SAFETY: as for the 64-bit entry; exit32 leaves long mode first.
         KernelEntry::Linux32 { entry, boot_params } => unsafe { exit32(entry, 0, boot_params) },
+        // SAFETY: the library loaded QEMU's kernel item (kernel, modules and their list) to its
+        // address, checked to be free RAM, checked every pointer of the multiboot information
+        // against it and wrote the information, with its memory map, in reserved firmware RAM.
+        KernelEntry::Multiboot { entry, info } => unsafe { exit32_eax(entry, info, 0, multiboot::BOOT_MAGIC) },
     }
 }

@@ -1,12 +1,15 @@
 # Exits from long mode to a kernel.
 #
-# exit32: to a 32-bit entry, Xen's PVH ABI or Linux's 32-bit boot protocol: protected mode,
+# exit32: to a 32-bit entry, Xen's PVH ABI, Linux's 32-bit boot protocol or multiboot: protected mode,
 # paging off, CR0 = PE (and ET), CR4 = 0, IF = 0, a GDT whose selector {boot_cs} is flat 32-bit
 # code and {boot_ds} flat read/write data (Linux's __BOOT_CS and __BOOT_DS; the PVH ABI only asks
 # for flat segments), CS = {boot_cs}, DS/ES/SS/FS/GS = {boot_ds}, EBX and ESI as given, ESP =
-# {stack_top}, the top of the firmware's stack. The selectors are gdt.rs's.
+# {stack_top}, the top of the firmware's stack, EAX = 0 (exit32) or as given (exit32_eax: a
+# multiboot kernel's magic). The selectors are gdt.rs's.
 #
 # extern "sysv64" fn exit32(entry: u32 /* edi */, ebx: u32 /* esi */, esi: u32 /* edx */) -> !
+# extern "sysv64" fn exit32_eax(entry: u32 /* edi */, ebx: u32 /* esi */, esi: u32 /* edx */,
+#                               eax: u32 /* ecx */) -> !
 #
 # linux64: to Linux's 64-bit entry: long mode with the firmware's identity map, IF = 0,
 # CS = __BOOT_CS (64-bit code) and DS/ES/SS = __BOOT_DS as long_mode.s left them, RSI =
@@ -17,8 +20,12 @@
 .section .text.exit32, "ax", @progbits
 .code64
 .globl exit32
+.globl exit32_eax
 exit32:
+    xorl %ecx, %ecx
+exit32_eax:
     cli
+    movl %ecx, %ebp                 # EAX to be, kept where the mode switch leaves it alone
     movl %esi, %ebx
     movl %edx, %esi
     # Far return into the firmware's CODE32: compatibility mode, still paged, still
@@ -47,7 +54,7 @@ exit32:
     movw %ax, %fs
     movw %ax, %gs
     # Leave nothing of the firmware's in the registers the protocols do not define.
-    xorl %eax, %eax
+    movl %ebp, %eax
     xorl %ecx, %ecx
     xorl %edx, %edx
     xorl %ebp, %ebp

@@ -25,6 +25,7 @@ mod handover;
 mod incoming;
 mod kernel;
 mod memory;
+mod multiboot;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,9 @@ pub enum KernelEntry {
     Linux64 { entry: u64, boot_params: u64 },
     /// Linux's 32-bit entry, 32-bit flat, paging off, `ESI` = boot_params.
     Linux32 { entry: u32, boot_params: u32 },
+    /// A multiboot kernel's entry, 32-bit flat, paging off, `EAX` = `0x2BADB002`, `EBX` = the
+    /// multiboot information.
+    Multiboot { entry: u32, info: u32 },
 }
 
 /// The boot's context: fw_cfg, the console, the rest of the hardware and the user's log choice.

@@ -28,8 +28,12 @@ pub enum Error {
     /// A PVH ELF QEMU loaded, whose entry note holds an address at or above 4 GiB: QEMU passes
     /// it on cut to 32 bits, as 0.
     PvhEntryAbove4G,
-    /// The kernel is neither a PVH ELF nor a bzImage.
+    /// The kernel is neither a PVH ELF, a bzImage nor a multiboot kernel.
     UnknownKernelFormat,
+    /// A multiboot kernel pvhfw cannot boot (`problem` says why).
+    Multiboot { problem: &'static str },
+    /// QEMU's multiboot information points outside what it published.
+    MultibootInfo { error: crate::multiboot::InfoError },
     /// The fw_cfg directory holds more files the firmware can look up than it keeps.
     DirectoryFull { files: u32 },
     /// The fw_cfg directory claims more files than QEMU can publish.

@@ -26,6 +26,7 @@ mod madt;
 mod message;
 mod mptable;
 mod mtrr;
+pub mod multiboot;
 pub mod platform;
 pub mod scratch;
 pub mod setup_data;

@@ -7,8 +7,20 @@ use crate::bzimage::{MAGIC_OFFSET, MAGIC_TEXT, MIN_PROTOCOL, MIN_PROTOCOL_32BIT}
 use crate::console::{Console, Line};
 use crate::disk::entries::EntryError;
 use crate::disk::DiskError;
+use crate::multiboot::{InfoError, MAX_MODULES};
 use crate::start_info::{self, MAX_MEMMAP};
 use crate::Error;
+
+/// What is wrong with QEMU's multiboot information.
+fn multiboot_error(line: Line<'_>, e: InfoError) -> Line<'_> {
+    match e {
+        InfoError::Outside { what } => line.str("the ").str(what).str(" lies outside the kernel item"),
+        InfoError::TooManyModules { count } => {
+            line.dec(count.into()).str(" modules, more than ").dec(MAX_MODULES as u64).str(" (pvhfw's limit)")
+        }
+        InfoError::BadModule => line.str("a module ends before it starts"),
+    }
+}
 
 /// What went wrong reading the boot disk.
 fn disk_error(line: Line<'_>, e: DiskError) -> Line<'_> {
@@ -61,7 +73,9 @@ impl Error {
             Error::PvhEntryAbove4G => line.str(
                 "the kernel's PVH entry note holds an address at or above 4 GiB, which QEMU cut to 32 bits (0); a PVH kernel is entered below 4 GiB",
             ),
-            Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage"),
+            Error::UnknownKernelFormat => line.str("unsupported kernel format: not a PVH ELF or bzImage (nor, from -kernel, a multiboot kernel)"),
+            Error::Multiboot { problem } => line.str("multiboot kernel: ").str(problem),
+            Error::MultibootInfo { error } => multiboot_error(line.str("QEMU's multiboot information: "), error),
             Error::DirectoryFull { files } => line
                 .str("fw_cfg directory of ")
                 .dec(files.into())
@@ -228,6 +242,8 @@ mod tests {
                 error: EntryError::Unsupported { what: pick("WHAT", "what") }
             },
             Error::EntryFileMissing { format: pick("FORMAT", "format"), what: pick("WHAT", "what") },
+            Error::Multiboot { problem: pick("PROBLEM", "problem") },
+            Error::MultibootInfo { error: InfoError::Outside { what: pick("WHAT", "what") } },
         ]
     }
 
@@ -276,6 +292,8 @@ mod tests {
             Error::Disk { .. } => 38,
             Error::BootEntry { .. } => 39,
             Error::EntryFileMissing { .. } => 40,
+            Error::Multiboot { .. } => 41,
+            Error::MultibootInfo { .. } => 42,
         }
     }
 

@@ -24,6 +24,13 @@ bz_entry32:
 3:  hlt
     jmp 3b
 
+# Room for the multiboot header (with load addresses) xtask/src/multiboot.rs writes into
+# pvhtest.multiboot: zeros here, so that QEMU never takes this ELF for a multiboot kernel.
+.balign 4
+.globl multiboot_header
+multiboot_header:
+    .fill 32, 1, 0
+
 .section .text.bz64, "ax", @progbits
 .code64
 # The 64-bit entry: long mode, RSI = boot_params, CS = 0x10, DS/ES/SS = 0x18, interrupts off,

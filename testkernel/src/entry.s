@@ -3,7 +3,7 @@
 #
 # Record layout (kept in step with `EntryState` in main.rs):
 #   0 tsc (u64)   8 ebx   12 cr0   16 cr4   20 eflags   24 cs ds es ss fs gs (u16 each)
-#   36 gdtr (limit u16, base u32)   44 esp
+#   36 gdtr (limit u16, base u32)   44 esp   48 eax at the multiboot entry (0 at the PVH one)
 
 .section .note.xen, "a", @note
 .balign 4
@@ -15,6 +15,11 @@
 
 .section .text.entry, "ax", @progbits
 .code32
+# The multiboot entry of pvhtest.multiboot (xtask/src/multiboot.rs writes its header): the
+# same path as PVH's, with EAX (the magic) noted first; EBX is the multiboot information.
+.globl multiboot_entry
+multiboot_entry:
+    movl %eax, {record} + 48
 .globl pvh_entry
 pvh_entry:
     # First instruction: under -icount shift=0 the TSC counts guest instructions since reset.

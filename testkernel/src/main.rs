@@ -12,6 +12,7 @@ use core::arch::{asm, global_asm};
 
 mod bz;
 mod fw_cfg;
+mod mb;
 mod tables;
 
 global_asm!(
@@ -28,33 +29,36 @@ global_asm!(
 
 /// The state at entry, as `entry.s` stores it.
 #[repr(C)]
-struct EntryState {
-    tsc: u64,
-    ebx: u32,
+pub(crate) struct EntryState {
+    pub(crate) tsc: u64,
+    pub(crate) ebx: u32,
     cr0: u32,
     cr4: u32,
     eflags: u32,
     selectors: [u16; 6], // cs ds es ss fs gs
     gdtr: [u16; 3],      // limit, base (low, high): what sgdt stores in 32-bit mode
-    esp: u32,
+    pub(crate) esp: u32,
+    /// `EAX` at the multiboot entry, 0 at the PVH entry.
+    pub(crate) multiboot_eax: u32,
 }
 const _: () = assert!(core::mem::offset_of!(EntryState, selectors) == 24);
 const _: () = assert!(core::mem::offset_of!(EntryState, gdtr) == 36);
 const _: () = assert!(core::mem::offset_of!(EntryState, esp) == 44);
+const _: () = assert!(core::mem::offset_of!(EntryState, multiboot_eax) == 48);
 
 #[repr(C, align(4096))]
 struct Page([u64; 512]);
 const STACK_SIZE: usize = 32 * 1024;
 
 static mut RECORD: EntryState =
-    EntryState { tsc: 0, ebx: 0, cr0: 0, cr4: 0, eflags: 0, selectors: [0; 6], gdtr: [0; 3], esp: 0 };
+    EntryState { tsc: 0, ebx: 0, cr0: 0, cr4: 0, eflags: 0, selectors: [0; 6], gdtr: [0; 3], esp: 0, multiboot_eax: 0 };
 static mut PML4: Page = Page([0; 512]);
 static mut PDPT: Page = Page([0; 512]);
 static mut PD: [Page; 4] = [const { Page([0; 512]) }; 4];
 static mut STACK: [u8; STACK_SIZE] = [0; STACK_SIZE];
 
 const MAGIC: u32 = 0x336e_c578;
-const RAM: u32 = 1;
+pub(crate) const RAM: u32 = 1;
 const RESERVED: u32 = 2;
 pub(crate) const KERNEL_START: u64 = 0x10_0000;
 
@@ -97,7 +101,7 @@ pub(crate) fn peek<T: Copy>(addr: u64) -> T {
 }
 
 pub(crate) struct Checker {
-    failures: u32,
+    pub(crate) failures: u32,
 }
 
 impl Checker {
@@ -115,9 +119,9 @@ impl Checker {
 
 #[derive(Clone, Copy)]
 pub(crate) struct Entry {
-    addr: u64,
-    size: u64,
-    kind: u32,
+    pub(crate) addr: u64,
+    pub(crate) size: u64,
+    pub(crate) kind: u32,
 }
 
 pub(crate) fn in_ram(map: &[Entry], start: u64, end: u64) -> bool {
@@ -148,7 +152,7 @@ pub(crate) fn flat_descriptor(c: &mut Checker, gdt_base: u64, gdt_limit: u16, i:
     Some(d)
 }
 
-fn check_registers(c: &mut Checker, s: &EntryState) {
+pub(crate) fn check_registers(c: &mut Checker, s: &EntryState) {
     let (gdt_limit, gdt_base) = (s.gdtr[0], u64::from(s.gdtr[1]) | u64::from(s.gdtr[2]) << 16);
     c.check(s.cr0 & !0x10 == 1, "cr0", s.cr0.into());
     c.check(s.cr4 == 0, "cr4", s.cr4.into());
@@ -281,6 +285,9 @@ pub(crate) fn report_initrd(c: &mut Checker, map: &[Entry], addr: u64, size: u64
 }
 
 extern "sysv64" fn kmain(state: &EntryState) -> ! {
+    if state.multiboot_eax != 0 {
+        mb::kmain_multiboot(state);
+    }
     let mut c = Checker { failures: 0 };
     out(b"pvhtest: tsc ");
     dec(state.tsc);

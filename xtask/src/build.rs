@@ -31,6 +31,8 @@ pub struct Artifacts {
     pub testkernel: PathBuf,
     /// The same test kernel as a bzImage (64-bit boot protocol).
     pub testkernel_bzimage: PathBuf,
+    /// The same test kernel as a multiboot kernel.
+    pub testkernel_multiboot: PathBuf,
 }
 
 /// The built-in bare-metal target the firmware and pvhtest are built for.
@@ -65,11 +67,13 @@ pub fn build() -> Result<Artifacts> {
     let firmware_elf = root().join("target/pvhfw.elf");
     std::fs::copy(out.join("pvhfw-elf"), &firmware_elf)?;
     crate::bzimage::write_all(&out.join("pvhtest"))?;
+    crate::multiboot::write(&out.join("pvhtest"))?;
     Ok(Artifacts {
         firmware,
         firmware_elf,
         testkernel: out.join("pvhtest"),
         testkernel_bzimage: crate::bzimage::path(),
+        testkernel_multiboot: crate::multiboot::path(),
     })
 }
 

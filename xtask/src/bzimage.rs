@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the payload is loaded and linked: QEMU's `KERNEL_ADDR` for a protocol >= 2.02 kernel
 /// with `LOADED_HIGH`.
-const LOAD_ADDR: u64 = 0x10_0000;
+pub(crate) const LOAD_ADDR: u64 = 0x10_0000;
 /// One sector of setup code after the boot sector: room for the header and the halt stub.
 const SETUP_SECTS: u8 = 1;
 const PROTOCOL: u16 = 0x020f;
@@ -78,7 +78,7 @@ pub fn write_all(elf: &Path) -> Result<()> {
 }
 
 /// The loadable image from `LOAD_ADDR` to the end of `.bss`.
-fn payload(elf: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn payload(elf: &[u8]) -> Result<Vec<u8>> {
     let file = ElfFile64::<Endianness>::parse(elf)?;
     let endian = file.endian();
     let mut image = Vec::new();

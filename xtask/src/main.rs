@@ -37,6 +37,7 @@ mod install;
 mod linux;
 #[cfg(test)]
 mod module_cycles;
+mod multiboot;
 mod probe;
 mod qemu;
 mod qtest;

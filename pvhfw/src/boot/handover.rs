@@ -57,6 +57,11 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
                 self.describe_linux(handoff, &addrs, set_up, &scratch.kernel_head, setup_data)?;
                 linux_entry(header.entry()?, load.start, addrs.boot_params)
             }
+            Protocol::Multiboot { entry, image } => {
+                let info = self.load_multiboot(image, set_up, handoff, addrs.boot_params)?;
+                self.phase("kernel");
+                KernelEntry::Multiboot { entry, info }
+            }
         };
         self.announce(entry);
         self.phase("jump");
@@ -106,8 +111,13 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             KernelEntry::Pvh { entry, start_info } => ("PVH kernel", entry.into(), start_info.into()),
             KernelEntry::Linux64 { entry, boot_params } => ("64-bit Linux", entry, boot_params),
             KernelEntry::Linux32 { entry, boot_params } => ("32-bit Linux", entry.into(), boot_params.into()),
+            KernelEntry::Multiboot { entry, info } => ("multiboot kernel", entry.into(), info.into()),
         };
-        let handover = if matches!(entry, KernelEntry::Pvh { .. }) { "start info" } else { "boot_params" };
+        let handover = match entry {
+            KernelEntry::Pvh { .. } => "start info",
+            KernelEntry::Multiboot { .. } => "multiboot information",
+            _ => "boot_params",
+        };
         l.str("entering ").str(what).str(" at ").hex(at).str(", ").str(handover).str(" at ").hex(data).end();
     }
 

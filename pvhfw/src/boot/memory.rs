@@ -138,7 +138,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     fn initrd_place(&mut self, size: u64, kernel: &Kernel, memmap: &[MemmapEntry]) -> Result<Range, Error> {
         let limit = match &kernel.protocol {
             Protocol::Linux { header, .. } => u64::from(header.initrd_addr_max()) + 1,
-            Protocol::Pvh { .. } => 1 << 32,
+            Protocol::Pvh { .. } | Protocol::Multiboot { .. } => 1 << 32,
         };
         // The disk boot's RAM is free RAM in the map, and in use until the jump.
         let (avoid, n) = kernel.ranges_and([Range { start: limit, end: 1 << 32 }, DISK_BOOT_RAM]);

@@ -4,6 +4,8 @@ use crate::e820;
 use crate::fw_cfg::fake::FakeFwCfg;
 use crate::fw_cfg::key;
 use crate::handoff::{HandoffAddrs, CMDLINE_MAX};
+use crate::multiboot as mb;
+use zerocopy::{FromBytes, IntoBytes};
 use crate::layout::{ELF_IMAGE, F_SEGMENT_WINDOW, LOW_TABLES};
 use crate::platform::fake::FakePlatform;
 use crate::platform::PciFn;
@@ -557,4 +559,89 @@ fn chained_failures_name_the_problem() {
         f.add_file(chain::KERNEL_FILE, &setup);
         assert_eq!(prepare_chained(&mut f, b"").0, Err(Error::BzImageEmpty), "{len}");
     }
+}
+
+/// What QEMU publishes for a multiboot `-kernel` with one module (`-initrd "mod arg"`): the
+/// kernel item at 2 MiB (kernel, module list, command lines, boot loader name, the module),
+/// the information for its option ROM as the initrd item; and a platform where the item's
+/// DMA has landed.
+fn multiboot_machine() -> (FakeFwCfg, FakePlatform, Vec<u8>) {
+    let mut f = pvh_machine();
+    let base = 0x20_0000u32;
+    let mut image = std::vec![0xf4u8; 0x1000];
+    let module = mb::Module { start: base + 0x2000, end: base + 0x2005, cmdline: base + 0x1010, reserved: 0 };
+    image.extend_from_slice(module.as_bytes());
+    image.extend_from_slice(b"mod arg\0kernel x\0qemu\0");
+    image.resize(0x2000, 0);
+    image.extend_from_slice(b"hello");
+    let info = mb::Info {
+        flags: 0x24f,
+        cmdline: base + 0x1018,
+        mods_count: 1,
+        mods_addr: base + 0x1000,
+        boot_loader_name: base + 0x1021,
+        ..mb::Info::default()
+    };
+    f.items.remove(&key::SETUP_DATA);
+    f.set(key::KERNEL_ADDR, &base.to_le_bytes());
+    f.set(key::KERNEL_SIZE, &(image.len() as u32).to_le_bytes());
+    f.set(key::KERNEL_ENTRY, &(base + 0x10).to_le_bytes());
+    f.set(key::KERNEL_DATA, &image);
+    f.set(key::INITRD_ADDR, &0x9500u32.to_le_bytes());
+    f.set(key::INITRD_SIZE, &88u32.to_le_bytes());
+    f.set(key::INITRD_DATA, info.as_bytes());
+    let mut p = platform().with_bank(0x400, 0x100).with_bank(base.into(), image.len());
+    p.phys(Range { start: base.into(), end: u64::from(base) + image.len() as u64 }).copy_from_slice(&image);
+    (f, p, image)
+}
+
+#[test]
+fn multiboot_kernel_gets_completed_information() {
+    let (mut f, mut p, image) = multiboot_machine();
+    let (r, area, _) = prepare_on(&mut f, &mut p);
+    let addrs = HandoffAddrs::at(AREA.into());
+    assert_eq!(r, Ok(KernelEntry::Multiboot { entry: 0x20_0010, info: addrs.boot_params as u32 }));
+    // The whole kernel item, in one DMA to its address.
+    assert!(f.phys_writes.contains(&(Range { start: 0x20_0000, end: 0x20_0000 + image.len() as u64 }, image)));
+    let page = area.boot_params.as_bytes();
+    let info = mb::Info::read_from_bytes(&page[..88]).unwrap();
+    assert_eq!((info.flags, info.mods_count, info.cmdline), (0x24f, 1, 0x20_1018));
+    assert_eq!((info.mem_lower, info.mem_upper), (632, 127 * 1024));
+    assert_eq!((info.mmap_addr, info.mmap_length), (addrs.boot_params as u32 + 88, 5 * 24));
+    let first = mb::MmapEntry::read_from_bytes(&page[88..112]).unwrap();
+    assert_eq!((first.size.get(), first.addr.get(), first.len.get(), first.kind.get()), (20, 0, 0x1000, 1));
+    // The BIOS data area agrees: base memory 632 KiB, EBDA at its end.
+    let bda = p.phys(Range { start: 0x40e, end: 0x415 }).to_vec();
+    assert_eq!((&bda[..2], &bda[5..7]), (&0x9e00u16.to_le_bytes()[..], &632u16.to_le_bytes()[..]));
+}
+
+#[test]
+fn multiboot_failures_name_the_problem() {
+    let (mut f, mut p, _) = multiboot_machine();
+    f.set(key::KERNEL_ENTRY, &0x10_0000u32.to_le_bytes());
+    let problem = "the entry lies outside the kernel";
+    assert_eq!(prepare_on(&mut f, &mut p).0, Err(Error::Multiboot { problem }));
+    let (mut f, mut p, _) = multiboot_machine();
+    let mut bad = mb::Info::read_from_bytes(&f.items[&key::INITRD_DATA]).unwrap();
+    bad.mods_addr = 0x1000;
+    f.set(key::INITRD_DATA, bad.as_bytes());
+    let error = mb::InfoError::Outside { what: "module list" };
+    assert_eq!(prepare_on(&mut f, &mut p).0, Err(Error::MultibootInfo { error }));
+    // Not QEMU's multiboot information: no kernel pvhfw knows.
+    let (mut f, mut p, _) = multiboot_machine();
+    f.set(key::INITRD_SIZE, &5u32.to_le_bytes());
+    assert_eq!(prepare_on(&mut f, &mut p).0, Err(Error::UnknownKernelFormat));
+}
+
+#[test]
+fn chained_elf_with_more_segments_than_ranges() {
+    // Six loadable segments for four ranges: the last range spans the last three, so a
+    // segment beyond RAM among them is still found.
+    let mut f = FakeFwCfg::default();
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[0x200_0000, 0x300_0000, 0x400_0000, 0x500_0000, 0x600_0000]));
+    let (r, _) = prepare_chained(&mut f, b"");
+    assert!(matches!(r, Ok(KernelEntry::Pvh { .. })), "{r:?}");
+    f.add_file(chain::KERNEL_FILE, &chained_elf(&[0x200_0000, 0x300_0000, 0x400_0000, 0x500_0000, 0x9000_0000]));
+    let (r, _) = prepare_chained(&mut f, b"");
+    assert_eq!(r, Err(Error::KernelNotInRam { start: 0x400_0000, end: 0x9000_0010 }));
 }

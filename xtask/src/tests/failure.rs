@@ -55,15 +55,15 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
     for m in MACHINES {
         cases.push(failure(v, &format!("fail-{}-no-kernel", tag(m)), m, fw, &[], NO_KERNEL)?);
     }
-    // A multiboot kernel: QEMU loads it for its own option ROM, pvhfw must refuse it by name.
+    // A multiboot kernel whose entry lies beyond what QEMU publishes of it.
     let multiboot = multiboot_kernel()?.display().to_string();
     cases.push(failure(
         v,
-        "fail-pc-multiboot",
+        "fail-pc-multiboot-entry-outside",
         "pc",
         fw,
         &["-kernel", &multiboot],
-        "pvhfw: error: unsupported kernel format",
+        "pvhfw: error: multiboot kernel: the entry lies outside the kernel",
     )?);
     // A machine type from before PVH: QEMU publishes the ELF but loads nothing. (QEMU 10.0 still
     // has it, deprecated: "machines more than 3 years old are subject to deletion after 6".)
@@ -316,12 +316,13 @@ fn reboot_timeout(v: Version, name: &str, machine: &str, firmware: &Path, ms: u6
     Case { name: name.into(), run: q.into(), check: Box::new(check) }
 }
 
-/// The smallest multiboot kernel QEMU accepts: a header with load addresses, then `hlt`.
+/// The smallest multiboot kernel QEMU accepts, a header with load addresses, then `hlt`; its
+/// entry 1 MiB beyond it.
 fn multiboot_kernel() -> Result<PathBuf> {
     const MAGIC: u32 = 0x1bad_b002;
     const FLAGS: u32 = 1 << 16; // the address fields below are valid
     let load = 0x10_0000u32;
-    let header = [MAGIC, FLAGS, MAGIC.wrapping_add(FLAGS).wrapping_neg(), load, load, 0, 0, load + 32];
+    let header = [MAGIC, FLAGS, MAGIC.wrapping_add(FLAGS).wrapping_neg(), load, load, 0, 0, load + 0x10_0000];
     let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
     image.resize(32, 0);
     image.extend_from_slice(&[0xfa, 0xf4, 0xeb, 0xfd]); // cli; hlt; jmp back to hlt

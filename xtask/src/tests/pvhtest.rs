@@ -46,6 +46,9 @@ struct Boot {
     /// `cmdline` and `initrd` say what it must hand over.
     from_disk: bool,
     extra: Vec<String>,
+    /// Boot the multiboot form (`pvhtest.multiboot`, whose path QEMU puts first on the
+    /// command line) with these modules, each a file and its arguments (`-initrd "f a,g b"`).
+    multiboot: Option<(String, Vec<(PathBuf, &'static str)>)>,
 }
 
 impl Boot {
@@ -64,7 +67,12 @@ impl Boot {
             chain: false,
             from_disk: false,
             extra: Vec::new(),
+            multiboot: None,
         }
+    }
+
+    fn multiboot(self, a: &Artifacts, modules: Vec<(PathBuf, &'static str)>) -> Boot {
+        Boot { multiboot: Some((a.testkernel_multiboot.display().to_string(), modules)), ..self }
     }
 
     fn case(self, name: &str, a: &Artifacts) -> Case {
@@ -90,6 +98,12 @@ impl Boot {
             }
             // A disk the firmware cannot boot ends the run at once, not at the timeout.
             q = q.until(HALTED);
+        } else if let Some((kernel, modules)) = &self.multiboot {
+            q = q.args(&["-kernel", kernel, "-append", &self.cmdline]);
+            if !modules.is_empty() {
+                let list: Vec<String> = modules.iter().map(|(f, args)| format!("{} {args}", f.display())).collect();
+                q = q.args(&["-initrd", &list.join(",")]);
+            }
         } else if self.chain {
             q = q.arg_path("-kernel", &a.firmware_elf).args(&qemu::chain_files(
                 kernel,
@@ -140,6 +154,12 @@ impl Boot {
         if o.serial.contains("pvhtest: entry bzimage64") != self.bzimage {
             return Err(format!("entered through the wrong entry (bzImage: {})", self.bzimage));
         }
+        if o.serial.contains("pvhtest: entry multiboot") != self.multiboot.is_some() {
+            return Err(format!("entered through the wrong entry (multiboot: {})", self.multiboot.is_some()));
+        }
+        if let Some((kernel, modules)) = &self.multiboot {
+            return self.check_multiboot(o, &line, kernel, modules);
+        }
         let want: String = self.cmdline.bytes().map(|b| format!("{b:02x}")).collect();
         // Without -append QEMU still passes an empty string, so the line is empty, not "none".
         expect("command line", line("cmdline"), want)?;
@@ -155,6 +175,32 @@ impl Boot {
         line("stack").ok_or("no stack line from pvhtest")?;
         self.check_memory(o, &line)?;
         self.check_platform(&line)?;
+        self.check_log(o)
+    }
+
+    /// A multiboot boot: QEMU's command line (the kernel's path, a space, `-append`), each module
+    /// byte for byte with its command line (its path, a space, its arguments), then the memory
+    /// and platform checks every boot gets.
+    fn check_multiboot(
+        &self,
+        o: &Outcome,
+        line: &dyn Fn(&str) -> Option<String>,
+        kernel: &str,
+        modules: &[(PathBuf, &str)],
+    ) -> Verdict {
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        expect("command line", line("cmdline"), hex(&format!("{kernel} {}", self.cmdline)))?;
+        expect("modules", line("modules"), modules.len().to_string())?;
+        let got: Vec<&str> = o.serial.lines().filter_map(|l| l.strip_prefix("pvhtest: module ")).collect();
+        for (i, (file, args)) in modules.iter().enumerate() {
+            let data = std::fs::read(file).map_err(|e| e.to_string())?;
+            let want = format!("{i} {} {:#x} {}", data.len(), fnv1a(&data), hex(&format!("{} {args}", file.display())));
+            expect(&format!("module {i}"), got.get(i).map(|s| s.to_string()), want)?;
+        }
+        line("multiboot").ok_or("no mem_lower/mem_upper line from pvhtest")?;
+        line("stack").ok_or("no stack line from pvhtest")?;
+        self.check_memory(o, line)?;
+        self.check_platform(line)?;
         self.check_log(o)
     }
 
@@ -392,6 +438,14 @@ pub(super) fn cases(v: Version, a: &Artifacts) -> Result<Vec<Case>> {
         cases.push(b.case(&format!("pvhtest-{m}-port-io"), a));
     }
     cases.push(Boot { vmgenid: true, smp: ("2", "0,1"), ..on("pc") }.case("pvhtest-pc-vmgenid", a));
+    // The multiboot form: QEMU's multiboot information, completed by pvhfw, with modules.
+    for m in MACHINES {
+        let t = tag(m);
+        let modules = vec![(small.clone(), "first module"), (initrd.clone(), "")];
+        let mb = Boot { mem: 512 * MIB, smp: ("2", "0,1"), cmdline: quoted.clone(), ..on(m) }.multiboot(a, modules);
+        cases.push(mb.case(&format!("pvhtest-multiboot-{t}-modules-cmdline"), a));
+        cases.push(on(m).multiboot(a, Vec::new()).case(&format!("pvhtest-multiboot-{t}-128M-bare"), a));
+    }
     // pvhfw.elf, started by QEMU's firmware for the machine, loading the test kernel from fw_cfg.
     for m in MACHINES {
         let t = tag(m);
