@@ -126,10 +126,14 @@ impl pvhfw::platform::Platform for Platform {
         // Defence in depth: tables must never land on the firmware's RAM or its ROM image
         // (writable on microvm), and everything below 4 GiB is identity-mapped.
         let rom = Range { start: layout::IMAGE_BASE, end: 1 << 32 };
-        let valid = range.start <= range.end && range.end <= rom.start;
+        if range.is_empty() {
+            return &mut [];
+        }
+        // Byte 0 is the null pointer, which no Rust slice may start at.
+        let valid = range.start != 0 && range.end <= rom.start;
         assert!(valid && !range.overlaps(&layout::FIRMWARE_RAM), "table memory over the firmware");
         // SAFETY: the range is identity-mapped RAM (checked above to be neither the firmware's
-        // RAM nor its image) that the library reserved for tables; the slice borrows `self`
+        // RAM nor its image, nor to start at 0) that the library reserved for tables; the slice borrows `self`
         // mutably, so no second slice of physical memory can exist at the same time.
         unsafe { core::slice::from_raw_parts_mut(range.start as *mut u8, (range.end - range.start) as usize) }
     }

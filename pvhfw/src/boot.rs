@@ -111,12 +111,14 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     ) -> Result<KernelEntry, Error> {
         let files = self.discover(&mut scratch.dir)?;
         self.phase("fw_cfg");
-        // No -kernel: the disk's, with its command line.
+        // No -kernel: the disk's, with its command line. Neither a PVH ELF nor a bzImage: a
+        // multiboot kernel, if QEMU prepared one.
         let (kernel, from_disk) = match self.find_kernel(&mut scratch.kernel_head) {
             Err(Error::NoKernel) => {
                 let (kernel, too_long) = self.disk_kernel(scratch, &mut handoff.cmdline)?;
                 (kernel, Some(too_long))
             }
+            Err(Error::UnknownKernelFormat) => (self.multiboot_kernel()?, None),
             kernel => (kernel?, None),
         };
         let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, Origin::ResetVector)?;

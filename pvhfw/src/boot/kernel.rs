@@ -27,7 +27,7 @@ const QEMU_LOADED_NOTHING: Range = Range { start: 0xffff_ffff, end: 1 << 32 };
 /// Where QEMU loads the protected-mode part of a Linux older than boot protocol 2.00.
 const OLD_KERNEL_ADDR: u64 = 0x1_0000;
 /// Memory the firmware itself owns below 1 MiB; no kernel may be loaded there.
-const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, MP_TABLE, F_SEGMENT_WINDOW];
+pub(super) const FIRMWARE_OWNED: [Range; 3] = [FIRMWARE_RAM, MP_TABLE, F_SEGMENT_WINDOW];
 
 /// The kernel as QEMU (or, for `pvhfw.elf`, its file) describes it.
 pub(super) struct Kernel {
@@ -90,7 +90,7 @@ impl Kernel {
     /// constant the loops unroll; out of line (as LLVM chose once the disk boot was added),
     /// it cost the `-kernel` boot some 100 instructions (measured).
     #[inline(always)]
-    fn check_clear_of(&self, owned: &[Range]) -> Result<(), Error> {
+    pub(super) fn check_clear_of(&self, owned: &[Range]) -> Result<(), Error> {
         for k in self.used_ranges() {
             if owned.iter().any(|r| r.overlaps(k)) {
                 return Err(Error::KernelOverlapsFirmware { start: k.start, end: k.end });
@@ -153,7 +153,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             Format::BzImage => self.bzimage_kernel(head, load)?,
             Format::ElfNotLoaded => return Err(elf_not_loaded(load)),
             Format::Unknown if size == 0 && head.iter().all(|&b| b == 0) => return Err(Error::NoKernel),
-            Format::Unknown => self.multiboot_kernel(load)?,
+            Format::Unknown => return Err(Error::UnknownKernelFormat),
         };
         kernel.check_clear_of(&FIRMWARE_OWNED)?;
         Ok(kernel)

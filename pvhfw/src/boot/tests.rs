@@ -590,7 +590,7 @@ fn multiboot_machine() -> (FakeFwCfg, FakePlatform, Vec<u8>) {
     f.set(key::INITRD_ADDR, &0x9500u32.to_le_bytes());
     f.set(key::INITRD_SIZE, &88u32.to_le_bytes());
     f.set(key::INITRD_DATA, info.as_bytes());
-    let mut p = platform().with_bank(0x400, 0x100).with_bank(base.into(), image.len());
+    let mut p = platform().with_bank(0, 0x500).with_bank(base.into(), image.len());
     p.phys(Range { start: base.into(), end: u64::from(base) + image.len() as u64 }).copy_from_slice(&image);
     (f, p, image)
 }
@@ -613,6 +613,10 @@ fn multiboot_kernel_gets_completed_information() {
     // The BIOS data area agrees: base memory 632 KiB, EBDA at its end.
     let bda = p.phys(Range { start: 0x40e, end: 0x415 }).to_vec();
     assert_eq!((&bda[..2], &bda[5..7]), (&0x9e00u16.to_le_bytes()[..], &632u16.to_le_bytes()[..]));
+    // BIOS calls (int 15h here) land on a service that fails: stc; retf 2.
+    let int15 = u32::from_le_bytes(p.phys(Range { start: 0x54, end: 0x58 }).try_into().unwrap());
+    let service = u64::from(int15 >> 16) * 16 + u64::from(int15 & 0xffff);
+    assert_eq!(p.phys(Range { start: service, end: service + 4 }), [0xf9, 0xca, 0x02, 0x00]);
 }
 
 #[test]

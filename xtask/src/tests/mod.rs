@@ -19,6 +19,7 @@ mod install;
 mod libvirt;
 mod linux;
 mod pvhtest;
+mod xen;
 
 pub(crate) use pvhtest::checked_boot;
 
@@ -112,6 +113,9 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
             if bookworm {
                 ours.extend(linux::chained_cases(v, &artifacts.firmware_elf, k)?);
             }
+        }
+        if let Some(k) = kernels.iter().find(|k| k.release == Release::Bookworm) {
+            ours.extend(xen::cases(v, &artifacts.firmware, k)?);
         }
         if with_debian {
             for c in crate::disk::systemd::cases(v, &artifacts.firmware)? {
