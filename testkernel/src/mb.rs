@@ -49,7 +49,11 @@ pub(crate) fn kmain_multiboot(state: &EntryState) -> ! {
     out(b"\n");
     c.check(in_ram(map, 0x10_0000, 0x10_0000 + u64::from(upper) * 1024), "mem-upper-not-ram", upper.into());
     let upper_end = map.iter().find(|e| e.kind == RAM && e.addr <= 0x10_0000 && 0x10_0000 < e.addr + e.size);
-    c.check(upper_end.is_some_and(|e| e.addr + e.size == 0x10_0000 + u64::from(upper) * 1024), "mem-upper", upper.into());
+    c.check(
+        upper_end.is_some_and(|e| e.addr + e.size == 0x10_0000 + u64::from(upper) * 1024),
+        "mem-upper",
+        upper.into(),
+    );
     c.check((1..=640).contains(&lower), "mem-lower", lower.into());
     out(b"pvhtest: cmdline ");
     out_hex_string(u64::from(peek::<u32>(mbi + 16)));

@@ -4,9 +4,8 @@ use crate::e820;
 use crate::fw_cfg::fake::FakeFwCfg;
 use crate::fw_cfg::key;
 use crate::handoff::{HandoffAddrs, CMDLINE_MAX};
-use crate::multiboot as mb;
-use zerocopy::{FromBytes, IntoBytes};
 use crate::layout::{ELF_IMAGE, F_SEGMENT_WINDOW, LOW_TABLES};
+use crate::multiboot as mb;
 use crate::platform::fake::FakePlatform;
 use crate::platform::PciFn;
 use crate::start_info::MAGIC;
@@ -15,6 +14,7 @@ use crate::Range;
 use incoming::INCOMING_CMDLINE_MAX;
 use std::boxed::Box;
 use std::vec::Vec;
+use zerocopy::{FromBytes, IntoBytes};
 
 const AREA: u32 = 0x3000;
 const M: u64 = 1 << 20;

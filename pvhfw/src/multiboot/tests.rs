@@ -50,7 +50,10 @@ fn pointers_outside_the_item_are_named() {
     let outside = |what| Err(InfoError::Outside { what });
     assert_eq!(check(&Info { cmdline: BASE as u32 - 1, ..info }, &img, BASE), outside("command line"));
     assert_eq!(check(&Info { boot_loader_name: 0xffff_ffff, ..info }, &img, BASE), outside("boot loader name"));
-    assert_eq!(check(&Info { mods_addr: (BASE as u32) + img.len() as u32 - 8, ..info }, &img, BASE), outside("module list"));
+    assert_eq!(
+        check(&Info { mods_addr: (BASE as u32) + img.len() as u32 - 8, ..info }, &img, BASE),
+        outside("module list")
+    );
     assert_eq!(check(&Info { mods_count: 65, ..info }, &img, BASE), Err(InfoError::TooManyModules { count: 65 }));
     // Ignored where the flags do not announce it.
     assert_eq!(check(&Info { cmdline: 0, flags: info.flags & !FLAG_CMDLINE, ..info }, &img, BASE), Ok(()));
@@ -98,7 +101,10 @@ fn completes_memory_fields_from_the_map() {
     assert_eq!(info.mem_upper, 0x7ef_0000 / 1024);
     assert_eq!((info.mmap_addr, info.mmap_length), (0x3060, 6 * 24));
     assert_eq!(info.flags, 0x24f);
-    assert_eq!(out[2], MmapEntry { size: U32::new(20), addr: U64::new(0x30000), len: U64::new(0x6e000), kind: U32::new(1) });
+    assert_eq!(
+        out[2],
+        MmapEntry { size: U32::new(20), addr: U64::new(0x30000), len: U64::new(0x6e000), kind: U32::new(1) }
+    );
     // A map longer than the room: as many entries as fit, and the length says so.
     let mut short = [MmapEntry::default(); 2];
     assert_eq!(complete(&mut info, &map, &mut short, 0x3060), 2);

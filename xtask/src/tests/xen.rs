@@ -66,7 +66,8 @@ fn check(o: &Outcome) -> Verdict {
             return Err(format!("Xen did not print {line:?}"));
         }
     }
-    let ram = o.serial.lines().find_map(|l| l.strip_prefix("(XEN) System RAM: ")?.split("MB").next()?.parse::<u64>().ok());
+    let ram =
+        o.serial.lines().find_map(|l| l.strip_prefix("(XEN) System RAM: ")?.split("MB").next()?.parse::<u64>().ok());
     match ram {
         Some(mb) if (1000..=1024).contains(&mb) => Ok(()),
         _ => Err(format!("Xen's System RAM line: {ram:?} MB for -m 1G")),
