@@ -27,6 +27,11 @@ impl Apt {
     /// The `main` component of each (archive, suite) pair, e.g. `("debian", "bookworm-backports")`,
     /// with fresh package lists.
     pub fn with_suites(name: &str, suites: &[(&str, String)]) -> Result<Apt> {
+        Apt::with_suites_for(name, suites, None)
+    }
+
+    /// The same for packages of architecture `arch` (`i386`) when given, else the host's.
+    pub fn with_suites_for(name: &str, suites: &[(&str, String)], arch: Option<&str>) -> Result<Apt> {
         let dir = work_dir().join(format!("apt-{name}"));
         for d in ["lists/partial", "cache/archives/partial", "debs"] {
             std::fs::create_dir_all(dir.join(d))?;
@@ -47,6 +52,7 @@ impl Apt {
             "APT::Sandbox::User=root".into(),
         ]
         .into_iter()
+        .chain(arch.into_iter().flat_map(|a| [format!("APT::Architecture={a}"), format!("APT::Architectures::={a}")]))
         .flat_map(|o| ["-o".to_string(), o])
         .collect();
         let apt = Apt { dir, options };

@@ -84,12 +84,47 @@ pub fn fetch(release: Release) -> Result<DebianKernel> {
 
 /// `linux-image-amd64` is a metapackage; its dependency names the real kernel package.
 fn kernel_package(apt: &Apt) -> Result<String> {
-    let depends = apt.depends("linux-image-amd64")?;
+    flavour_package(apt, "amd64")
+}
+
+/// The real kernel package behind Debian's `linux-image-FLAVOUR` metapackage.
+fn flavour_package(apt: &Apt, flavour: &str) -> Result<String> {
+    let meta = format!("linux-image-{flavour}");
+    let depends = apt.depends(&meta)?;
     depends
         .iter()
-        .find(|p| p.starts_with("linux-image-") && p.ends_with("-amd64"))
+        .find(|p| p.starts_with("linux-image-") && p.ends_with(&format!("-{flavour}")))
         .cloned()
-        .with_context(|| format!("linux-image-amd64 names no kernel package: {depends:?}"))
+        .with_context(|| format!("{meta} names no kernel package: {depends:?}"))
+}
+
+/// Debian 12's 32-bit kernel (`linux-image-686-pae`, i386): its bzImage, which has no 64-bit
+/// entry, the 32-bit PVH ELF inside it, and the busybox initramfs built from `busybox-static`
+/// for i386 and that kernel's modules. From Debian's main suite only: its i386 security index
+/// is not needed for a kernel that boots to init.
+pub fn fetch_686() -> Result<DebianKernel> {
+    let dir = work_dir().join("deb12-686");
+    std::fs::create_dir_all(&dir)?;
+    let vmlinux = dir.join("vmlinux");
+    let bzimage = dir.join("vmlinuz");
+    let initrd = dir.join(initrd::file_name());
+    let kernel = DebianKernel { release: Release::Bookworm, vmlinux, bzimage, initrd };
+    if [&kernel.vmlinux, &kernel.bzimage, &kernel.initrd].iter().all(|p| p.exists()) {
+        return Ok(kernel);
+    }
+    eprintln!("xtask: fetching Debian bookworm's 686-pae kernel");
+    let apt = Apt::with_suites_for("bookworm-i386", &[("debian", "bookworm".into())], Some("i386"))?;
+    let tree = dir.join("tree");
+    let _ = std::fs::remove_dir_all(&tree);
+    apt.unpack(&flavour_package(&apt, "686-pae")?, &tree)?;
+    let bz = std::fs::read(find_file(&tree.join("boot"), "vmlinuz-")?)?;
+    std::fs::write(&kernel.vmlinux, decompress_bzimage(&bz)?)?;
+    std::fs::write(&kernel.bzimage, &bz)?;
+    let busybox_tree = dir.join("busybox");
+    apt.unpack("busybox-static", &busybox_tree)?;
+    std::fs::write(&kernel.initrd, initrd::busybox(&busybox_tree, &tree)?)?;
+    let _ = std::fs::remove_dir_all(&tree);
+    Ok(kernel)
 }
 
 /// The ELF inside a bzImage: the payload the setup header points at (xz on Debian 12, zstd on

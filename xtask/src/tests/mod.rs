@@ -18,6 +18,7 @@ mod failure;
 mod install;
 mod libvirt;
 mod linux;
+mod linux32;
 mod pvhtest;
 mod xen;
 
@@ -102,6 +103,7 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
     } else {
         Vec::new()
     };
+    let kernel_686 = if with_debian { Some(debian::fetch_686()?) } else { None };
     let mut cases = Vec::new();
     for &v in versions {
         let mut ours = pvhtest::cases(v, &artifacts)?;
@@ -116,6 +118,9 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
         }
         if let Some(k) = kernels.iter().find(|k| k.release == Release::Bookworm) {
             ours.extend(xen::cases(v, &artifacts.firmware, k)?);
+        }
+        if let Some(k) = &kernel_686 {
+            ours.extend(linux32::cases(v, &artifacts.firmware, k)?);
         }
         if with_debian {
             for c in crate::disk::systemd::cases(v, &artifacts.firmware)? {
