@@ -43,7 +43,7 @@ use crate::handoff::Handoff;
 use crate::platform::Platform;
 use crate::scratch::Scratch;
 use crate::start_info::{MemmapEntry, ModlistEntry, MAX_MEMMAP};
-use crate::{e820, mtrr, Error};
+use crate::{e820, mtrr, pci, Error};
 use chain::{ChainedFiles, Origin};
 use files::Files;
 use kernel::{Kernel, Source};
@@ -129,6 +129,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
         if from_disk.is_some() {
             self.release_disk();
+        }
+        // Last: a boot disk's BARs stay where its driver found them until it is reset.
+        if runs_in_32_bits(entry, &scratch.kernel_head) {
+            self.assign_pci();
         }
         Ok(entry)
     }
@@ -220,5 +224,36 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
 
     fn info(&mut self) -> Option<Line<'_>> {
         self.log.info.then(|| Line::new(self.con))
+    }
+
+    /// PCI resources on bus 0 ([`pci`]), for a kernel that cannot assign its own. Out of line:
+    /// a 64-bit kernel never comes here.
+    #[inline(never)]
+    fn assign_pci(&mut self) {
+        let chipset = Chipset::detect(self.platform);
+        if chipset == Chipset::Microvm {
+            return;
+        }
+        let assigned = pci::assign(self.platform, chipset);
+        if let Some(l) = self.info() {
+            l.str("PCI: ")
+                .dec(assigned.bars.into())
+                .str(" BARs assigned on bus 0, ")
+                .dec(assigned.unplaced.into())
+                .str(" did not fit")
+                .end();
+        }
+    }
+}
+
+/// Whether the kernel entered at `entry` runs in 32 bits, where it cannot use the 64-bit BARs
+/// it would assign itself: a bzImage's 32-bit entry, a multiboot kernel, a 32-bit PVH ELF
+/// (`head` is the ELF's head, whose class byte says).
+fn runs_in_32_bits(entry: KernelEntry, head: &[u8; crate::kernel::HEAD_BYTES]) -> bool {
+    const ELFCLASS32: u8 = 1;
+    match entry {
+        KernelEntry::Linux64 { .. } => false,
+        KernelEntry::Pvh { .. } => head[4] == ELFCLASS32,
+        KernelEntry::Linux32 { .. } | KernelEntry::Multiboot { .. } => true,
     }
 }

@@ -27,6 +27,7 @@ mod message;
 mod mptable;
 mod mtrr;
 pub mod multiboot;
+pub mod pci;
 pub mod platform;
 pub mod scratch;
 pub mod setup_data;

@@ -3,7 +3,7 @@
 use crate::Range;
 
 /// A PCI function on bus 0, as `device << 3 | function`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PciFn(pub u8);
 
 impl PciFn {

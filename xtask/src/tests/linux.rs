@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What the first 32 bytes of the test disk say.
-const DISK_SIGNATURE: &str = "pvhfw-disk-signature-0123456789a";
+pub(super) const DISK_SIGNATURE: &str = "pvhfw-disk-signature-0123456789a";
 
 /// Where the virtio devices sit.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -259,7 +259,7 @@ fn same_acpi_tables(ours: &BTreeMap<String, String>, seabios: &Qemu) -> Verdict 
 }
 
 /// 1 MiB whose first bytes are [`DISK_SIGNATURE`].
-fn test_disk() -> Result<PathBuf> {
+pub(super) fn test_disk() -> Result<PathBuf> {
     let path = work_dir().join("disk.img");
     let mut data = DISK_SIGNATURE.as_bytes().to_vec();
     data.resize(1 << 20, 0);
