@@ -14,14 +14,18 @@ use crate::chipset::Chipset;
 use crate::platform::{PciFn, Platform};
 use crate::Range;
 
-const COMMAND: u8 = 0x04;
+/// Configuration space registers (the dword holding them) and bits, for this module and the
+/// virtio-pci driver.
+pub(crate) const COMMAND: u8 = 0x04;
 const CLASS: u8 = 0x08;
-const HEADER_TYPE: u8 = 0x0c;
-const BAR0: u8 = 0x10;
+pub(crate) const HEADER_TYPE: u8 = 0x0c;
+pub(crate) const BAR0: u8 = 0x10;
 const INTERRUPT: u8 = 0x3c;
-const COMMAND_IO: u32 = 1 << 0;
-const COMMAND_MEMORY: u32 = 1 << 1;
-const COMMAND_MASTER: u32 = 1 << 2;
+pub(crate) const COMMAND_IO: u32 = 1 << 0;
+pub(crate) const COMMAND_MEMORY: u32 = 1 << 1;
+pub(crate) const COMMAND_MASTER: u32 = 1 << 2;
+/// In the header type dword: function 0 of a multi-function device.
+pub(crate) const MULTIFUNCTION: u32 = 0x80 << 16;
 /// Class and subclass of a host bridge, which has no BARs to assign.
 const HOST_BRIDGE: u32 = 0x0600;
 
@@ -67,7 +71,7 @@ pub fn assign<P: Platform + ?Sized>(p: &mut P, chipset: Chipset) -> Assigned {
     for slot in 0..32 {
         let functions = match p.pci_read32(PciFn::new(slot, 0), 0) & 0xffff {
             0xffff => continue,
-            _ if p.pci_read32(PciFn::new(slot, 0), HEADER_TYPE) & 0x80_0000 != 0 => 8,
+            _ if p.pci_read32(PciFn::new(slot, 0), HEADER_TYPE) & MULTIFUNCTION != 0 => 8,
             _ => 1,
         };
         for function in 0..functions {

@@ -7,6 +7,7 @@
 
 use super::{Disks, Regs, Transport};
 use crate::disk::DiskError;
+use crate::pci::{BAR0, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, HEADER_TYPE, MULTIFUNCTION};
 use crate::platform::{PciFn, Platform};
 
 const VENDOR_VIRTIO: u32 = 0x1af4;
@@ -15,16 +16,9 @@ const DEVICE_BLK_TRANSITIONAL: u32 = 0x1001;
 const DEVICE_BLK_MODERN: u32 = 0x1042;
 
 const ID: u8 = 0x00;
-const COMMAND: u8 = 0x04;
-const HEADER_TYPE: u8 = 0x0c;
-const BAR0: u8 = 0x10;
 const CAPABILITIES: u8 = 0x34;
-const CMD_IO: u32 = 1;
-const CMD_MEMORY: u32 = 2;
-const CMD_BUS_MASTER: u32 = 4;
 /// Status register bit 4 (in the command dword's upper half): a capability list exists.
 const STATUS_CAP_LIST: u32 = 1 << 20;
-const MULTIFUNCTION: u32 = 0x80 << 16;
 
 /// The vendor capability of virtio 1.x (`struct virtio_pci_cap`) and its types.
 const CAP_VENDOR: u32 = 0x09;
@@ -143,7 +137,7 @@ pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskErr
                 Ok(base + u64::from(cap.offset))
             };
             let (notify, common, device) = (at(n, 2)?, at(c, COMMON_LENGTH)?, at(d, 8)?);
-            p.pci_write32(f, COMMAND, u32::from(command) | CMD_MEMORY | CMD_BUS_MASTER);
+            p.pci_write32(f, COMMAND, u32::from(command) | COMMAND_MEMORY | COMMAND_MASTER);
             // The notify address depends on the queue: see `notify_address`.
             let regs = Regs::Modern { common, notify, device };
             return Ok(Opened { regs, command, notify: (mult, n.length) });
@@ -153,7 +147,7 @@ pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskErr
         return Err(DiskError::Device { what: "virtio-pci function without a usable interface" });
     }
     let port = io_bar(p, f, u32::from(command))?;
-    p.pci_write32(f, COMMAND, u32::from(command) | CMD_IO | CMD_BUS_MASTER);
+    p.pci_write32(f, COMMAND, u32::from(command) | COMMAND_IO | COMMAND_MASTER);
     Ok(Opened { regs: Regs::Legacy { port }, command, notify: (0, 0) })
 }
 
@@ -271,8 +265,8 @@ fn io_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, command: u32) -> Result<u16
 /// A BAR's size, from the all-ones write (with decoding off, so the probe address is never
 /// live); `mask` keeps the address bits.
 fn size_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, reg: u8, command: u32, mask: u32) -> Result<u64, DiskError> {
-    if command & (CMD_IO | CMD_MEMORY) != 0 {
-        p.pci_write32(f, COMMAND, command & !(CMD_IO | CMD_MEMORY));
+    if command & (COMMAND_IO | COMMAND_MEMORY) != 0 {
+        p.pci_write32(f, COMMAND, command & !(COMMAND_IO | COMMAND_MEMORY));
     }
     p.pci_write32(f, reg, u32::MAX);
     let bits = read(p, f, reg) & mask;
