@@ -16,6 +16,7 @@ use crate::Range;
 
 /// Configuration space registers (the dword holding them) and bits, for this module and the
 /// virtio-pci driver.
+pub(crate) const ID: u8 = 0x00;
 pub(crate) const COMMAND: u8 = 0x04;
 const CLASS: u8 = 0x08;
 pub(crate) const HEADER_TYPE: u8 = 0x0c;
@@ -56,6 +57,34 @@ struct Bar {
     wide: bool,
 }
 
+/// Calls `visit` with each function present on bus 0 and its vendor and device id: function 0
+/// of every slot, the others only where function 0 says its device has more.
+pub(crate) fn for_each_function<P: Platform + ?Sized>(p: &mut P, mut visit: impl FnMut(&mut P, PciFn, u32)) {
+    // black_box: the loops run once per boot, and unrolled they cost ROM space.
+    for slot in 0..core::hint::black_box(32) {
+        let id = read(p, PciFn::new(slot, 0), ID);
+        if id & 0xffff == 0xffff {
+            continue;
+        }
+        let functions = if read(p, PciFn::new(slot, 0), HEADER_TYPE) & MULTIFUNCTION != 0 { 8 } else { 1 };
+        visit(p, PciFn::new(slot, 0), id);
+        for function in 1..core::hint::black_box(functions) {
+            let f = PciFn::new(slot, function);
+            let id = read(p, f, ID);
+            if id & 0xffff != 0xffff {
+                visit(p, f, id);
+            }
+        }
+    }
+}
+
+/// A configuration dword: two VM exits, kept out of line (the loops over functions and
+/// registers would unroll it).
+#[inline(never)]
+pub(crate) fn read<P: Platform + ?Sized>(p: &mut P, f: PciFn, offset: u8) -> u32 {
+    p.pci_read32(f, offset)
+}
+
 /// What [`assign`] did: BARs placed and those that did not fit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Assigned {
@@ -68,27 +97,18 @@ pub fn assign<P: Platform + ?Sized>(p: &mut P, chipset: Chipset) -> Assigned {
     let mut bars = [Bar::default(); MAX_BARS];
     let mut n = 0;
     let mut unplaced = 0;
-    for slot in 0..32 {
-        let functions = match p.pci_read32(PciFn::new(slot, 0), 0) & 0xffff {
-            0xffff => continue,
-            _ if p.pci_read32(PciFn::new(slot, 0), HEADER_TYPE) & MULTIFUNCTION != 0 => 8,
-            _ => 1,
-        };
-        for function in 0..functions {
-            let f = PciFn::new(slot, function);
-            let header = p.pci_read32(f, HEADER_TYPE) >> 16 & 0x7f;
-            if p.pci_read32(f, 0) & 0xffff == 0xffff || header != 0 || p.pci_read32(f, CLASS) >> 16 == HOST_BRIDGE {
-                continue;
-            }
-            for bar in function_bars(p, f) {
-                match bars.get_mut(n) {
-                    Some(slot) => (*slot, n) = (bar, n + 1),
-                    None => unplaced += 1,
-                }
-            }
-            set_interrupt_line(p, f, chipset, slot);
+    for_each_function(p, |p, f, _| {
+        if read(p, f, HEADER_TYPE) >> 16 & 0x7f != 0 || read(p, f, CLASS) >> 16 == HOST_BRIDGE {
+            return;
         }
-    }
+        for bar in function_bars(p, f) {
+            match bars.get_mut(n) {
+                Some(slot) => (*slot, n) = (bar, n + 1),
+                None => unplaced += 1,
+            }
+        }
+        set_interrupt_line(p, f, chipset);
+    });
     let bars = &mut bars[..n];
     // Largest first: each then starts naturally aligned where the one before ended.
     bars.sort_unstable_by_key(|b| core::cmp::Reverse(b.size));
@@ -156,8 +176,9 @@ fn size_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, reg: u8, may_be_wide: boo
 }
 
 /// The interrupt line register of `f`: the ISA IRQ its pin reaches through `chipset`'s routing.
-fn set_interrupt_line<P: Platform + ?Sized>(p: &mut P, f: PciFn, chipset: Chipset, slot: u8) {
+fn set_interrupt_line<P: Platform + ?Sized>(p: &mut P, f: PciFn, chipset: Chipset) {
     let pin = (p.pci_read32(f, INTERRUPT) >> 8 & 0xff) as u8;
+    let slot = f.0 >> 3;
     if let Some(irq) = pin.checked_sub(1).filter(|&pin| pin < 4).and_then(|pin| chipset.pci_irq(slot, pin)) {
         p.pci_write8(f, INTERRUPT, irq);
     }

@@ -7,7 +7,7 @@
 
 use super::{Disks, Regs, Transport};
 use crate::disk::DiskError;
-use crate::pci::{BAR0, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, HEADER_TYPE, MULTIFUNCTION};
+use crate::pci::{self, read, BAR0, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, ID};
 use crate::platform::{PciFn, Platform};
 
 const VENDOR_VIRTIO: u32 = 0x1af4;
@@ -15,7 +15,6 @@ const VENDOR_VIRTIO: u32 = 0x1af4;
 const DEVICE_BLK_TRANSITIONAL: u32 = 0x1001;
 const DEVICE_BLK_MODERN: u32 = 0x1042;
 
-const ID: u8 = 0x00;
 const CAPABILITIES: u8 = 0x34;
 /// Status register bit 4 (in the command dword's upper half): a capability list exists.
 const STATUS_CAP_LIST: u32 = 1 << 20;
@@ -44,37 +43,14 @@ const IO_BASE: u64 = 0xc000;
 const IO_PER_SLOT: u64 = 0x200;
 const IO_PER_FUNCTION: u64 = 0x80;
 
-/// Every virtio-blk function of bus 0, in slot and function order. Function 0 of each slot
-/// is read (two VM exits); the others only where function 0 says it has more.
+/// Every virtio-blk function of bus 0, in slot and function order.
 #[inline(never)]
 pub fn scan<P: Platform + ?Sized>(p: &mut P, disks: &mut Disks) {
-    // black_box: the loops run once per boot, and unrolled they cost ROM space.
-    for slot in 0..core::hint::black_box(32) {
-        let id = read(p, PciFn::new(slot, 0), ID);
-        if id & 0xffff == 0xffff {
-            continue;
+    pci::for_each_function(p, |_, f, id| {
+        if is_blk(id) {
+            disks.push(Transport::Pci(f));
         }
-        push_if_blk(disks, PciFn::new(slot, 0), id);
-        if read(p, PciFn::new(slot, 0), HEADER_TYPE) & MULTIFUNCTION != 0 {
-            for function in 1..core::hint::black_box(8) {
-                let f = PciFn::new(slot, function);
-                let id = read(p, f, ID);
-                push_if_blk(disks, f, id);
-            }
-        }
-    }
-}
-
-/// A configuration dword: two VM exits, kept out of line (the scan's loops would unroll it).
-#[inline(never)]
-fn read<P: Platform + ?Sized>(p: &mut P, f: PciFn, offset: u8) -> u32 {
-    p.pci_read32(f, offset)
-}
-
-fn push_if_blk(disks: &mut Disks, f: PciFn, id: u32) {
-    if is_blk(id) {
-        disks.push(Transport::Pci(f));
-    }
+    });
 }
 
 fn is_blk(id: u32) -> bool {
