@@ -198,11 +198,6 @@ impl Scenario {
     /// `bios_vendor`: what SMBIOS type 0 must say (pvhfw adds it where QEMU leaves it out;
     /// chained, the firmware before pvhfw wrote it).
     fn check(&self, o: &Outcome, append: &str, bios_vendor: &str, seabios: Option<&Qemu>) -> Verdict {
-        let report = debian::init_report(&o.serial);
-        let get = |k: &str| report.get(k).map(String::as_str).unwrap_or_default();
-        if !get("cmdline").split(' ').any(|w| w == append) {
-            return Err(format!("init saw command line {:?}, want it to hold {append:?}", get("cmdline")));
-        }
         let mut want = vec![
             ("file", HELLO_TEXT),
             ("cpus", self.cpus),
@@ -215,13 +210,9 @@ impl Scenario {
         }
         // The ICH9 watchdog (iTCO_wdt) exists only with the RCBA the firmware enables on q35.
         want.push(("watchdog", if self.machine.starts_with("q35") { "watchdog0" } else { "" }));
-        for (key, value) in want {
-            if get(key) != value {
-                return Err(format!("init reported {key}: {:?}, want {value:?}", get(key)));
-            }
-        }
-        if self.devices != Devices::None && !get("net").split(' ').any(|i| i == "eth0") {
-            return Err(format!("no eth0 among the interfaces: {:?}", get("net")));
+        let report = expect_report(o, append, &want)?;
+        if self.devices != Devices::None {
+            expect_eth0(&report)?;
         }
         // Without an interrupt route a device without MSI gets no IRQ (and its disk never reads).
         if let Some(l) = o.serial.lines().find(|l| l.contains("can't find IRQ for PCI INT")) {
@@ -239,6 +230,35 @@ impl Scenario {
             None => Ok(()),
         }
     }
+}
+
+/// Init's report in `o`, checked to show `token` on the kernel's command line and each
+/// `(key, value)` of `want`.
+pub(super) fn expect_report(
+    o: &Outcome,
+    token: &str,
+    want: &[(&str, &str)],
+) -> Result<BTreeMap<String, String>, String> {
+    let report = debian::init_report(&o.serial);
+    let get = |k: &str| report.get(k).map(String::as_str).unwrap_or_default();
+    if !get("cmdline").split(' ').any(|w| w == token) {
+        return Err(format!("init saw command line {:?}, want it to hold {token:?}", get("cmdline")));
+    }
+    for &(key, value) in want {
+        if get(key) != value {
+            return Err(format!("init reported {key}: {:?}, want {value:?}", get(key)));
+        }
+    }
+    Ok(report)
+}
+
+/// Init found the virtio-net interface.
+pub(super) fn expect_eth0(report: &BTreeMap<String, String>) -> Verdict {
+    let net = report.get("net").map(String::as_str).unwrap_or_default();
+    if !net.split(' ').any(|i| i == "eth0") {
+        return Err(format!("no eth0 among the interfaces: {net:?}"));
+    }
+    Ok(())
 }
 
 /// Boots SeaBIOS the same way and compares the ACPI tables each guest lists.

@@ -5,9 +5,9 @@
 //! itself: pvhfw assigns them below 4 GiB (`pvhfw::pci`), and init reads the disk and finds
 //! `eth0`.
 
-use super::linux::DISK_SIGNATURE;
+use super::linux::{expect_eth0, expect_report, DISK_SIGNATURE};
 use super::{Case, Verdict};
-use crate::debian::{self, DebianKernel, HELLO_TEXT};
+use crate::debian::{DebianKernel, HELLO_TEXT};
 use crate::linux;
 use crate::qemu::{Outcome, Version};
 use crate::Result;
@@ -36,21 +36,9 @@ pub(super) fn cases(v: Version, firmware: &Path, k: &DebianKernel) -> Result<Vec
 /// Init ran with the command line, both CPUs and pvhfw's SMBIOS, read the disk, found the
 /// interface, and powered the machine off.
 fn check(o: &Outcome, token: &str) -> Verdict {
-    let report = debian::init_report(&o.serial);
-    let get = |k: &str| report.get(k).map(String::as_str).unwrap_or_default();
-    if !get("cmdline").split(' ').any(|w| w == token) {
-        return Err(format!("init saw command line {:?}, want it to hold {token:?}", get("cmdline")));
-    }
     let want =
         [("file", HELLO_TEXT), ("cpus", "0-1"), ("bios_vendor", "pvhfw"), ("disk", DISK_SIGNATURE), ("done", "yes")];
-    for (key, value) in want {
-        if get(key) != value {
-            return Err(format!("init reported {key}: {:?}, want {value:?}", get(key)));
-        }
-    }
-    if !get("net").split(' ').any(|i| i == "eth0") {
-        return Err(format!("no eth0 among the interfaces: {:?}", get("net")));
-    }
+    expect_eth0(&expect_report(o, token, &want)?)?;
     if o.status != Some(0) {
         return Err(format!("QEMU status {:?}; init's poweroff -f should end it with 0", o.status));
     }
