@@ -9,12 +9,14 @@
 //!    file `pvhfw.elf` loads itself), its format and the memory it takes; with none given,
 //!    `disk`: the kernel, initrds and command line a virtio-blk disk's boot entry names;
 //! 3. [`Boot::set_up`], the steps every format shares: program the chipset (`tables`, before
-//!    QEMU builds its ACPI tables), read QEMU's memory map and set the MTRRs (`memory`), place
+//!    QEMU builds its ACPI tables), assign PCI resources when the user asks (`pci`), read
+//!    QEMU's memory map and set the MTRRs (`memory`), place
 //!    ACPI and SMBIOS (`tables`), build the memory map and load the initrd (`memory`), write
 //!    the MP table (`tables`);
 //! 4. `handover`: the command line, load the kernel if QEMU has not, and describe it all to the
 //!    kernel: `hvm_start_info` for a PVH kernel, `boot_params` for a bzImage; a boot disk's
-//!    device is then reset.
+//!    device is then reset, and PCI resources assigned for a kernel that runs in 32 bits
+//!    (`pci`).
 //!
 //! `timeline` notes the time each phase ends; `chain` holds what only the second entry needs.
 
@@ -26,6 +28,7 @@ mod incoming;
 mod kernel;
 mod memory;
 mod multiboot;
+mod pci;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -33,7 +36,7 @@ mod timeline;
 
 pub use chain::{CMDLINE_FILE, INITRD_FILE, KERNEL_FILE};
 pub use disk::{DiskBoot, APPEND_FILE, ENTRY_FILE};
-pub use files::{boot_fail_wait, BOOT_FAIL_WAIT_FILE, LOG_FILE};
+pub use files::{boot_fail_wait, BOOT_FAIL_WAIT_FILE, LOG_FILE, PCI_FILE};
 pub use incoming::Incoming;
 
 use crate::chipset::Chipset;
@@ -43,7 +46,7 @@ use crate::handoff::Handoff;
 use crate::platform::Platform;
 use crate::scratch::Scratch;
 use crate::start_info::{MemmapEntry, ModlistEntry, MAX_MEMMAP};
-use crate::{e820, mtrr, pci, Error};
+use crate::{e820, mtrr, Error};
 use chain::{ChainedFiles, Origin};
 use files::Files;
 use kernel::{Kernel, Source};
@@ -71,6 +74,8 @@ pub struct Boot<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> {
     con: &'a mut dyn Console,
     platform: &'a mut P,
     log: Log,
+    /// `opt/org.pvhfw/pci`: `Some(true)` to assign PCI resources, `Some(false)` to skip it.
+    pci: Option<bool>,
     /// Only with `timeline` logging (so quiet boots do not even clear it).
     timeline: Option<timeline::Timeline>,
     /// The disk boot's RAM and state ([`Boot::with_disk`]); without it there is no disk
@@ -89,7 +94,7 @@ struct SetUp {
 
 impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
     pub fn new(io: &'a mut F, con: &'a mut dyn Console, platform: &'a mut P) -> Self {
-        Boot { io, con, platform, log: Log::default(), timeline: None, disk: None }
+        Boot { io, con, platform, log: Log::default(), pci: None, timeline: None, disk: None }
     }
 
     /// Lets the boot read a disk when QEMU has no kernel.
@@ -121,7 +126,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             Err(Error::UnknownKernelFormat) => (self.multiboot_kernel()?, None),
             kernel => (kernel?, None),
         };
-        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, Origin::ResetVector)?;
+        let early_pci = self.pci == Some(true) && from_disk.is_none();
+        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, Origin::ResetVector, early_pci)?;
         let too_long = match from_disk {
             Some(too_long) => too_long,
             None => self.command_line(&mut handoff.cmdline)?,
@@ -130,9 +136,8 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         if from_disk.is_some() {
             self.release_disk();
         }
-        // Last: a boot disk's BARs stay where its driver found them until it is reset.
-        if runs_in_32_bits(entry, &scratch.kernel_head) {
-            self.assign_pci();
+        if self.assigns_pci_late(from_disk.is_some(), entry, &scratch.kernel_head) {
+            self.assign_pci_late(files.e820, scratch);
         }
         Ok(entry)
     }
@@ -161,7 +166,9 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
                 (kernel, Some(too_long))
             }
         };
-        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, Origin::Chained(incoming))?;
+        let early_pci = self.pci == Some(true) && from_disk.is_none();
+        let origin = Origin::Chained(incoming);
+        let set_up = self.set_up(&files, &kernel, scratch, &mut handoff.memmap, origin, early_pci)?;
         let too_long = match from_disk {
             Some(too_long) => too_long,
             None => self.chained_command_line(chained.cmdline, incoming, &mut handoff.cmdline)?,
@@ -170,10 +177,14 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         if from_disk.is_some() {
             self.release_disk();
         }
+        if self.assigns_pci_late(from_disk.is_some(), entry, &scratch.kernel_head) {
+            self.assign_pci_late(files.e820, scratch);
+        }
         Ok(entry)
     }
 
-    /// The steps every kernel format shares, once the kernel's place (`kernel`) is known.
+    /// The steps every kernel format shares, once the kernel's place (`kernel`) is known;
+    /// `assign_pci`: with the PCI resource assignment.
     fn set_up(
         &mut self,
         files: &Files,
@@ -181,6 +192,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         scratch: &mut Scratch,
         memmap: &mut [MemmapEntry; MAX_MEMMAP],
         origin: Origin,
+        assign_pci: bool,
     ) -> Result<SetUp, Error> {
         let Scratch { dir, e820: raw_e820, regions, shared, .. } = scratch;
         let rsdp_in_memory = origin.rsdp_in_memory();
@@ -189,6 +201,10 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             None => self.set_up_chipset(),
         };
         self.phase("chipset");
+        // Before QEMU builds its ACPI tables, which describe the 64-bit window from the BARs.
+        if assign_pci {
+            self.assign_pci(chipset, files.e820, dir);
+        }
         let published = match rsdp_in_memory {
             Some(_) => Published { dir: Directory::parse(dir), script: None, smbios: None },
             None => self.read_tables(files, chipset, dir, shared)?,
@@ -224,36 +240,5 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
 
     fn info(&mut self) -> Option<Line<'_>> {
         self.log.info.then(|| Line::new(self.con))
-    }
-
-    /// PCI resources on bus 0 ([`pci`]), for a kernel that cannot assign its own. Out of line:
-    /// a 64-bit kernel never comes here.
-    #[inline(never)]
-    fn assign_pci(&mut self) {
-        let chipset = Chipset::detect(self.platform);
-        if chipset == Chipset::Microvm {
-            return;
-        }
-        let assigned = pci::assign(self.platform, chipset);
-        if let Some(l) = self.info() {
-            l.str("PCI: ")
-                .dec(assigned.bars.into())
-                .str(" BARs assigned on bus 0, ")
-                .dec(assigned.unplaced.into())
-                .str(" did not fit")
-                .end();
-        }
-    }
-}
-
-/// Whether the kernel entered at `entry` runs in 32 bits, where it cannot use the 64-bit BARs
-/// it would assign itself: a bzImage's 32-bit entry, a multiboot kernel, a 32-bit PVH ELF
-/// (`head` is the ELF's head, whose class byte says).
-fn runs_in_32_bits(entry: KernelEntry, head: &[u8; crate::kernel::HEAD_BYTES]) -> bool {
-    const ELFCLASS32: u8 = 1;
-    match entry {
-        KernelEntry::Linux64 { .. } => false,
-        KernelEntry::Pvh { .. } => head[4] == ELFCLASS32,
-        KernelEntry::Linux32 { .. } | KernelEntry::Multiboot { .. } => true,
     }
 }

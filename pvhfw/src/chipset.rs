@@ -54,8 +54,8 @@ pub enum Chipset {
     Microvm,
 }
 
-/// Where a bus-0 function's configuration register lies in the MMCONFIG window (ECAM: 4 KiB per
-/// function).
+/// Where a function's configuration register lies in the MMCONFIG window (ECAM: 4 KiB per
+/// function, in routing-ID order).
 fn ecam(function: PciFn, offset: u8) -> u64 {
     MMCONFIG.start + (u64::from(function.0) << 12) + u64::from(offset)
 }

@@ -96,6 +96,8 @@ pub enum Error {
     CmdlineTooLong { len: u64, max: u64 },
     /// The `setup_data` list cannot be copied (`problem` says why).
     SetupData { problem: &'static str },
+    /// `opt/org.pvhfw/pci` holds neither `assign` nor `skip`.
+    PciOption,
 }
 
 impl From<crate::disk::DiskError> for Error {

@@ -166,6 +166,7 @@ impl Error {
                 .str(" bytes is longer than the kernel's cmdline_size of ")
                 .dec(max),
             Error::SetupData { problem } => line.str("kernel setup_data list: ").str(problem),
+            Error::PciOption => line.str("opt/org.pvhfw/pci must be assign or skip"),
         }
         .end();
     }
@@ -244,6 +245,7 @@ mod tests {
             Error::EntryFileMissing { format: pick("FORMAT", "format"), what: pick("WHAT", "what") },
             Error::Multiboot { problem: pick("PROBLEM", "problem") },
             Error::MultibootInfo { error: InfoError::Outside { what: pick("WHAT", "what") } },
+            Error::PciOption,
         ]
     }
 
@@ -294,6 +296,7 @@ mod tests {
             Error::EntryFileMissing { .. } => 40,
             Error::Multiboot { .. } => 41,
             Error::MultibootInfo { .. } => 42,
+            Error::PciOption => 43,
         }
     }
 

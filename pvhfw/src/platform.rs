@@ -2,22 +2,40 @@
 
 use crate::Range;
 
-/// A PCI function on bus 0, as `device << 3 | function`.
+/// A PCI function, as `bus << 8 | device << 3 | function` (the routing ID).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PciFn(pub u8);
+pub struct PciFn(pub u16);
 
 impl PciFn {
+    /// Function `function` of device `device` on bus 0.
     pub const fn new(device: u8, function: u8) -> PciFn {
-        PciFn(device << 3 | function)
+        PciFn::on_bus(0, device, function)
     }
 
-    /// The value for the configuration address port 0xCF8 (enable bit, bus 0, dword offset).
+    pub const fn on_bus(bus: u8, device: u8, function: u8) -> PciFn {
+        PciFn((bus as u16) << 8 | (device as u16 & 0x1f) << 3 | function as u16 & 7)
+    }
+
+    pub const fn bus(self) -> u8 {
+        (self.0 >> 8) as u8
+    }
+
+    pub const fn device(self) -> u8 {
+        (self.0 >> 3 & 0x1f) as u8
+    }
+
+    pub const fn function(self) -> u8 {
+        (self.0 & 7) as u8
+    }
+
+    /// The value for the configuration address port 0xCF8 (enable bit, bus, device, function,
+    /// dword offset).
     pub fn config_address(self, offset: u8) -> u32 {
         0x8000_0000 | u32::from(self.0) << 8 | u32::from(offset & 0xfc)
     }
 }
 
-/// PCI configuration space of bus 0 (all the chipset code needs; the host tool implements it
+/// PCI configuration space (all the chipset code needs; the host tool implements it
 /// over qtest to capture what QEMU publishes after exactly the firmware's setup).
 pub trait PciConfig {
     fn pci_read32(&mut self, function: PciFn, offset: u8) -> u32;
@@ -73,9 +91,9 @@ pub mod fake {
     #[derive(Default)]
     pub struct FakePlatform {
         /// (function, dword offset) -> value; absent functions read all ones.
-        pub config: BTreeMap<(u8, u8), u32>,
+        pub config: BTreeMap<(u16, u8), u32>,
         /// Every configuration write, in order: (function, offset, value, width in bytes).
-        pub config_writes: Vec<(u8, u8, u32, u8)>,
+        pub config_writes: Vec<(u16, u8, u32, u8)>,
         /// Every memory-mapped configuration write: (address, value, width in bytes).
         pub mmio_writes: Vec<(u64, u32, u8)>,
         /// RAM banks: (start, bytes). `phys` panics outside them, so a test fails when the

@@ -237,7 +237,7 @@ fn booting<'d>(disk: &'d mut Option<&mut DiskBoot<'_>>) -> Result<&'d mut BootDi
 /// Where a virtio-blk device is: `PCI slot 4 function 0` or `MMIO 0xfeb00200`.
 fn transport_line(l: Line<'_>, t: Transport) -> Line<'_> {
     match t {
-        Transport::Pci(f) => l.str("PCI slot ").dec((f.0 >> 3).into()).str(" function ").dec((f.0 & 7).into()),
+        Transport::Pci(f) => l.str("PCI slot ").dec(f.device().into()).str(" function ").dec(f.function().into()),
         Transport::Mmio(base) => l.str("MMIO ").hex(base),
     }
 }

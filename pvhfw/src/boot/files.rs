@@ -17,6 +17,12 @@ pub const BOOT_FAIL_WAIT_FILE: &str = "etc/boot-fail-wait";
 const LOG: NameKey = NameKey::new_const(&FileName::new(LOG_FILE));
 const BOOT_FAIL_WAIT: NameKey = NameKey::new_const(&FileName::new(BOOT_FAIL_WAIT_FILE));
 const E820: NameKey = NameKey::new_const(&FileName::new(E820_FILE));
+/// fw_cfg file with the user's PCI choice: `assign` or `skip` the resource assignment.
+pub const PCI_FILE: &str = "opt/org.pvhfw/pci";
+const PCI: NameKey = NameKey::new_const(&FileName::new(PCI_FILE));
+/// Any of the user's options: most boots have none, and then look for no single one (a fifth
+/// name in the pass over the directory costs hundreds of instructions: LLVM unrolls four).
+const OPTIONS: NameKey = NameKey::prefix_const(&FileName::new("opt/org.pvhfw/"));
 
 /// The fw_cfg files every boot looks up.
 pub(super) struct Files {
@@ -29,12 +35,27 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     /// Reads the fw_cfg directory, finds the files every boot needs and the user's log choice.
     pub(super) fn discover(&mut self, buf: &mut [u8; fw_cfg::DIR_BYTES]) -> Result<Files, Error> {
         let dir = fw_cfg::read_directory(self.io, buf)?;
-        let [log, loader, e820, smbios_anchor] = dir.find_all([&LOG, &table_loader::LOADER, &E820, &smbios::ANCHOR]);
-        self.log = self.read_log(log)?;
+        let [loader, e820, smbios_anchor, options] =
+            dir.find_all([&table_loader::LOADER, &E820, &smbios::ANCHOR, &OPTIONS]);
+        if options.is_some() {
+            self.read_options(&dir)?;
+        }
         if self.log.timeline {
             self.timeline = Some(Timeline::default());
         }
         Ok(Files { loader, e820, smbios_anchor })
+    }
+
+    /// The user's options: logging, and whether to assign PCI resources. Out of line: most
+    /// boots have none.
+    #[inline(never)]
+    fn read_options(&mut self, dir: &fw_cfg::Directory<'_>) -> Result<(), Error> {
+        let [log, pci] = dir.find_all([&LOG, &PCI]);
+        self.log = self.read_log(log)?;
+        if let Some(file) = pci {
+            self.pci = Some(self.pci_option(file)?);
+        }
+        Ok(())
     }
 
     fn read_log(&mut self, file: Option<File>) -> Result<Log, Error> {

@@ -111,6 +111,20 @@ impl NameKey {
         NameKey::from_words(words)
     }
 
+    /// For a constant prefix: matches every name that starts with `prefix` (the NUL is not
+    /// compared). `prefix` is not empty and ends within the first 7 words.
+    pub const fn prefix_const(prefix: &FileName) -> NameKey {
+        let key = NameKey::new_const(prefix);
+        let (last, mask) = match key.mask >> 8 {
+            // A prefix of whole words: its last word is the one before the NUL's.
+            0 => (key.last - 1, u64::MAX),
+            mask => (key.last, mask),
+        };
+        let mut words = key.words;
+        words[last] &= mask;
+        NameKey { words, last, mask }
+    }
+
     /// Finds the word holding the NUL and clears the bytes after it; later words are never
     /// compared.
     const fn from_words(mut words: [u64; 7]) -> NameKey {
@@ -150,6 +164,28 @@ impl NameKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_keys_match_names_that_start_with_them() {
+        let key = NameKey::prefix_const(&FileName::new("opt/org.pvhfw/"));
+        for (name, matches) in [
+            ("opt/org.pvhfw/log", true),
+            ("opt/org.pvhfw/", true),
+            ("opt/org.pvhfw/pci", true),
+            ("opt/org.pvhfw", false),
+            ("opt/org.pvhfx/log", false),
+            ("etc/e820", false),
+        ] {
+            assert_eq!(key.matches(&FileName::new(name)), matches, "{name}");
+        }
+        let word = NameKey::prefix_const(&FileName::new("opt/org."));
+        assert_eq!(word.last, 0);
+        for (name, matches) in
+            [("opt/org.pvhfw/log", true), ("opt/org.", true), ("opt/org", false), ("opt/orgx", false)]
+        {
+            assert_eq!(word.matches(&FileName::new(name)), matches, "{name}");
+        }
+    }
 
     #[test]
     fn const_and_run_time_keys_agree() {

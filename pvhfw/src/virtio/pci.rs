@@ -46,7 +46,7 @@ const IO_PER_FUNCTION: u64 = 0x80;
 /// Every virtio-blk function of bus 0, in slot and function order.
 #[inline(never)]
 pub fn scan<P: Platform + ?Sized>(p: &mut P, disks: &mut Disks) {
-    pci::for_each_function(p, |_, f, id| {
+    pci::for_each_function(p, 0, |_, f, id| {
         if is_blk(id) {
             disks.push(Transport::Pci(f));
         }
@@ -229,7 +229,7 @@ fn io_bar<P: Platform + ?Sized>(p: &mut P, f: PciFn, command: u32) -> Result<u16
         return u16::try_from(port).map_err(|_| DiskError::Device { what: "virtio-pci I/O BAR" });
     }
     let size = size_bar(p, f, BAR0, command, 0xffff & !0x3)?;
-    let (slot, function) = (u64::from(f.0 >> 3), u64::from(f.0 & 7));
+    let (slot, function) = (u64::from(f.device()), u64::from(f.function()));
     if size > IO_PER_FUNCTION || function >= IO_PER_SLOT / IO_PER_FUNCTION {
         return Err(DiskError::Device { what: "virtio-pci I/O BAR beyond pvhfw's window" });
     }

@@ -24,6 +24,21 @@ const MODULES: &[&str] = &[
     "net/core/failover.ko",
     "drivers/net/net_failover.ko",
     "drivers/net/virtio_net.ko",
+    // The PCI devices of the assignment tests: NVMe, e1000, virtio-scsi and their disks.
+    "crypto/crct10dif_common.ko",
+    "crypto/crct10dif_generic.ko",
+    "lib/crc-t10dif.ko",
+    "lib/crc64.ko",
+    "crypto/crc64_rocksoft_generic.ko",
+    "lib/crc64-rocksoft.ko",
+    "block/t10-pi.ko",
+    "drivers/nvme/host/nvme-core.ko",
+    "drivers/nvme/host/nvme.ko",
+    "drivers/net/ethernet/intel/e1000/e1000.ko",
+    "drivers/scsi/scsi_common.ko",
+    "drivers/scsi/scsi_mod.ko",
+    "drivers/scsi/sd_mod.ko",
+    "drivers/scsi/virtio_scsi.ko",
     // Q35's ICH9 watchdog, which needs the chipset's RCBA enabled by the firmware.
     "drivers/watchdog/watchdog.ko",
     "drivers/watchdog/iTCO_vendor_support.ko",
@@ -52,6 +67,20 @@ say block "$(ls /sys/class/block 2>/dev/null | tr '\n' ' ')"
 say extra "$(cat /extra.txt 2>/dev/null)"
 say net "$(ls /sys/class/net | tr '\n' ' ')"
 say watchdog "$(ls /sys/class/watchdog 2>/dev/null | tr '\n' ' ')"
+if grep -q pvhfw.pci /proc/cmdline; then
+    for d in /sys/bus/pci/devices/*; do
+        driver=$(basename "$(readlink $d/driver)" 2>/dev/null)
+        echo "$(basename $d)=$(cat $d/vendor):$(cat $d/device):$driver:$(head -n 6 $d/resource | cut -d' ' -f1 | tr '\n' ',')"
+    done | tr '\n' ' ' > /tmp/pci
+    say pci "$(cat /tmp/pci)"
+    say pci_assigned "$(dmesg | grep -c -E 'BAR [0-5][ :].*assigned')"
+fi
+if grep -q pvhfw.hotplug /proc/cmdline; then
+    say waiting hotplug
+    i=0
+    while [ ! -e /dev/vdb ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done
+    say hotplug "$(head -c 32 /dev/vdb 2>/dev/null)"
+fi
 if grep -q pvhfw.shell /proc/cmdline; then
     echo "pvhfw-init: busybox shell; 'poweroff -f' or Ctrl-A X leaves"
     exec setsid cttyhack sh

@@ -95,6 +95,16 @@ pub struct Qemu {
     mark: Option<String>,
     /// QEMU's working directory (a bare `-bios NAME` is looked up there first).
     cwd: Option<PathBuf>,
+    /// QMP commands to send once the console shows a text ([`Qemu::qmp_when`]).
+    qmp: Option<Qmp>,
+}
+
+/// QMP commands for the running machine: sent through `socket` once the console shows `when`.
+#[derive(Clone)]
+struct Qmp {
+    when: String,
+    socket: PathBuf,
+    commands: Vec<String>,
 }
 
 /// How a run ended.
@@ -120,6 +130,7 @@ impl Qemu {
             until: None,
             mark: None,
             cwd: None,
+            qmp: None,
         };
         q.arg_path("-bios", bios).args(&["-serial", "stdio", "-no-reboot"])
     }
@@ -158,6 +169,16 @@ impl Qemu {
     pub fn until(mut self, text: &str) -> Self {
         self.until = Some(text.into());
         self
+    }
+
+    /// Sends the QMP `commands` (JSON objects) once the console shows `when`, over a socket
+    /// this adds to the command line. An error answer or a dead socket ends the run.
+    pub fn qmp_when(mut self, when: &str, commands: &[&str]) -> Self {
+        let socket = std::env::temp_dir().join(format!("pvhfw-qmp-{}-{}.sock", self.name, std::process::id()));
+        let _ = std::fs::remove_file(&socket);
+        let arg = format!("unix:{},server=on,wait=off", socket.display());
+        self.qmp = Some(Qmp { when: when.into(), socket, commands: commands.iter().map(|c| c.to_string()).collect() });
+        self.args(&["-qmp", &arg])
     }
 
     /// Runs QEMU in `dir` rather than in the caller's working directory.
@@ -205,9 +226,17 @@ impl Qemu {
         let start = Instant::now();
         let seen = |text: &str| serial.lock().expect("no poisoning").windows(text.len()).any(|w| w == text.as_bytes());
         let mut marked = None;
+        let mut qmp = self.qmp.clone();
+        let mut qmp_log = String::new();
         let status = loop {
             if marked.is_none() && self.mark.as_deref().is_some_and(seen) {
                 marked = Some(Instant::now());
+            }
+            if let Some(q) = qmp.take_if(|q| seen(&q.when)) {
+                if let Err(e) = send_qmp(&q, &mut qmp_log) {
+                    qmp_log.push_str(&format!("QMP failed: {e:#}\n"));
+                    let _ = child.kill();
+                }
             }
             if let Some(s) = child.try_wait()? {
                 break s.code();
@@ -225,11 +254,43 @@ impl Qemu {
         let stderr = String::from_utf8_lossy(&stderr.lock().expect("no poisoning")).into_owned();
         let log = log_dir(self.version).join(format!("{}.log", self.name));
         std::fs::create_dir_all(log.parent().expect("has parent"))?;
-        let text =
-            format!("$ {}\n--- status {status:?}\n--- stderr\n{stderr}--- serial\n{serial}", self.command_line());
+        let text = format!(
+            "$ {}\n--- status {status:?}\n--- stderr\n{stderr}{qmp_log}--- serial\n{serial}",
+            self.command_line()
+        );
         std::fs::write(&log, text)?;
         Ok(Outcome { status, serial, log, after_mark })
     }
+}
+
+/// Sends `q`'s commands over QMP, one at a time, each answered before the next; keeps the
+/// exchange in `log`.
+fn send_qmp(q: &Qmp, log: &mut String) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::os::unix::net::UnixStream::connect(&q.socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    log.push_str(&format!("--- QMP\n< {line}"));
+    let commands = std::iter::once(r#"{"execute":"qmp_capabilities"}"#).chain(q.commands.iter().map(String::as_str));
+    for command in commands {
+        (&stream).write_all(format!("{command}\n").as_bytes())?;
+        log.push_str(&format!("> {command}\n"));
+        // Events may come first; the answer has "return" or "error".
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            log.push_str(&format!("< {line}"));
+            if line.contains("\"error\"") {
+                anyhow::bail!("QMP refused {command}: {line}");
+            }
+            if line.contains("\"return\"") || line.is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where the runs of QEMU `version` keep their logs.

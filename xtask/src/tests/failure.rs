@@ -65,6 +65,15 @@ pub(super) fn cases(v: Version, a: &Artifacts, debian: Option<&DebianKernel>) ->
         &["-kernel", &multiboot],
         "pvhfw: error: multiboot kernel: the entry lies outside the kernel",
     )?);
+    // A PCI choice pvhfw does not know.
+    cases.push(failure(
+        v,
+        "fail-pc-pci-option",
+        "pc",
+        fw,
+        &["-kernel", &kernel, "-fw_cfg", "name=opt/org.pvhfw/pci,string=maybe"],
+        "pvhfw: error: opt/org.pvhfw/pci must be assign or skip",
+    )?);
     // A machine type from before PVH: QEMU publishes the ELF but loads nothing. (QEMU 10.0 still
     // has it, deprecated: "machines more than 3 years old are subject to deletion after 6".)
     let message = "pvhfw: error: QEMU did not load the ELF kernel as PVH: this machine type is too old";
