@@ -219,6 +219,14 @@ impl pvhfw::platform::Platform for Platform {
         }
     }
 
+    fn rom_image(&mut self) -> &[u8] {
+        let size = (u64::MAX >> 32) + 1 - layout::IMAGE_BASE;
+        // SAFETY: QEMU maps the firmware image at [IMAGE_BASE, 4 GiB), identity-mapped; on pc
+        // and q35 the mapping is read-only, and on microvm nothing writes it (phys refuses it),
+        // so the shared slice never sees a write.
+        unsafe { core::slice::from_raw_parts(layout::IMAGE_BASE as *const u8, size as usize) }
+    }
+
     #[inline]
     fn dma_read32(&mut self, addr: u64) -> u32 {
         assert!(addr.is_multiple_of(4) && addr + 4 <= layout::IMAGE_BASE, "not DMA memory");

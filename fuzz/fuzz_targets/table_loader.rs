@@ -44,8 +44,11 @@ fuzz_target!(|data: &[u8]| {
     let (mut high, mut fseg) = (Bump::new(area), Bump::new(FSEG));
     let result = run(&script, &dir, &mut f, &mut p, Zones { high: &mut high, f_segment: &mut fseg });
     assert!(area.contains(&high.used()) && FSEG.contains(&fseg.used()));
-    if let Ok(Some(rsdp)) = result {
+    if let Ok(Some(rsdp)) = result.map(|placed| placed.rsdp) {
         assert!((area.start..area.end).contains(&rsdp) || (FSEG.start..FSEG.end).contains(&rsdp), "{rsdp:#x}");
+    }
+    if let Ok(Some(log)) = result.map(|placed| placed.tpm_log) {
+        assert!(area.contains(&log) || FSEG.contains(&log), "TPM log at {log:x?}");
     }
     // Only the high zone reports NoRoomForTables, and it is as large as `needs` said.
     assert!(!matches!(result, Err(pvhfw::Error::NoRoomForTables { .. })), "needs() under-estimated: {n:?}");

@@ -194,6 +194,9 @@ impl Platform for AnyRam {
     fn dma_read32(&mut self, addr: u64) -> u32 {
         u32::from_le_bytes(self.peek(Range { start: addr, end: addr + 4 }).try_into().unwrap())
     }
+    fn rom_image(&mut self) -> &[u8] {
+        self.inner.rom_image()
+    }
 }
 
 /// The memory map a successful boot handed the kernel (in the start info's or `boot_params`'

@@ -26,6 +26,7 @@ mod files;
 mod handover;
 mod incoming;
 mod kernel;
+mod measure;
 mod memory;
 mod multiboot;
 mod pci;
@@ -50,6 +51,7 @@ use crate::{e820, mtrr, Error};
 use chain::{ChainedFiles, Origin};
 use files::Files;
 use kernel::{Kernel, Source};
+use measure::Measured;
 use tables::{PlacedTables, Published, Tables};
 
 /// Where and how to enter the kernel.
@@ -87,6 +89,8 @@ pub struct Boot<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> {
 /// What the shared steps leave for the handover to describe.
 struct SetUp {
     rsdp: Option<u64>,
+    /// The TPM event log's area, when the machine has a TPM.
+    tpm_log: Option<crate::Range>,
     initrd: Option<ModlistEntry>,
     /// Entries of the memory map, which is built in the handover's own buffer.
     memmap_len: usize,
@@ -133,6 +137,12 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             None => self.command_line(&mut handoff.cmdline)?,
         };
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
+        if let Some(log) = set_up.tpm_log {
+            let cmdline = handoff.cmdline.split(|&b| b == 0).next().unwrap_or_default();
+            let bytes = kernel.measured_bytes();
+            let what = Measured { kernel: bytes, head: &scratch.kernel_head, initrd: set_up.initrd, cmdline };
+            self.measure(log, &what);
+        }
         if from_disk.is_some() {
             self.release_disk();
         }
@@ -235,10 +245,15 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         // CPUs only here.
         self.mptable(placed, tables.chipset)?;
         self.phase("MP table");
-        Ok(SetUp { rsdp, initrd, memmap_len })
+        Ok(SetUp { rsdp, tpm_log: placed.and_then(|p| p.tpm_log), initrd, memmap_len })
     }
 
     fn info(&mut self) -> Option<Line<'_>> {
         self.log.info.then(|| Line::new(self.con))
+    }
+
+    /// A warning: printed whatever the log choice (a boot that goes on with less than asked).
+    fn warn(&mut self) -> Line<'_> {
+        Line::new(self.con).str("warning: ")
     }
 }

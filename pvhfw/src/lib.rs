@@ -35,7 +35,9 @@ pub mod smbios;
 pub mod start_info;
 pub mod table_loader;
 pub mod table_memory;
+pub mod tcg_log;
 pub mod timer;
+pub mod tpm;
 pub mod virtio;
 
 pub use error::Error;

@@ -78,6 +78,8 @@ pub trait Platform: PciConfig {
     /// The aligned 32 bits of RAM at `addr`, which a device may write at any time (a virtqueue's
     /// used ring): read afresh at every call, so a poll loop is never hoisted.
     fn dma_read32(&mut self, addr: u64) -> u32;
+    /// The firmware's ROM image, as QEMU maps it below 4 GiB (for the measured boot).
+    fn rom_image(&mut self) -> &[u8];
 }
 
 #[cfg(any(test, feature = "fakes"))]
@@ -110,6 +112,8 @@ pub mod fake {
         /// What `tsc` adds at each read (0: a counter that never moves).
         pub tsc_step: u64,
         pub tsc_now: u64,
+        /// What `rom_image` returns.
+        pub rom: Vec<u8>,
     }
 
     /// RAM banks: (start, bytes).
@@ -239,6 +243,10 @@ pub mod fake {
         fn mem_write(&mut self, addr: u64, width: Width, value: u32) {
             self.device_write(false, addr, width, value)
         }
+        fn rom_image(&mut self) -> &[u8] {
+            &self.rom
+        }
+
         fn dma_read32(&mut self, addr: u64) -> u32 {
             let bytes = self.phys(Range { start: addr, end: addr + 4 });
             u32::from_le_bytes(bytes.try_into().unwrap())

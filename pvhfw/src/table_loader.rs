@@ -17,6 +17,18 @@ pub const LOADER_FILE: &str = "etc/table-loader";
 pub const LOADER: NameKey = NameKey::new_const(&FileName::new(LOADER_FILE));
 /// The file holding the RSDP; where it lands is what the kernel gets as `rsdp_paddr`.
 const RSDP: FileName = FileName::new("etc/acpi/rsdp");
+/// The TPM's event log area, which QEMU allocates (and its TPM2 table points at) only when the
+/// machine has a TPM.
+const TPM_LOG: FileName = FileName::new("etc/tpm/log");
+
+/// What a script placed that the boot uses further.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Placed {
+    /// Where the RSDP went.
+    pub rsdp: Option<u64>,
+    /// The TPM event log's area, if the machine has a TPM.
+    pub tpm_log: Option<Range>,
+}
 /// Largest script accepted: 128 commands (QEMU sends 13 to about 30).
 pub const MAX_SCRIPT: usize = 16 * 1024;
 pub const COMMAND_SIZE: usize = 128;
@@ -145,7 +157,7 @@ fn resolve(i: u16, a: &Allocate, dir: &Directory, count: usize) -> Result<(File,
 }
 
 /// Runs the script: loads files with fw_cfg DMA, patches pointers and checksums in place.
-/// Returns where the RSDP went, if the script placed one. When the high area is too small the
+/// Returns where the RSDP and the TPM log went, if the script placed them. When the high area is too small the
 /// error is [`Error::NoRoomForTables`], so the caller can try a larger one.
 pub fn run(
     script: &[u8],
@@ -153,7 +165,7 @@ pub fn run(
     io: &mut (impl FwCfgIo + ?Sized),
     p: &mut (impl Platform + ?Sized),
     mut areas: Zones,
-) -> Result<Option<u64>, Error> {
+) -> Result<Placed, Error> {
     let empty = LoadedFile::new(&EMPTY_NAME, 0, Range::default());
     let mut placed = Loaded { files: [empty; MAX_ALLOCATIONS], len: 0 };
     for (i, command) in commands(script) {
@@ -165,7 +177,10 @@ pub fn run(
             Command::Other => {}
         }
     }
-    Ok(placed.find(&RSDP).map(|r| r.start))
+    // The TPM log by its head alone (QEMU pads its names with NULs): most machines have no
+    // TPM, and a miss costs no more than this.
+    let tpm_log = placed.files[..placed.len].iter().find(|f| f.head == TPM_LOG.head()).map(|f| f.range);
+    Ok(Placed { rsdp: placed.find(&RSDP).map(|r| r.start), tpm_log })
 }
 
 const EMPTY_NAME: FileName = FileName([0; 56]);

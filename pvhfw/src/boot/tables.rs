@@ -48,12 +48,14 @@ impl Tables<'_> {
 pub(super) struct PlacedTables {
     pub(super) rsdp: Option<u64>,
     pub(super) reserved: Range,
+    /// The TPM event log's area.
+    pub(super) tpm_log: Option<Range>,
 }
 
 impl PlacedTables {
     /// Tables a previous stage left in memory, at `rsdp`: where the rest lies is not known.
     pub(super) fn in_memory(rsdp: u64) -> PlacedTables {
-        PlacedTables { rsdp: Some(rsdp), reserved: Range::default() }
+        PlacedTables { rsdp: Some(rsdp), reserved: Range::default(), tpm_log: None }
     }
 }
 
@@ -161,7 +163,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     fn place_tables(&mut self, t: &Tables, high_zone: Range) -> Result<PlacedTables, Error> {
         t.chipset.enable_f_segment_ram(self.platform);
         let (mut high, mut f_segment) = (Bump::new(high_zone), Bump::new(F_SEGMENT_WINDOW));
-        let rsdp = match t.script {
+        let loaded = match t.script {
             Some(s) => table_loader::run(
                 s,
                 t.dir,
@@ -169,8 +171,9 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
                 self.platform,
                 Zones { high: &mut high, f_segment: &mut f_segment },
             )?,
-            None => None,
+            None => Default::default(),
         };
+        let rsdp = loaded.rsdp;
         if let Some(at) = rsdp {
             check_rsdp(self.platform, at, high_zone)?;
         }
@@ -193,7 +196,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
                 .hex(rsdp.unwrap_or(0))
                 .end();
         }
-        Ok(PlacedTables { rsdp, reserved })
+        Ok(PlacedTables { rsdp, reserved, tpm_log: loaded.tpm_log })
     }
 
     /// An MP table naming every boot CPU, the IOAPIC, the ISA and the PCI interrupts.

@@ -30,7 +30,7 @@ fn run_script(
     let result = needs(script, &dir).and_then(|n| {
         assert!(n.high <= HIGH.end - HIGH.start, "{n:?}");
         let areas = Zones { high: &mut high, f_segment: &mut fseg };
-        run(script, &dir, f, &mut p, areas)
+        run(script, &dir, f, &mut p, areas).map(|placed| placed.rsdp)
     });
     (result, p, high.used())
 }

@@ -75,6 +75,13 @@ if grep -q pvhfw.pci /proc/cmdline; then
     say pci "$(cat /tmp/pci)"
     say pci_assigned "$(dmesg | grep -c -E 'BAR [0-5][ :].*assigned')"
 fi
+if grep -q pvhfw.tpm /proc/cmdline; then
+    mount -t securityfs securityfs /sys/kernel/security
+    say tpm_log "$(od -An -v -tx1 /sys/kernel/security/tpm0/binary_bios_measurements | tr -d ' \n')"
+    for b in sha1 sha256 sha384 sha512; do
+        say pcrs_$b "$(for i in 0 1 2 3 4 5 6 7 8 9; do cat /sys/class/tpm/tpm0/pcr-$b/$i 2>/dev/null || echo -; done | tr '\n' ' ')"
+    done
+fi
 if grep -q pvhfw.hotplug /proc/cmdline; then
     say waiting hotplug
     i=0

@@ -21,6 +21,7 @@ mod linux;
 mod linux32;
 mod pci;
 mod pvhtest;
+mod tpm;
 mod xen;
 
 pub(crate) use pvhtest::checked_boot;
@@ -120,6 +121,7 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
         if let Some(k) = kernels.iter().find(|k| k.release == Release::Bookworm) {
             ours.extend(xen::cases(v, &artifacts.firmware, k)?);
             ours.extend(pci::cases(v, &artifacts.firmware, k)?);
+            ours.extend(tpm::cases(v, &artifacts.firmware, k)?);
         }
         if let Some(k) = &kernel_686 {
             ours.extend(linux32::cases(v, &artifacts.firmware, k)?);
