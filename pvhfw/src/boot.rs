@@ -184,6 +184,12 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
             None => self.chained_command_line(chained.cmdline, incoming, &mut handoff.cmdline)?,
         };
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
+        if let (true, Some(rsdp)) = (chained.tpm, incoming.rsdp) {
+            let cmdline = handoff.cmdline.split(|&b| b == 0).next().unwrap_or_default();
+            let bytes = kernel.measured_bytes();
+            let what = Measured { kernel: bytes, head: &scratch.kernel_head, initrd: set_up.initrd, cmdline };
+            self.measure_chained(rsdp, scratch.regions.as_slice(), &what);
+        }
         if from_disk.is_some() {
             self.release_disk();
         }

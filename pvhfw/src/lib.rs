@@ -9,6 +9,7 @@
 #[cfg(any(test, feature = "fakes"))]
 extern crate std;
 
+pub mod acpi;
 pub mod boot;
 pub mod boot_params;
 pub mod bzimage;

@@ -130,6 +130,18 @@ impl<'a> EventLog<'a> {
         log
     }
 
+    /// The log a previous stage wrote in `area`, to append to: its banks (from its Spec ID
+    /// event) and where its last event ends. `None` for an area without a crypto-agile log
+    /// (empty, or in a format pvhfw cannot extend), or one naming a bank pvhfw does not hash.
+    pub fn resume(area: &'a mut [u8]) -> Option<EventLog<'a>> {
+        let (banks, len) = existing(area)?;
+        Some(EventLog { area, len, banks, dropped: 0 })
+    }
+
+    pub fn banks(&self) -> Banks {
+        self.banks
+    }
+
     /// Appends the event of a measurement into `pcr`: its type, digests and data (the parts of
     /// `data` one after the other). Returns whether it fitted; one that does not is counted in
     /// [`EventLog::dropped`], and so are all after it.
@@ -199,6 +211,53 @@ impl<'a> EventLog<'a> {
     }
 }
 
+/// The little-endian u32 at `at`.
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+/// The banks and length of the log in `area`: the Spec ID event's algorithms, then events up
+/// to the first that is empty (type and size 0, as unused zeroed space reads), names other
+/// algorithms, or would run past the area.
+fn existing(area: &[u8]) -> Option<(Banks, usize)> {
+    let spec_size = u32_at(area, 28)? as usize;
+    let spec = area.get(32..32usize.checked_add(spec_size)?)?;
+    if u32_at(area, 4)? != EV_NO_ACTION || spec.get(..16)? != b"Spec ID Event03\0" {
+        return None;
+    }
+    let n = u32_at(spec, 24)? as usize;
+    let mut algs = [Alg::Sha1; 4];
+    let mut banks = Banks::default();
+    for (i, slot) in algs.iter_mut().enumerate().take(n) {
+        let id = u16::from_le_bytes(spec.get(28 + 4 * i..30 + 4 * i)?.try_into().ok()?);
+        *slot = Alg::ALL.into_iter().find(|a| a.id() == id)?;
+        banks = banks.with(*slot);
+    }
+    if n == 0 || n > 4 || banks.count() != n {
+        return None;
+    }
+    let mut at = 32 + spec_size;
+    loop {
+        let (kind, count) = (u32_at(area, at + 4), u32_at(area, at + 8));
+        if kind.is_none_or(|k| k == 0) || count != Some(n as u32) {
+            return Some((banks, at));
+        }
+        let mut next = at + 12;
+        for alg in &algs[..n] {
+            let id = u16::from_le_bytes(area.get(next..next + 2)?.try_into().ok()?);
+            if id != alg.id() {
+                return Some((banks, at));
+            }
+            next += 2 + alg.digest_size();
+        }
+        let size = u32_at(area, next)? as usize;
+        match next.checked_add(4 + size).filter(|&end| end < area.len()) {
+            Some(end) => at = end,
+            None => return Some((banks, at)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +280,30 @@ mod tests {
         parts.update(b"a");
         parts.update(b"bc");
         assert_eq!(parts.finish(), d);
+    }
+
+    #[test]
+    fn a_previous_log_is_appended_to() {
+        let mut area = [0u8; 1024];
+        let banks = Banks::default().with(Alg::Sha1).with(Alg::Sha256);
+        let mut log = EventLog::start(&mut area, banks);
+        log.append(4, EV_IPL, &Digests::of(banks, b"x"), &[b"first"]);
+        let len = log.len();
+        let mut resumed = EventLog::resume(&mut area).expect("a log");
+        assert_eq!((resumed.banks(), resumed.len()), (banks, len));
+        resumed.append(8, EV_IPL, &Digests::of(banks, b"y"), &[b"second"]);
+        let len = resumed.len();
+        assert_eq!(EventLog::resume(&mut area).map(|l| l.len()), Some(len));
+        // No log, or one in the old SHA-1 format, or naming SM3: nothing to append to.
+        assert!(EventLog::resume(&mut [0u8; 256]).is_none());
+        let mut sm3 = area;
+        sm3[60] = 0x12;
+        assert!(EventLog::resume(&mut sm3).is_none());
+        // Garbage after the last event ends the log there.
+        let mut garbage = area;
+        garbage[len + 4] = 7;
+        garbage[len + 8] = 9;
+        assert_eq!(EventLog::resume(&mut garbage).map(|l| l.len()), Some(len));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub const CMDLINE_FILE: &str = "opt/org.pvhfw/cmdline";
 const KERNEL: NameKey = NameKey::new_const(&FileName::new(KERNEL_FILE));
 const INITRD: NameKey = NameKey::new_const(&FileName::new(INITRD_FILE));
 const CMDLINE: NameKey = NameKey::new_const(&FileName::new(CMDLINE_FILE));
+/// QEMU publishes the TPM's log area only when the machine has a TPM.
+const TPM_LOG: NameKey = NameKey::new_const(&FileName::new("etc/tpm/log"));
 
 /// The entry the boot came from, with what the stage before it handed over.
 #[derive(Clone, Copy)]
@@ -70,19 +72,21 @@ pub(super) struct ChainedFiles {
     pub(super) kernel: Option<File>,
     pub(super) initrd: Initrd,
     pub(super) cmdline: Option<File>,
+    /// The machine has a TPM: the previous stage placed its log, and `pvhfw.elf` adds to it.
+    pub(super) tpm: bool,
 }
 
 impl ChainedFiles {
     /// The kernel file, the initrd (the file, else the incoming module) and the command line
     /// file.
     pub(super) fn find(dir: &[u8], incoming: &Incoming) -> Result<ChainedFiles, Error> {
-        let [kernel, initrd, cmdline] = Directory::parse(dir).find_all([&KERNEL, &INITRD, &CMDLINE]);
+        let [kernel, initrd, cmdline, tpm_log] = Directory::parse(dir).find_all([&KERNEL, &INITRD, &CMDLINE, &TPM_LOG]);
         let initrd = match (initrd, incoming.initrd) {
             (Some(file), _) => Initrd::File(file),
             (None, Some(range)) => Initrd::InPlace(range),
             (None, None) => Initrd::None,
         };
-        Ok(ChainedFiles { kernel, initrd, cmdline })
+        Ok(ChainedFiles { kernel, initrd, cmdline, tpm: tpm_log.is_some() })
     }
 }
 

@@ -5,7 +5,7 @@
 //! The PCRs, following the TCG PC Client Platform Firmware Profile where it speaks and GRUB and
 //! Linux's EFI stub where it does not (each digest is computed in every active bank):
 //! - PCR 0: pvhfw's version (`EV_S_CRTM_VERSION`, the digest of the event's text) and its
-//!   ROM image (`EV_POST_CODE`, the digest of `pvhfw.bin`, all 256 KiB);
+//!   ROM image (`EV_POST_CODE`, the digest of all of `pvhfw.bin`);
 //! - PCR 4: the kernel (`EV_IPL`): a bzImage's protected-mode part (the file after its setup
 //!   sectors, which QEMU hands over as it is; the setup sectors QEMU patches), a PVH ELF's
 //!   loadable segments (each `PT_LOAD`'s file bytes, in program header order), a multiboot
@@ -16,13 +16,18 @@
 //! - PCR 9: the initrd as Linux's EFI stub measures it (`EV_EVENT_TAG` "Linux initrd", the
 //!   digest of the initrd file).
 //!
+//! `pvhfw.elf` measures only the kernel, command line and initrd, after the previous stage's
+//! measurements (its own, the separators), appending to its log.
+//!
 //! A TPM that fails gets a warning, and the boot goes on unmeasured: a firmware that stopped
 //! would turn a TPM fault into an outage, and an attester sees what is missing.
 
 use super::kernel::{Kernel, Protocol};
 use super::Boot;
+use crate::e820::Region;
 use crate::fw_cfg::FwCfgIo;
 use crate::kernel::{elf_segments, HEAD_BYTES};
+use crate::layout::{ELF_IMAGE, FIRMWARE_RAM, IMAGE_BASE};
 use crate::platform::Platform;
 use crate::start_info::ModlistEntry;
 use crate::tcg_log::{self, Digests, EventLog, Hasher};
@@ -68,12 +73,53 @@ pub(super) struct Measured<'a> {
     pub(super) cmdline: &'a [u8],
 }
 
+/// Where the log goes.
+#[derive(Clone, Copy)]
+enum LogArea {
+    /// The area the table loader just placed: a new log, and pvhfw's own measurements (PCR 0
+    /// and the separators) with the kernel's.
+    New(Range),
+    /// The area a previous stage's TPM2 table points at (`pvhfw.elf`): its log is appended to
+    /// (or started, if it left none) with the kernel's measurements only; its own and the
+    /// separators are the previous stage's.
+    Previous(Range),
+}
+
 impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
-    /// Measures `what` into the TPM and the log in `log_area`. Out of line: a machine without
+    /// Measures `what` into the TPM and a new log in `log_area`. Out of line: a machine without
     /// a TPM never comes here.
     #[inline(never)]
     pub(super) fn measure(&mut self, log_area: Range, what: &Measured) {
-        match self.measure_into(log_area, what) {
+        let result = self.measure_into(LogArea::New(log_area), what);
+        self.report(result);
+    }
+
+    /// `pvhfw.elf`'s measurements after the previous stage's: its TPM2 table, found from the
+    /// RSDP at `rsdp` in memory that `regions` (the incoming memory map) says exists, gives
+    /// the log.
+    #[inline(never)]
+    pub(super) fn measure_chained(&mut self, rsdp: u64, regions: &[Region], what: &Measured) {
+        let mut read = |addr: u64, buf: &mut [u8]| {
+            let Some(range) = Range::from_len(addr, buf.len() as u64).filter(|r| readable(regions, *r)) else {
+                return false;
+            };
+            buf.copy_from_slice(self.platform.phys(range));
+            true
+        };
+        let mut table = [0u8; 76];
+        let area = crate::acpi::find(rsdp, b"TPM2", &mut read)
+            .filter(|&at| read(at, &mut table))
+            .and_then(|_| crate::acpi::tpm2_log_area(&table))
+            .and_then(|(lasa, laml)| Range::from_len(lasa, laml).filter(|r| readable(regions, *r)));
+        let result = match area {
+            Some(area) => self.measure_into(LogArea::Previous(area), what),
+            None => Err(TpmError::Malformed { what: "no TPM2 ACPI table with a log area" }),
+        };
+        self.report(result);
+    }
+
+    fn report(&mut self, result: Result<(u32, u32), TpmError>) {
+        match result {
             Ok((events, dropped)) => {
                 if dropped != 0 {
                     self.warn().str("TPM event log full: ").dec(dropped.into()).str(" events not logged").end();
@@ -96,7 +142,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     }
 
     /// The measurements; returns how many were made and how many events did not fit the log.
-    fn measure_into(&mut self, log_area: Range, what: &Measured) -> Result<(u32, u32), TpmError> {
+    fn measure_into(&mut self, log: LogArea, what: &Measured) -> Result<(u32, u32), TpmError> {
         let mut response = [0u8; tpm::MAX_MESSAGE];
         let mut tpm = Tpm::open(self.platform)?;
         tpm.execute("TPM2_Startup", tpm::startup().bytes(), &mut response, &[tpm::RC_INITIALIZE])?;
@@ -106,15 +152,34 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             return Err(TpmError::Malformed { what: "no SHA-1 or SHA-2 PCR bank active" });
         }
         tpm.close();
+        let new = match log {
+            LogArea::New(_) => true,
+            // A previous log must name the banks the TPM has, which the events then carry.
+            LogArea::Previous(area) => {
+                let bytes = self.platform.phys(area);
+                let empty = bytes.iter().take(64).all(|&b| b == 0);
+                match EventLog::resume(bytes) {
+                    Some(previous) if previous.banks() != banks => {
+                        return Err(TpmError::Malformed { what: "the previous log's banks are not the TPM's" });
+                    }
+                    None if !empty => return Err(TpmError::Malformed { what: "a previous log pvhfw cannot extend" }),
+                    _ => false,
+                }
+            }
+        };
         // The digests first (they need the memory), then the extends and the log.
         let mut events = Events::default();
-        events.push(0, tcg_log::EV_S_CRTM_VERSION, Digests::of(banks, VERSION.as_bytes()), Data::Version);
-        let image = Digests::of(banks, self.platform.rom_image());
-        events.push(0, tcg_log::EV_POST_CODE, image, Data::Text(b"pvhfw ROM image\0"));
+        if new {
+            events.push(0, tcg_log::EV_S_CRTM_VERSION, Digests::of(banks, VERSION.as_bytes()), Data::Version);
+            let image = Digests::of(banks, self.platform.rom_image());
+            events.push(0, tcg_log::EV_POST_CODE, image, Data::Text(b"pvhfw ROM image\0"));
+        }
         let kernel = self.kernel_digests(banks, what);
         events.push(4, tcg_log::EV_IPL, kernel, Data::Text(b"pvhfw: kernel\0"));
-        for pcr in 0..8 {
-            events.push(pcr, tcg_log::EV_SEPARATOR, Digests::of(banks, &[0; 4]), Data::Separator);
+        if new {
+            for pcr in 0..8 {
+                events.push(pcr, tcg_log::EV_SEPARATOR, Digests::of(banks, &[0; 4]), Data::Separator);
+            }
         }
         events.push(8, tcg_log::EV_IPL, Digests::of(banks, what.cmdline), Data::Cmdline);
         if let Some(initrd) = what.initrd {
@@ -134,7 +199,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             extended += 1;
         }
         tpm.close();
-        let dropped = self.log_events(log_area, banks, &events, extended, what.cmdline);
+        let dropped = self.log_events(log, banks, &events, extended, what.cmdline);
         failed.map(|()| (extended as u32, dropped))
     }
 
@@ -154,8 +219,18 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     }
 
     /// Writes the log of the first `count` of `events`; returns how many did not fit.
-    fn log_events(&mut self, area: Range, banks: Banks, events: &Events, count: usize, cmdline: &[u8]) -> u32 {
-        let mut log = EventLog::start(self.platform.phys(area), banks);
+    fn log_events(&mut self, area: LogArea, banks: Banks, events: &Events, count: usize, cmdline: &[u8]) -> u32 {
+        let mut log = match area {
+            LogArea::New(area) => EventLog::start(self.platform.phys(area), banks),
+            LogArea::Previous(area) => {
+                let bytes = self.platform.phys(area);
+                // Resumed when there is a log (its banks are the TPM's, checked), else new.
+                match EventLog::resume(bytes) {
+                    Some(log) => log,
+                    None => EventLog::start(self.platform.phys(area), banks),
+                }
+            }
+        };
         for e in events.iter().take(count) {
             let tag_size = 13u32.to_le_bytes();
             let data: &[&[u8]] = match e.data {
@@ -207,4 +282,12 @@ impl Events {
     fn iter(&self) -> impl Iterator<Item = &Event> {
         self.list.iter().flatten()
     }
+}
+
+/// Whether `range` may be read for the previous stage's tables and log: inside one entry of
+/// the incoming memory map, below the ROM, clear of pvhfw's own memory, not at address 0.
+fn readable(regions: &[Region], range: Range) -> bool {
+    let mine = range.overlaps(&FIRMWARE_RAM) || range.overlaps(&ELF_IMAGE);
+    let mapped = regions.iter().any(|r| r.range.contains(&range));
+    range.start != 0 && range.end <= IMAGE_BASE && !mine && mapped
 }

@@ -54,6 +54,8 @@ pub struct DebianKernel {
     pub bzimage: PathBuf,
     /// busybox initramfs with the virtio modules; its /init reports and powers off.
     pub initrd: PathBuf,
+    /// The same with the drivers of the PCI tests' devices.
+    pub devices_initrd: PathBuf,
 }
 
 pub fn fetch(release: Release) -> Result<DebianKernel> {
@@ -61,9 +63,9 @@ pub fn fetch(release: Release) -> Result<DebianKernel> {
     std::fs::create_dir_all(&dir)?;
     let vmlinux = dir.join("vmlinux");
     let bzimage = dir.join("vmlinuz");
-    let initrd = dir.join(initrd::file_name());
-    if [&vmlinux, &bzimage, &initrd].iter().all(|p| p.exists()) {
-        return Ok(DebianKernel { release, vmlinux, bzimage, initrd });
+    let (initrd, devices_initrd) = (dir.join(initrd::file_name(false)), dir.join(initrd::file_name(true)));
+    if [&vmlinux, &bzimage, &initrd, &devices_initrd].iter().all(|p| p.exists()) {
+        return Ok(DebianKernel { release, vmlinux, bzimage, initrd, devices_initrd });
     }
     eprintln!("xtask: fetching Debian {}'s kernel", release.suite());
     let apt = release.apt()?;
@@ -77,9 +79,10 @@ pub fn fetch(release: Release) -> Result<DebianKernel> {
     std::fs::write(&bzimage, &bz)?;
     let busybox_tree = dir.join("busybox");
     apt.unpack("busybox-static", &busybox_tree)?;
-    std::fs::write(&initrd, initrd::busybox(&busybox_tree, &tree)?)?;
+    std::fs::write(&initrd, initrd::busybox(&busybox_tree, &tree, false)?)?;
+    std::fs::write(&devices_initrd, initrd::busybox(&busybox_tree, &tree, true)?)?;
     let _ = std::fs::remove_dir_all(&tree);
-    Ok(DebianKernel { release, vmlinux, bzimage, initrd })
+    Ok(DebianKernel { release, vmlinux, bzimage, initrd, devices_initrd })
 }
 
 /// `linux-image-amd64` is a metapackage; its dependency names the real kernel package.
@@ -107,8 +110,9 @@ pub fn fetch_686() -> Result<DebianKernel> {
     std::fs::create_dir_all(&dir)?;
     let vmlinux = dir.join("vmlinux");
     let bzimage = dir.join("vmlinuz");
-    let initrd = dir.join(initrd::file_name());
-    let kernel = DebianKernel { release: Release::Bookworm, vmlinux, bzimage, initrd };
+    let initrd = dir.join(initrd::file_name(false));
+    let devices_initrd = initrd.clone();
+    let kernel = DebianKernel { release: Release::Bookworm, vmlinux, bzimage, initrd, devices_initrd };
     if [&kernel.vmlinux, &kernel.bzimage, &kernel.initrd].iter().all(|p| p.exists()) {
         return Ok(kernel);
     }
@@ -122,7 +126,7 @@ pub fn fetch_686() -> Result<DebianKernel> {
     std::fs::write(&kernel.bzimage, &bz)?;
     let busybox_tree = dir.join("busybox");
     apt.unpack("busybox-static", &busybox_tree)?;
-    std::fs::write(&kernel.initrd, initrd::busybox(&busybox_tree, &tree)?)?;
+    std::fs::write(&kernel.initrd, initrd::busybox(&busybox_tree, &tree, false)?)?;
     let _ = std::fs::remove_dir_all(&tree);
     Ok(kernel)
 }

@@ -121,7 +121,7 @@ pub fn run(versions: &[Version], o: &Options) -> Result<()> {
         if let Some(k) = kernels.iter().find(|k| k.release == Release::Bookworm) {
             ours.extend(xen::cases(v, &artifacts.firmware, k)?);
             ours.extend(pci::cases(v, &artifacts.firmware, k)?);
-            ours.extend(tpm::cases(v, &artifacts.firmware, k)?);
+            ours.extend(tpm::cases(v, &artifacts.firmware, &artifacts.firmware_elf, k)?);
         }
         if let Some(k) = &kernel_686 {
             ours.extend(linux32::cases(v, &artifacts.firmware, k)?);

@@ -66,7 +66,8 @@ pub(super) fn cases(v: Version, firmware: &Path, k: &DebianKernel) -> Result<Vec
             let hotplug = machine == "q35";
             let token = format!("pvhfw.token={}-{name}-{}", v.tag(), std::process::id());
             let append = format!("{token} pvhfw.pci{}", if hotplug { " pvhfw.hotplug" } else { "" });
-            let mut q = linux::boot(v, &name, machine, bios, k, &append)
+            let k = DebianKernel { initrd: k.devices_initrd.clone(), ..k.clone() };
+            let mut q = linux::boot(v, &name, machine, bios, &k, &append)
                 .args(&devices(machine, &disk))
                 .args(&["-fw_cfg", "name=opt/org.pvhfw/pci,string=assign"])
                 .timeout(300);
