@@ -27,7 +27,7 @@ pub const CMDLINE_FILE: &str = "opt/org.pvhfw/cmdline";
 const KERNEL: NameKey = NameKey::new_const(&FileName::new(KERNEL_FILE));
 const INITRD: NameKey = NameKey::new_const(&FileName::new(INITRD_FILE));
 const CMDLINE: NameKey = NameKey::new_const(&FileName::new(CMDLINE_FILE));
-/// QEMU publishes the TPM's log area only when the machine has a TPM.
+/// QEMU's TPM log area: always published, empty unless the machine has a TPM.
 const TPM_LOG: NameKey = NameKey::new_const(&FileName::new("etc/tpm/log"));
 
 /// The entry the boot came from, with what the stage before it handed over.
@@ -86,7 +86,7 @@ impl ChainedFiles {
             (None, Some(range)) => Initrd::InPlace(range),
             (None, None) => Initrd::None,
         };
-        Ok(ChainedFiles { kernel, initrd, cmdline, tpm: tpm_log.is_some() })
+        Ok(ChainedFiles { kernel, initrd, cmdline, tpm: tpm_log.is_some_and(|f| f.size > 0) })
     }
 }
 
