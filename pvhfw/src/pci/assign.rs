@@ -391,7 +391,9 @@ impl Assignment {
                 Space::Memory => true,
                 Space::Prefetchable => b.has_prefetchable,
             };
-            let size = if exists { end.max(b.reserve[space as usize]).next_multiple_of(granule) } else { 0 };
+            // A size past 2^64 (BARs or a reservation QEMU made up) is one no window can hold.
+            let needed = end.max(b.reserve[space as usize]).checked_next_multiple_of(granule);
+            let size = if exists { needed.unwrap_or(u64::MAX) } else { 0 };
             if space == Space::Prefetchable {
                 all_wide = list.iter().all(|e| self.is_wide(e));
             }
