@@ -146,37 +146,39 @@ impl<'p, P: Platform + ?Sized> Tpm<'p, P> {
         self.wait(STS, Width::U32, STS_COMMAND_READY, STS_COMMAND_READY, "TIS commandReady")?;
         let mut sent = 0;
         while sent < command.len() {
-            let burst = self.burst_count()?;
-            for _ in 0..burst {
-                let Some(rest) = command.get(sent..).filter(|r| !r.is_empty()) else { break };
+            // The burst count is in bytes: that many go in before asking again.
+            let mut budget = self.burst_count()? as usize;
+            while budget > 0 && sent < command.len() {
                 // Whole words where they fit (one exit for four bytes), then single bytes.
-                let (width, n) = if rest.len() >= 4 { (Width::U32, 4) } else { (Width::U8, 1) };
+                let rest = &command[sent..];
+                let n = if rest.len() >= 4 && budget >= 4 { 4 } else { 1 };
                 let mut word = [0u8; 4];
                 word[..n].copy_from_slice(&rest[..n]);
-                self.write(FIFO, width, u32::from_le_bytes(word));
-                sent += n;
-                if n == 4 {
-                    break; // the burst count is in bytes: ask again
-                }
+                self.write(FIFO, if n == 4 { Width::U32 } else { Width::U8 }, u32::from_le_bytes(word));
+                (sent, budget) = (sent + n, budget - n);
             }
         }
         self.wait(STS, Width::U32, STS_VALID, STS_VALID, "TIS stsValid")?;
         self.write(STS, Width::U32, STS_GO);
         let ready = STS_VALID | STS_DATA_AVAILABLE;
         self.wait(STS, Width::U32, ready, ready, "the TPM's response")?;
-        let mut len = 0;
-        let mut want = HEADER;
+        // The header, then as much as it says, in words while four bytes remain (a FIFO read
+        // gives up to four); the status then says whether the TPM had exactly that much.
+        let (mut len, mut want) = (0, HEADER);
         while len < want {
-            if self.read(STS, Width::U32) & STS_DATA_AVAILABLE == 0 {
-                return Err(TpmError::Malformed { what: "response shorter than its size" });
-            }
-            response[len] = self.read(FIFO, Width::U8) as u8;
-            len += 1;
-            if len == HEADER {
+            let n = if want - len >= 4 { 4 } else { 1 };
+            let bytes = self.read(FIFO, if n == 4 { Width::U32 } else { Width::U8 }).to_le_bytes();
+            response[len..len + n].copy_from_slice(&bytes[..n]);
+            len += n;
+            if want == HEADER && len >= HEADER {
                 want = response_size(response)?;
             }
         }
+        let more = self.read(STS, Width::U32) & STS_DATA_AVAILABLE != 0;
         self.write(STS, Width::U32, STS_COMMAND_READY);
+        if more {
+            return Err(TpmError::Malformed { what: "response longer than its size" });
+        }
         Ok(len)
     }
 

@@ -107,7 +107,7 @@ impl FakeDevice for FakeTpm {
     fn claims(&self, io: bool, addr: u64) -> bool {
         !io && (BASE..BASE + 0x5000).contains(&addr)
     }
-    fn read(&mut self, _: bool, addr: u64, _: Width) -> u32 {
+    fn read(&mut self, _: bool, addr: u64, width: Width) -> u32 {
         let off = addr - BASE;
         if off == 0x30 {
             return if self.crb { 0x0002_5811 } else { 0x0000_2100 };
@@ -134,9 +134,13 @@ impl FakeDevice for FakeTpm {
                 0x80 | u32::from(self.ready) << 6 | u32::from(available) << 4 | u32::from(expect) << 3 | 64 << 8
             }
             0x24 => {
-                let b = self.response.get(self.read_at).copied().unwrap_or(0);
-                self.read_at += 1;
-                b.into()
+                let n = if width == Width::U32 { 4 } else { 1 };
+                let mut word = [0u8; 4];
+                for b in word.iter_mut().take(n) {
+                    *b = self.response.get(self.read_at).copied().unwrap_or(0xff);
+                    self.read_at += 1;
+                }
+                u32::from_le_bytes(word)
             }
             _ => 0,
         }
