@@ -33,9 +33,13 @@ pub fn boot_chained(
 /// What both boots share: QEMU for Linux under TCG on `machine` (with the PIT, RTC and TSC
 /// frequency `microvm` needs under TCG) with `firmware`, and the kernel command line.
 fn linux_under_tcg(v: Version, name: &str, machine: &str, firmware: &Path, append: &str) -> (Qemu, String) {
+    (tcg(v, name, machine, firmware), command_line(machine, append))
+}
+
+/// The kernel command line [`boot`] and [`boot_chained`] give on `machine` for `append`.
+pub fn command_line(machine: &str, append: &str) -> String {
     let extra = microvm_append(machine).map(|a| format!(" {a}")).unwrap_or_default();
-    let cmdline = format!("console=ttyS0 panic=-1 {append}{extra}").trim().to_string();
-    (tcg(v, name, machine, firmware), cmdline)
+    format!("console=ttyS0 panic=-1 {append}{extra}").trim().to_string()
 }
 
 /// QEMU `v` for Linux under TCG on `machine` with `firmware`, and the PIT and RTC `microvm`
