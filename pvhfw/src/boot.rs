@@ -138,16 +138,16 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         };
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
         if let Some(log) = set_up.tpm_log {
-            let cmdline = handoff.cmdline.split(|&b| b == 0).next().unwrap_or_default();
-            let bytes = kernel.measured_bytes();
-            let what = Measured { kernel: bytes, head: &scratch.kernel_head, initrd: set_up.initrd, cmdline };
-            self.measure(log, &what);
+            self.measure(
+                log,
+                &Measured::new(kernel.measured_bytes(), &scratch.kernel_head, set_up.initrd, &handoff.cmdline),
+            );
         }
         if from_disk.is_some() {
             self.release_disk();
         }
         if self.assigns_pci_late(from_disk.is_some(), entry, &scratch.kernel_head) {
-            self.assign_pci_late(files.e820, scratch);
+            self.assign_pci_late(scratch);
         }
         Ok(entry)
     }
@@ -185,16 +185,14 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         };
         let entry = self.hand_over(&kernel, &set_up, too_long, handoff, handoff_paddr, scratch)?;
         if let (true, Some(rsdp)) = (chained.tpm, incoming.rsdp) {
-            let cmdline = handoff.cmdline.split(|&b| b == 0).next().unwrap_or_default();
-            let bytes = kernel.measured_bytes();
-            let what = Measured { kernel: bytes, head: &scratch.kernel_head, initrd: set_up.initrd, cmdline };
+            let what = Measured::new(kernel.measured_bytes(), &scratch.kernel_head, set_up.initrd, &handoff.cmdline);
             self.measure_chained(rsdp, scratch.regions.as_slice(), &what);
         }
         if from_disk.is_some() {
             self.release_disk();
         }
         if self.assigns_pci_late(from_disk.is_some(), entry, &scratch.kernel_head) {
-            self.assign_pci_late(files.e820, scratch);
+            self.assign_pci_late(scratch);
         }
         Ok(entry)
     }
@@ -219,7 +217,7 @@ impl<'a, F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'a, F, P> {
         self.phase("chipset");
         // Before QEMU builds its ACPI tables, which describe the 64-bit window from the BARs.
         if assign_pci {
-            self.assign_pci(chipset, files.e820, dir);
+            self.assign_pci_early(chipset, files.e820, dir);
         }
         let published = match rsdp_in_memory {
             Some(_) => Published { dir: Directory::parse(dir), script: None, smbios: None },

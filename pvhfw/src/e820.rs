@@ -198,11 +198,16 @@ pub fn is_free_ram(regions: &[Region], range: Range) -> bool {
         && !regions.iter().any(|r| r.kind > RAM && r.range.overlaps(&range))
 }
 
-/// Where RAM ends in `etc/e820`'s entries (`raw`; a trailing partial entry is ignored).
-pub fn ram_end(raw: &[u8]) -> u64 {
+/// Where RAM ends in `etc/e820`'s entries as read (`raw`; a trailing partial entry is ignored).
+pub fn raw_ram_end(raw: &[u8]) -> u64 {
     let (entries, _) = <[Entry]>::ref_from_prefix_with_elems(raw, raw.len() / RAW_ENTRY).unwrap_or((&[], &[]));
     let ram = entries.iter().filter(|e| e.kind.get() == RAM);
     ram.map(|e| e.addr.get().saturating_add(e.size.get())).max().unwrap_or(0)
+}
+
+/// Where RAM ends in QEMU's entries.
+pub fn ram_end(regions: &[Region]) -> u64 {
+    regions.iter().filter(|r| r.kind == RAM).map(|r| r.range.end).max().unwrap_or(0)
 }
 
 /// Where RAM below 4 GiB ends in QEMU's entries: there the 32-bit PCI hole begins.

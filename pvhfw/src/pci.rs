@@ -14,13 +14,13 @@ const CLASS: u8 = 0x08;
 pub(crate) const HEADER_TYPE: u8 = 0x0c;
 pub(crate) const BAR0: u8 = 0x10;
 /// The first capability's offset (when the status register's bit 4 says there is a list).
-const CAPABILITIES: u8 = 0x34;
+pub(crate) const CAPABILITIES: u8 = 0x34;
 const INTERRUPT: u8 = 0x3c;
 pub(crate) const COMMAND_IO: u32 = 1 << 0;
 pub(crate) const COMMAND_MEMORY: u32 = 1 << 1;
 pub(crate) const COMMAND_MASTER: u32 = 1 << 2;
 /// In the command dword: the status register's "capability list" bit.
-const STATUS_CAPABILITIES: u32 = 1 << 20;
+pub(crate) const STATUS_CAPABILITIES: u32 = 1 << 20;
 /// In the header type dword: function 0 of a multi-function device.
 pub(crate) const MULTIFUNCTION: u32 = 0x80 << 16;
 

@@ -50,6 +50,15 @@ pub(super) enum KernelBytes {
     Segments,
 }
 
+/// What the kernel gets, for measuring.
+pub(super) struct Measured<'a> {
+    kernel: KernelBytes,
+    head: &'a [u8; HEAD_BYTES],
+    initrd: Option<ModlistEntry>,
+    /// Without its NUL.
+    cmdline: &'a [u8],
+}
+
 impl Kernel {
     /// Where this kernel's measured bytes are. A value, not a reference to the kernel:
     /// borrowing `Kernel` for the measured boot made LLVM keep it in memory on every boot
@@ -64,13 +73,19 @@ impl Kernel {
     }
 }
 
-/// What the kernel gets, for measuring.
-pub(super) struct Measured<'a> {
-    pub(super) kernel: KernelBytes,
-    pub(super) head: &'a [u8; HEAD_BYTES],
-    pub(super) initrd: Option<ModlistEntry>,
-    /// Without its NUL.
-    pub(super) cmdline: &'a [u8],
+impl<'a> Measured<'a> {
+    /// The kernel's bytes `kernel` (its ELF head is `head`), `initrd` and the NUL-terminated
+    /// command line in `cmdline`.
+    #[inline(always)]
+    pub(super) fn new(
+        kernel: KernelBytes,
+        head: &'a [u8; HEAD_BYTES],
+        initrd: Option<ModlistEntry>,
+        cmdline: &'a [u8],
+    ) -> Measured<'a> {
+        let cmdline = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+        Measured { kernel, head, initrd, cmdline }
+    }
 }
 
 /// Where the log goes.

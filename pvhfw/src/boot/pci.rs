@@ -40,24 +40,43 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         }
     }
 
-    /// Assigns PCI resources on `chipset`, with the 64-bit window above RAM (QEMU's `etc/e820`)
-    /// and device memory (`etc/reserved-memory-end`; `dir` is the fw_cfg directory), where
-    /// QEMU's own `pci-hole64` starts. Out of line: most boots never come here.
+    /// The assignment before QEMU builds its ACPI tables ([`Boot::set_up`]), when the memory
+    /// map is not read yet: where RAM ends comes from `etc/e820` (`e820`) itself. A file that
+    /// cannot be read counts as empty: the window then starts lower, still above 4 GiB (the
+    /// boot itself fails on the same file soon after).
     #[inline(never)]
-    pub(super) fn assign_pci(&mut self, chipset: Chipset, e820: Option<File>, dir: &[u8; fw_cfg::DIR_BYTES]) {
+    pub(super) fn assign_pci_early(&mut self, chipset: Chipset, e820: Option<File>, dir: &[u8; fw_cfg::DIR_BYTES]) {
         if chipset == Chipset::Microvm {
             return;
         }
-        // A file that cannot be read counts as empty: the window then starts lower, still
-        // above 4 GiB (the boot itself fails on the same file soon after).
         let mut raw = [0u8; e820::MAX_INPUT * e820::RAW_ENTRY];
         let ram_end = match e820.and_then(|f| Some((f.select, raw.get_mut(..f.size as usize)?))) {
             Some((select, raw)) => match self.io.read(select, raw) {
-                Ok(()) => e820::ram_end(raw),
+                Ok(()) => e820::raw_ram_end(raw),
                 Err(_) => 0,
             },
             None => 0,
         };
+        self.assign_pci(chipset, ram_end, dir);
+    }
+
+    /// The assignment after the handover ([`Boot::assigns_pci_late`]), on the memory map the
+    /// boot read. Out of line, as the others.
+    #[inline(never)]
+    pub(super) fn assign_pci_late(&mut self, scratch: &Scratch) {
+        let chipset = Chipset::detect(self.platform);
+        if chipset == Chipset::Microvm {
+            return;
+        }
+        self.assign_pci(chipset, e820::ram_end(scratch.regions.as_slice()), &scratch.dir);
+    }
+
+    /// Assigns PCI resources on `chipset`, with the 64-bit window above RAM (which ends at
+    /// `ram_end`) and device memory (`etc/reserved-memory-end`; `dir` is the fw_cfg
+    /// directory), where QEMU's own `pci-hole64` starts. Out of line: most boots never come
+    /// here.
+    #[inline(never)]
+    fn assign_pci(&mut self, chipset: Chipset, ram_end: u64, dir: &[u8; fw_cfg::DIR_BYTES]) {
         let mut device_memory_end = [0u8; 8];
         if let Some(file) = Directory::parse(dir).find(&RESERVED_MEMORY_END) {
             let _ = self.io.read(file.select, &mut device_memory_end);
@@ -75,12 +94,6 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
                 .str(" did not fit")
                 .end();
         }
-    }
-
-    /// The assignment after the handover ([`Boot::assigns_pci_late`]).
-    pub(super) fn assign_pci_late(&mut self, e820: Option<File>, scratch: &Scratch) {
-        let chipset = Chipset::detect(self.platform);
-        self.assign_pci(chipset, e820, &scratch.dir);
     }
 }
 

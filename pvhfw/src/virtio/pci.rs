@@ -2,22 +2,20 @@
 //! and giving a BAR an address when nothing did.
 //!
 //! Only bus 0 is scanned: bridges (`pcie-root-port`, `pci-bridge`) are not followed, since
-//! pvhfw numbers no buses. From the reset vector every BAR is unassigned; behind SeaBIOS
+//! nothing has numbered the buses behind them yet (the PCI assignment, which does, comes after
+//! the disk's kernel is loaded). From the reset vector every BAR is unassigned; behind SeaBIOS
 //! (`pvhfw.elf`) they are assigned and kept.
 
 use super::{Disks, Regs, Transport};
 use crate::disk::DiskError;
-use crate::pci::{self, read, BAR0, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, ID};
+use crate::pci::STATUS_CAPABILITIES;
+use crate::pci::{self, read, BAR0, CAPABILITIES, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, ID};
 use crate::platform::{PciFn, Platform};
 
 const VENDOR_VIRTIO: u32 = 0x1af4;
 /// Transitional (legacy and modern, QEMU's default) and modern-only virtio-blk.
 const DEVICE_BLK_TRANSITIONAL: u32 = 0x1001;
 const DEVICE_BLK_MODERN: u32 = 0x1042;
-
-const CAPABILITIES: u8 = 0x34;
-/// Status register bit 4 (in the command dword's upper half): a capability list exists.
-const STATUS_CAP_LIST: u32 = 1 << 20;
 
 /// The vendor capability of virtio 1.x (`struct virtio_pci_cap`) and its types.
 const CAP_VENDOR: u32 = 0x09;
@@ -93,7 +91,7 @@ pub fn open<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> Result<Opened, DiskErr
     let command_status = read(p, f, COMMAND);
     let command = command_status as u16;
     let transitional = id >> 16 == DEVICE_BLK_TRANSITIONAL;
-    let caps = if command_status & STATUS_CAP_LIST != 0 { capabilities(p, f)? } else { Caps::default() };
+    let caps = if command_status & STATUS_CAPABILITIES != 0 { capabilities(p, f)? } else { Caps::default() };
     if let (Some(c), Some((n, mult)), Some(d)) = (caps.common, caps.notify, caps.device) {
         let bar = MemBar::read(p, f, c.bar)?;
         // pvhfw maps only the first 4 GiB: a BAR a previous firmware put above is left where it
