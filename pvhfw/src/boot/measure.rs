@@ -225,8 +225,12 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             KernelBytes::Range(range) => h.update(self.platform.phys(range)),
             KernelBytes::Segments => {
                 let (loads, n, ..) = elf_segments::<MAX_SEGMENTS>(what.head).unwrap_or_default();
+                // Within what the boot checked, whatever the headers claim: each segment's
+                // memory (`memsz`), which a valid ELF's file bytes never exceed.
                 for s in &loads[..n] {
-                    h.update(self.platform.phys(Range { start: s.paddr, end: s.paddr + s.filesz }));
+                    if let Some(bytes) = Range::from_len(s.paddr, s.filesz.min(s.memsz)) {
+                        h.update(self.platform.phys(bytes));
+                    }
                 }
             }
         }
