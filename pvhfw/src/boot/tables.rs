@@ -175,7 +175,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         };
         let rsdp = loaded.rsdp;
         if let Some(at) = rsdp {
-            check_rsdp(self.platform, at, high_zone)?;
+            check_rsdp(self.platform, at, [high.used(), f_segment.used()])?;
         }
         self.phase("ACPI");
         if let Some(s) = &t.smbios {
@@ -247,15 +247,15 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     }
 }
 
-/// Refuses a broken RSDP at `at` (the kernel trusts the one it is pointed at), in the F segment
-/// or in the high zone `high_zone`. Out of line, so that the loader's code around it is built
-/// as without it.
+/// Refuses a broken RSDP at `at` (the kernel trusts the one it is pointed at), which must lie
+/// in what the loader allocated (`used`: the high zone's and the F segment's): a length that
+/// runs past it would have the kernel read RAM that is not the tables'. Out of line, so that
+/// the loader's code around it is built as without it.
 #[inline(never)]
-fn check_rsdp<P: Platform + ?Sized>(platform: &mut P, at: u64, high_zone: Range) -> Result<(), Error> {
-    let zone = if (F_SEGMENT_WINDOW.start..F_SEGMENT_WINDOW.end).contains(&at) { F_SEGMENT_WINDOW } else { high_zone };
-    let problem = match (zone.start..zone.end).contains(&at) {
-        true => rsdp_problem(platform.phys(Range { start: at, end: zone.end })),
-        false => Some("it lies outside the tables' memory"),
+fn check_rsdp<P: Platform + ?Sized>(platform: &mut P, at: u64, used: [Range; 2]) -> Result<(), Error> {
+    let problem = match used.into_iter().find(|u| (u.start..u.end).contains(&at)) {
+        Some(zone) => rsdp_problem(platform.phys(Range { start: at, end: zone.end })),
+        None => Some("it lies outside the tables' memory"),
     };
     match problem {
         Some(problem) => Err(Error::BadRsdp { addr: at, problem }),
