@@ -13,8 +13,8 @@ fuzz_target!(|raw: &[u8]| {
     for name in &names {
         let key = NameKey::new(name);
         let (a, b) = (dir.find(&key), dir.find_name(name));
-        // Both find a file of this name (C-string equality); the first one in directory order
-        // for `find`, possibly another equal one for `find_name`'s fast path.
+        // Both find a file of this name (C-string equality); the last one in directory order
+        // for `find` and `find_all`, possibly another equal one for `find_name`'s fast path.
         assert_eq!(a.is_some(), b.is_some(), "{name:?}");
         let [c, d] = dir.find_all([&key, &NameKey::new(&FileName::new("etc/e820"))]);
         assert_eq!(a, c);

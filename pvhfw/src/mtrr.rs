@@ -55,21 +55,19 @@ pub fn set_up(p: &mut (impl Platform + ?Sized), low_ram_end: u64) {
 }
 
 /// `[start, 4 GiB)` as naturally aligned power-of-two blocks, largest first from the top: the
-/// variable MTRRs that make the PCI hole uncached. Start rounded up to 1 MiB.
+/// variable MTRRs that make the PCI hole uncached. Start rounded up to 1 MiB. The blocks are
+/// the bits of the hole's size, highest first: each ends where the larger ones begin, 4 GiB
+/// less a sum of larger powers of two, so it is aligned to its own size.
 fn uncached_blocks(start: u64) -> impl Iterator<Item = (u64, u64)> {
-    let mut end = FOUR_GIB;
     let start = start.next_multiple_of(1 << 20).min(FOUR_GIB);
+    let mut left = FOUR_GIB - start;
     core::iter::from_fn(move || {
-        if end <= start {
+        if left == 0 {
             return None;
         }
-        // The largest power of two that is aligned at `end - size` and stays above `start`.
-        let mut size = 1u64 << (end - start).ilog2();
-        while !(end - size).is_multiple_of(size) {
-            size >>= 1;
-        }
-        end -= size;
-        Some((end, size))
+        let size = 1u64 << left.ilog2();
+        left -= size;
+        Some((start + left, size))
     })
 }
 

@@ -253,9 +253,11 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
 /// the loader's code around it is built as without it.
 #[inline(never)]
 fn check_rsdp<P: Platform + ?Sized>(platform: &mut P, at: u64, used: [Range; 2]) -> Result<(), Error> {
-    let problem = match used.into_iter().find(|u| (u.start..u.end).contains(&at)) {
-        Some(zone) => rsdp_problem(platform.phys(Range { start: at, end: zone.end })),
-        None => Some("it lies outside the tables' memory"),
+    let [high, f_segment] = used;
+    let zone = if (F_SEGMENT_WINDOW.start..F_SEGMENT_WINDOW.end).contains(&at) { f_segment } else { high };
+    let problem = match (zone.start..zone.end).contains(&at) {
+        true => rsdp_problem(platform.phys(Range { start: at, end: zone.end })),
+        false => Some("it lies outside the tables' memory"),
     };
     match problem {
         Some(problem) => Err(Error::BadRsdp { addr: at, problem }),

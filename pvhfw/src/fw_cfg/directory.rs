@@ -67,9 +67,10 @@ impl<'a> Directory<'a> {
         Directory { entries }
     }
 
-    /// Looks a file up by name.
+    /// Looks a file up by name. QEMU lists each name once; a name listed twice is its last
+    /// entry, as in [`Self::find_all`].
     pub fn find(&self, name: &NameKey) -> Option<File> {
-        self.entries.iter().find(|e| name.matches(&e.name)).map(FileEntry::file)
+        self.entries.iter().rev().find(|e| name.matches(&e.name)).map(FileEntry::file)
     }
 
     /// Looks several files up in one pass: the boot needs the same few every time. Always
@@ -82,8 +83,10 @@ impl<'a> Directory<'a> {
             // Each entry's first word, loaded once and compared with every name's before any
             // full match (matches() would load it again per name: ~100 instructions a boot).
             let first = e.name.word(0);
+            // The last entry of a name wins: checking for an earlier one cost ~30 instructions
+            // a boot (measured), and QEMU lists each name once.
             for (name, slot) in names.iter().zip(found.iter_mut()) {
-                if name.may_match_first(first) && slot.is_none() && name.matches(&e.name) {
+                if name.may_match_first(first) && name.matches(&e.name) {
                     *slot = Some(e.file());
                 }
             }
