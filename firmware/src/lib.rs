@@ -18,4 +18,5 @@ pub mod gdt;
 pub mod halt;
 pub mod paging;
 pub mod platform;
+pub mod sha;
 pub mod timer;

@@ -219,6 +219,14 @@ impl pvhfw::platform::Platform for Platform {
         }
     }
 
+    fn sha_blocks(&mut self) -> pvhfw::sha::ShaBlocks {
+        let cpuid = |leaf| {
+            let r = core::arch::x86_64::__cpuid_count(leaf, 0);
+            [r.eax, r.ebx, r.ecx, r.edx]
+        };
+        crate::sha::sha_extensions(cpuid).unwrap_or(pvhfw::sha::ShaBlocks::SOFTWARE)
+    }
+
     fn rom_image(&mut self) -> &[u8] {
         let size = (u64::MAX >> 32) + 1 - layout::IMAGE_BASE;
         // SAFETY: QEMU maps the firmware image at [IMAGE_BASE, 4 GiB), identity-mapped; on pc

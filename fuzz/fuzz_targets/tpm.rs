@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let mut log = EventLog::start(&mut area, banks);
     for &e in events {
         let payload = vec![e; usize::from(e)];
-        log.append(u32::from(e % 24), EV_IPL, &Digests::of(banks, &payload), &[&payload]);
+        log.append(u32::from(e % 24), EV_IPL, &Digests::of(banks, pvhfw::sha::ShaBlocks::SOFTWARE, &payload), &[&payload]);
     }
     assert!(log.len() < area_len || log.is_empty());
 });

@@ -32,6 +32,7 @@ pub mod pci;
 pub mod platform;
 pub mod scratch;
 pub mod setup_data;
+pub mod sha;
 pub mod smbios;
 pub mod start_info;
 pub mod table_loader;

@@ -1,5 +1,6 @@
 //! The hardware the boot logic needs besides fw_cfg, behind one trait so it runs in host tests.
 
+use crate::sha::ShaBlocks;
 use crate::Range;
 
 /// A PCI function, as `bus << 8 | device << 3 | function` (the routing ID).
@@ -80,6 +81,11 @@ pub trait Platform: PciConfig {
     fn dma_read32(&mut self, addr: u64) -> u32;
     /// The firmware's ROM image, as QEMU maps it below 4 GiB (for the measured boot).
     fn rom_image(&mut self) -> &[u8];
+    /// The SHA-1 and SHA-256 block functions for the measured boot: the CPU's SHA extensions
+    /// where the firmware can use them, else software. Asked only when there is a TPM.
+    fn sha_blocks(&mut self) -> ShaBlocks {
+        ShaBlocks::SOFTWARE
+    }
 }
 
 #[cfg(any(test, feature = "fakes"))]

@@ -3,9 +3,11 @@
 //! in the old SHA-1 format whose data is the "Spec ID Event03" structure naming the banks, then
 //! one `TCG_PCR_EVENT2` per measurement with a digest for each of those banks. Little-endian.
 //!
-//! Also the digests themselves ([`Hasher`]): RustCrypto's SHA-1 and SHA-2 in software, so the
-//! firmware runs no SIMD instruction (its target has SSE off).
+//! Also the digests themselves ([`Hasher`]): SHA-384 and SHA-512 with RustCrypto's software,
+//! SHA-1 and SHA-256 with the block functions the platform has ([`ShaBlocks`]): the CPU's SHA
+//! extensions in the firmware where it has them, else RustCrypto's software too.
 
+use crate::sha::{Blockwise, ShaBlocks, SHA1_INITIAL, SHA256_INITIAL};
 use crate::tpm::{Alg, Banks};
 use sha2::Digest;
 
@@ -43,8 +45,8 @@ impl Digests {
     }
 
     /// The digests of `bytes` in `banks`.
-    pub fn of(banks: Banks, bytes: &[u8]) -> Digests {
-        let mut h = Hasher::new(banks);
+    pub fn of(banks: Banks, blocks: ShaBlocks, bytes: &[u8]) -> Digests {
+        let mut h = Hasher::new(banks, blocks);
         h.update(bytes);
         h.finish()
     }
@@ -53,18 +55,18 @@ impl Digests {
 /// Digests being computed in every bank of a TPM at once, over data given in parts.
 pub struct Hasher {
     banks: Banks,
-    sha1: sha1::Sha1,
-    sha256: sha2::Sha256,
+    sha1: Blockwise<5>,
+    sha256: Blockwise<8>,
     sha384: sha2::Sha384,
     sha512: sha2::Sha512,
 }
 
 impl Hasher {
-    pub fn new(banks: Banks) -> Hasher {
+    pub fn new(banks: Banks, blocks: ShaBlocks) -> Hasher {
         Hasher {
             banks,
-            sha1: sha1::Sha1::new(),
-            sha256: sha2::Sha256::new(),
+            sha1: Blockwise::new(SHA1_INITIAL, blocks.sha1),
+            sha256: Blockwise::new(SHA256_INITIAL, blocks.sha256),
             sha384: sha2::Sha384::new(),
             sha512: sha2::Sha512::new(),
         }
@@ -88,8 +90,8 @@ impl Hasher {
 
     pub fn finish(self) -> Digests {
         let mut values = [[0u8; 64]; 4];
-        values[0][..20].copy_from_slice(&self.sha1.finalize());
-        values[1][..32].copy_from_slice(&self.sha256.finalize());
+        self.sha1.finish(&mut values[0][..20]);
+        self.sha256.finish(&mut values[1][..32]);
         values[2][..48].copy_from_slice(&self.sha384.finalize());
         values[3][..64].copy_from_slice(&self.sha512.finalize());
         Digests { banks: self.banks, values }
@@ -262,24 +264,43 @@ fn existing(area: &[u8]) -> Option<(Banks, usize)> {
 mod tests {
     use super::*;
 
+    const SOFT: ShaBlocks = ShaBlocks::SOFTWARE;
+
     fn all() -> Banks {
         Alg::ALL.iter().fold(Banks::default(), |b, &a| b.with(a))
     }
 
     #[test]
     fn digests_are_the_known_ones() {
-        let d = Digests::of(all(), b"abc");
+        let d = Digests::of(all(), SOFT, b"abc");
         let hex = |b: &[u8]| b.iter().map(|x| std::format!("{x:02x}")).collect::<std::string::String>();
         assert_eq!(hex(d.get(Alg::Sha1)), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(hex(d.get(Alg::Sha256)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(hex(d.get(Alg::Sha384)).starts_with("cb00753f45a35e8b"));
         assert!(hex(d.get(Alg::Sha512)).starts_with("ddaf35a193617aba"));
-        let only = Digests::of(Banks::default().with(Alg::Sha256), b"abc");
+        let only = Digests::of(Banks::default().with(Alg::Sha256), SOFT, b"abc");
         assert!(only.get(Alg::Sha1).is_empty());
-        let mut parts = Hasher::new(all());
+        let mut parts = Hasher::new(all(), SOFT);
         parts.update(b"a");
         parts.update(b"bc");
         assert_eq!(parts.finish(), d);
+    }
+
+    #[test]
+    fn blockwise_agrees_with_rustcrypto_at_every_padding_boundary() {
+        let data: std::vec::Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        let banks = Banks::default().with(Alg::Sha1).with(Alg::Sha256);
+        for len in [0usize, 1, 55, 56, 63, 64, 65, 119, 120, 128, 300] {
+            for split in [0, 1, len / 2, len.saturating_sub(1)] {
+                let (a, b) = data[..len].split_at(split.min(len));
+                let mut h = Hasher::new(banks, SOFT);
+                h.update(a);
+                h.update(b);
+                let d = h.finish();
+                assert_eq!(d.get(Alg::Sha1), &sha1::Sha1::digest(&data[..len])[..], "{len} {split}");
+                assert_eq!(d.get(Alg::Sha256), &sha2::Sha256::digest(&data[..len])[..], "{len} {split}");
+            }
+        }
     }
 
     #[test]
@@ -287,11 +308,11 @@ mod tests {
         let mut area = [0u8; 1024];
         let banks = Banks::default().with(Alg::Sha1).with(Alg::Sha256);
         let mut log = EventLog::start(&mut area, banks);
-        log.append(4, EV_IPL, &Digests::of(banks, b"x"), &[b"first"]);
+        log.append(4, EV_IPL, &Digests::of(banks, SOFT, b"x"), &[b"first"]);
         let len = log.len();
         let mut resumed = EventLog::resume(&mut area).expect("a log");
         assert_eq!((resumed.banks(), resumed.len()), (banks, len));
-        resumed.append(8, EV_IPL, &Digests::of(banks, b"y"), &[b"second"]);
+        resumed.append(8, EV_IPL, &Digests::of(banks, SOFT, b"y"), &[b"second"]);
         let len = resumed.len();
         assert_eq!(EventLog::resume(&mut area).map(|l| l.len()), Some(len));
         // No log, or one in the old SHA-1 format, or naming SM3: nothing to append to.
@@ -313,12 +334,12 @@ mod tests {
         let mut log = EventLog::start(&mut area, banks);
         let spec_len = 32 + 24 + 4 + 8 + 1;
         assert_eq!(log.len(), spec_len);
-        assert!(log.append(8, EV_IPL, &Digests::of(banks, b"x"), &[b"ab", b"c"]));
+        assert!(log.append(8, EV_IPL, &Digests::of(banks, SOFT, b"x"), &[b"ab", b"c"]));
         let event_len = 12 + (2 + 20) + (2 + 32) + 4 + 3;
         assert_eq!(log.len(), spec_len + event_len);
         // Too large now: dropped, and so is everything after.
-        assert!(!log.append(9, EV_IPL, &Digests::of(banks, b"x"), &[&[0; 400]]));
-        assert!(!log.append(9, EV_IPL, &Digests::of(banks, b"x"), &[]));
+        assert!(!log.append(9, EV_IPL, &Digests::of(banks, SOFT, b"x"), &[&[0; 400]]));
+        assert!(!log.append(9, EV_IPL, &Digests::of(banks, SOFT, b"x"), &[]));
         assert_eq!(log.dropped(), 2);
         let len = log.len();
         assert_eq!(&area[32..48], b"Spec ID Event03\0");

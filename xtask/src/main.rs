@@ -42,6 +42,8 @@ mod probe;
 mod qemu;
 mod qtest;
 mod seeds;
+#[cfg(test)]
+mod sha_extensions;
 mod stack;
 mod stress;
 mod tests;

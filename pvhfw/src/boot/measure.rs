@@ -29,6 +29,7 @@ use crate::fw_cfg::FwCfgIo;
 use crate::kernel::{elf_segments, HEAD_BYTES};
 use crate::layout::{ELF_IMAGE, FIRMWARE_RAM, IMAGE_BASE};
 use crate::platform::Platform;
+use crate::sha::ShaBlocks;
 use crate::start_info::ModlistEntry;
 use crate::tcg_log::{self, Digests, EventLog, Hasher};
 use crate::tpm::{self, Banks, Tpm, TpmError};
@@ -139,8 +140,9 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
                 if dropped != 0 {
                     self.warn().str("TPM event log full: ").dec(dropped.into()).str(" events not logged").end();
                 }
+                let with = if self.log.info { self.platform.sha_blocks().name } else { "" };
                 if let Some(l) = self.info() {
-                    l.str("TPM: ").dec(events.into()).str(" measurements").end();
+                    l.str("TPM: ").dec(events.into()).str(" measurements, SHA-1 and SHA-256 with ").str(with).end();
                 }
             }
             Err(e) => {
@@ -167,6 +169,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
             return Err(TpmError::Malformed { what: "no SHA-1 or SHA-2 PCR bank active" });
         }
         tpm.close();
+        let sha = self.platform.sha_blocks();
         let new = match log {
             LogArea::New(_) => true,
             // A previous log must name the banks the TPM has, which the events then carry.
@@ -185,21 +188,21 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         // The digests first (they need the memory), then the extends and the log.
         let mut events = Events::default();
         if new {
-            events.push(0, tcg_log::EV_S_CRTM_VERSION, Digests::of(banks, VERSION.as_bytes()), Data::Version);
-            let image = Digests::of(banks, self.platform.rom_image());
+            events.push(0, tcg_log::EV_S_CRTM_VERSION, Digests::of(banks, sha, VERSION.as_bytes()), Data::Version);
+            let image = Digests::of(banks, sha, self.platform.rom_image());
             events.push(0, tcg_log::EV_POST_CODE, image, Data::Text(b"pvhfw ROM image\0"));
         }
-        let kernel = self.kernel_digests(banks, what);
+        let kernel = self.kernel_digests(banks, sha, what);
         events.push(4, tcg_log::EV_IPL, kernel, Data::Text(b"pvhfw: kernel\0"));
         if new {
             for pcr in 0..8 {
-                events.push(pcr, tcg_log::EV_SEPARATOR, Digests::of(banks, &[0; 4]), Data::Separator);
+                events.push(pcr, tcg_log::EV_SEPARATOR, Digests::of(banks, sha, &[0; 4]), Data::Separator);
             }
         }
-        events.push(8, tcg_log::EV_IPL, Digests::of(banks, what.cmdline), Data::Cmdline);
+        events.push(8, tcg_log::EV_IPL, Digests::of(banks, sha, what.cmdline), Data::Cmdline);
         if let Some(initrd) = what.initrd {
             let range = Range { start: initrd.paddr, end: initrd.paddr + initrd.size };
-            events.push(9, tcg_log::EV_EVENT_TAG, Digests::of(banks, self.platform.phys(range)), Data::Initrd);
+            events.push(9, tcg_log::EV_EVENT_TAG, Digests::of(banks, sha, self.platform.phys(range)), Data::Initrd);
         }
         // The log holds exactly what was extended, also when an extend fails.
         let mut tpm = Tpm::open(self.platform)?;
@@ -219,8 +222,8 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
     }
 
     /// The kernel's digests, as the module's documentation says.
-    fn kernel_digests(&mut self, banks: Banks, what: &Measured) -> Digests {
-        let mut h = Hasher::new(banks);
+    fn kernel_digests(&mut self, banks: Banks, sha: ShaBlocks, what: &Measured) -> Digests {
+        let mut h = Hasher::new(banks, sha);
         match what.kernel {
             KernelBytes::Range(range) => h.update(self.platform.phys(range)),
             KernelBytes::Segments => {

@@ -111,6 +111,7 @@ impl Boot {
         let q = q
             .args(&["-chardev", &chardev, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm"])
             .args(&["-device", &format!("{},tpmdev=tpm0", self.device)])
+            .args(&["-fw_cfg", "name=opt/org.pvhfw/log,string=info"])
             .timeout(300);
         q.run()
     }
@@ -147,11 +148,25 @@ pub(super) fn cases(v: Version, firmware: &Path, elf: &Path, k: &DebianKernel) -
         let (fw, run_name, b) = (firmware.to_path_buf(), name.clone(), boot.clone());
         let run = Run::Host(Box::new(move || b.run(v, &run_name, &fw)));
         let fw = firmware.to_path_buf();
-        let check = move |o: &Outcome| check(o, &token, &boot, &fw).map(|_| ());
+        let check = move |o: &Outcome| check(o, &token, &boot, &fw).and_then(|_| hashed_with(o, v));
         cases.push(Case { name, run, check: Box::new(check) });
     }
     cases.push(changes_case(v, firmware, k)?);
     Ok(cases)
+}
+
+/// Whether the firmware hashed SHA-1 and SHA-256 as it should on QEMU `v`'s `-cpu max`: with the
+/// SHA extensions on 10.0, whose TCG has them, in software on 7.2, whose TCG does not.
+fn hashed_with(o: &Outcome, v: Version) -> Result<(), String> {
+    let want = match v {
+        Version::V7_2 => "software",
+        Version::V10_0 => "the SHA extensions",
+    };
+    let line = o.serial.lines().find(|l| l.contains("pvhfw: TPM: ")).ok_or("pvhfw logged no TPM line")?;
+    match line.trim_end().ends_with(&format!("SHA-1 and SHA-256 with {want}")) {
+        true => Ok(()),
+        false => Err(format!("want hashing with {want}: {line}")),
+    }
 }
 
 /// Boots the bzImage four times on `q35` with TIS: as given, then with a changed command line,
