@@ -46,6 +46,7 @@ mod seeds;
 mod sha_extensions;
 mod stack;
 mod stress;
+mod swtpm;
 mod tests;
 
 use anyhow::{anyhow, bail, Context};

@@ -56,9 +56,12 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
     }
     let parts = o.parts();
     let per_part = |part| match part {
-        Part::Pvh => rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * 2 * o.rounds * (FIRMWARES.len() + 1),
+        Part::Pvh => {
+            rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * (2 * o.rounds * (FIRMWARES.len() + 1) + PHASE_RUNS)
+        }
         Part::Bzimage => rows.len() * (2 + o.linux_runs),
         Part::Disk => super::disk::steps(o.linux_runs),
+        Part::Tpm => super::tpm::steps(o.linux_runs),
     };
     let mut p = Progress { qemu: v, done: 0, total: parts.iter().map(|&part| per_part(part)).sum() };
     if parts.contains(&Part::Pvh) {
@@ -72,6 +75,11 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
     } else {
         Vec::new()
     };
+    let tpm = if parts.contains(&Part::Tpm) {
+        super::tpm::measure(v, &kit.pvhfw, &kit.probe, o.linux_runs, dir, &mut |what| p.step(what))?
+    } else {
+        Vec::new()
+    };
     Ok(Report {
         qemu: v.version_line(),
         version: Some(v.number().into()),
@@ -81,6 +89,7 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
         parts,
         rows,
         disk,
+        tpm,
     })
 }
 
@@ -101,11 +110,53 @@ fn pvh(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()>
             }
         }
     }
+    for row in rows.iter_mut().filter(|r| r.firmware == "pvhfw") {
+        row.tcg_phases_ms = tcg_phases(kit, &row.machine, p);
+    }
     for row in rows.iter_mut() {
         let fw = image(kit.qemu, &row.firmware, &row.machine, &kit.pvhfw)?;
         row.linux_s = linux_median(kit, o, &kit.debian, &row.machine, &row.firmware, &fw, p);
     }
     Ok(())
+}
+
+/// Boots per machine for pvhfw's phase times under TCG.
+pub const PHASE_RUNS: usize = 9;
+
+/// pvhfw's phases under TCG on `machine`: ms from reset to the end of each phase of its
+/// `timeline` log; the median of [`PHASE_RUNS`] boots, empty if any boot printed other phases
+/// or none.
+fn tcg_phases(k: &Kit, machine: &str, p: &mut Progress) -> Vec<(String, f64)> {
+    let khz = qemu::host_khz() as f64;
+    let mut runs: Vec<Vec<(String, f64)>> = Vec::new();
+    for i in 0..PHASE_RUNS {
+        p.step(&format!("TCG phases {machine} pvhfw ({}/{PHASE_RUNS})", i + 1));
+        let mut args = pvhtest_args(k, machine, &k.pvhfw, "tcg", false);
+        args.extend(["-serial", "stdio", "-fw_cfg", "name=opt/org.pvhfw/log,string=timeline"].map(String::from));
+        let Ok(out) = k.qemu.command().args(&args).stdin(Stdio::null()).stderr(Stdio::null()).output() else {
+            return Vec::new();
+        };
+        runs.push(parse_phases(&String::from_utf8_lossy(&out.stdout), khz));
+    }
+    let Some(names) = runs.first().map(|r| r.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()) else {
+        return Vec::new();
+    };
+    if names.is_empty() || runs.iter().any(|r| r.iter().map(|(n, _)| n).ne(names.iter())) {
+        return Vec::new();
+    }
+    let at = |i: usize| median(runs.iter().map(|r| r[i].1).collect());
+    names.into_iter().enumerate().map(|(i, n)| (n, at(i))).collect()
+}
+
+/// The `pvhfw: tsc N PHASE` lines of a boot's console, in ms at `khz` ticks per ms. (Not
+/// pvhtest's entry: pvhfw prints the log between its last phase and the jump, which under TCG
+/// takes a millisecond of port writes.)
+fn parse_phases(serial: &str, khz: f64) -> Vec<(String, f64)> {
+    let stamp = |line: &str| {
+        let (tsc, name) = line.trim_end().strip_prefix("pvhfw: tsc ")?.split_once(' ')?;
+        Some((name.to_string(), tsc.parse::<f64>().ok()? / khz))
+    };
+    serial.lines().filter_map(stamp).collect()
 }
 
 /// Debian 12's vmlinuz: the probe's instructions and VM exits to kernel entry, the real one to
@@ -347,4 +398,16 @@ fn host_cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info.lines().find_map(|l| l.strip_prefix("model name")?.split(':').nth(1)).unwrap_or("?").trim();
     format!("{model}, {} CPUs", info.lines().filter(|l| l.starts_with("processor")).count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_from_the_timeline() {
+        let serial = "pvhfw: tsc 2000 fw_cfg\r\nnoise\npvhfw: tsc 5000 memory map\npvhtest: tsc 9000\npvhtest: ok\n";
+        assert_eq!(parse_phases(serial, 1000.0), [("fw_cfg".to_string(), 2.0), ("memory map".to_string(), 5.0)]);
+        assert!(parse_phases("pvhfw: tsc x y\n", 1000.0).is_empty());
+    }
 }

@@ -14,29 +14,38 @@
 //!    rounds, with their interquartile range (QEMU's start-up varies by milliseconds, as much
 //!    as pvhfw takes), under KVM and under TCG;
 //! 4. Debian's kernel from QEMU's start to its init (TCG, median of a few boots);
-//! 5. the image size.
+//! 5. the image size;
+//! 6. pvhfw's time to the end of each phase under TCG, from its `timeline` log (the guest TSC,
+//!    which under TCG runs with the host's), median of a few boots: where a TCG regression is.
 //!
 //! and for the bzImage path, with Debian 12's `vmlinuz` (`--only bzimage` measures just this):
-//! 6. guest instructions from reset until the kernel's own protected- or long-mode code first
+//! 7. guest instructions from reset until the kernel's own protected- or long-mode code first
 //!    runs, and the VM exits until then: a probe copy of the `vmlinuz` ([`crate::probe`]) has a
 //!    stub at both entries that prints the TSC and ends the run (qboot and SeaBIOS run the
 //!    kernel's real-mode setup, which enters at 32 bits; pvhfw enters at 64 bits);
-//! 7. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots);
+//! 8. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots);
 //!
 //! and booting from a disk (`--only disk`), a Debian 12 system with systemd and GRUB installed
 //! ([`disk`]), under pvhfw and under SeaBIOS with that GRUB, on `pc` and `q35`:
-//! 8. instructions and VM exits from reset to the kernel's entry (the same probe stub, in the
+//! 9. instructions and VM exits from reset to the kernel's entry (the same probe stub, in the
 //!    kernel file on a copy of the disk);
-//! 9. wall time from QEMU's start to the kernel's first console line, to systemd and to
+//! 10. wall time from QEMU's start to the kernel's first console line, to systemd and to
 //!    `running` (TCG, median of a few boots).
+//!
+//! and a measured boot into swtpm (`--only tpm`), pvhfw and SeaBIOS on `q35` with Debian 12's
+//! vmlinuz (the probe copy) and a 64 MiB initrd, without and with a TPM ([`tpm`]):
+//! 11. instructions and VM exits to the kernel's entry, wall time to it under TCG, and pvhfw's
+//!     hashing cost per byte.
 //!
 //! Results go to `target/xtask/bench/qemu-VERSION/` as `bench.md` (a Markdown table),
 //! `bench.json` and `bench.svg` (a chart); `--publish` copies the JSON and chart into `docs/`
 //! as `bench-qemu-VERSION.{json,svg}` and puts every QEMU's published table into docs/benchmark.md;
 //! `--reuse` renders the stored `bench.json` again without measuring. With `--only`, the files
-//! are `bench-PART.{md,json}` and there is no chart and no publishing.
+//! are `bench-PART.{md,json}` and there is no chart; `--only disk` or `tpm` with `--publish`
+//! replaces just those rows of the published results.
 //!
-//! - [`measure`]: the QEMU runs; [`disk`]: the disk-boot rows' runs and table;
+//! - [`measure`]: the QEMU runs; [`disk`]: the disk-boot rows' runs and table; [`tpm`]: the
+//!   measured-boot rows' runs and table;
 //! - [`stats`]: median and interquartile range;
 //! - [`report`]: the Markdown table;
 //! - [`svg`]: the chart;
@@ -48,6 +57,7 @@ mod publish;
 mod report;
 mod stats;
 mod svg;
+mod tpm;
 
 use crate::qemu::Version;
 use crate::{work_dir, Result};
@@ -67,16 +77,25 @@ pub enum Part {
     Bzimage,
     /// A Debian 12 systemd disk: pvhfw against SeaBIOS with the GRUB on the disk.
     Disk,
+    /// Measured boot into swtpm: pvhfw against SeaBIOS, with and without a TPM.
+    Tpm,
 }
 
 impl Part {
-    const ALL: [Part; 3] = [Part::Pvh, Part::Bzimage, Part::Disk];
+    const ALL: [Part; 4] = [Part::Pvh, Part::Bzimage, Part::Disk, Part::Tpm];
+
+    /// Whether the part's rows are its own (not columns of the PVH rows), so that it can be
+    /// measured and published alone.
+    fn has_own_rows(self) -> bool {
+        matches!(self, Part::Disk | Part::Tpm)
+    }
 
     fn name(self) -> &'static str {
         match self {
             Part::Pvh => "pvh",
             Part::Bzimage => "bzimage",
             Part::Disk => "disk",
+            Part::Tpm => "tpm",
         }
     }
 }
@@ -125,6 +144,10 @@ struct Row {
     /// Debian 12's vmlinuz from QEMU's start to init, s.
     #[serde(default)]
     bz_linux_s: Option<f64>,
+    /// pvhfw only: under TCG, ms from reset to the end of each phase of its `timeline` log
+    /// (median of [`measure::PHASE_RUNS`] boots); older files: none.
+    #[serde(default)]
+    tcg_phases_ms: Vec<(String, f64)>,
 }
 
 /// A whole run on one QEMU, as `bench.json` stores it.
@@ -145,13 +168,16 @@ struct Report {
     /// The disk-boot rows ([`disk`]); older files: none.
     #[serde(default)]
     disk: Vec<disk::DiskRow>,
+    /// The measured-boot rows ([`tpm`]); older files: none.
+    #[serde(default)]
+    tpm: Vec<tpm::TpmRow>,
 }
 
 /// Measures (or with `--reuse` reads back) a run on each QEMU in `versions`, prints and stores
 /// each, and with `--publish` puts them into docs/benchmark.md and docs/.
 pub fn run(o: &Options, versions: &[Version]) -> Result<()> {
-    if o.publish && o.only.is_some() {
-        bail!("--publish needs the whole benchmark, not --only");
+    if o.publish && o.only.is_some_and(|p| !p.has_own_rows()) {
+        bail!("--publish needs the whole benchmark, or --only disk or tpm");
     }
     let stem = o.only.map_or("bench".to_string(), |p| format!("bench-{}", p.name()));
     for &v in versions {
@@ -173,8 +199,10 @@ pub fn run(o: &Options, versions: &[Version]) -> Result<()> {
         std::fs::write(dir.join("bench.svg"), svg::svg(&report.rows, &format!("QEMU {}", v.number())))?;
         eprintln!("bench: wrote {}/bench.{{md,json,svg}}", dir.display());
     }
-    if o.publish {
-        publish::publish(&work_dir().join("bench"), versions)?;
+    match (o.publish, o.only) {
+        (false, _) => {}
+        (true, None) => publish::publish(&work_dir().join("bench"), versions)?,
+        (true, Some(part)) => publish::publish_part(&work_dir().join("bench"), versions, part)?,
     }
     Ok(())
 }

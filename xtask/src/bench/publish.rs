@@ -1,10 +1,10 @@
 //! `--publish`: each QEMU's chart and JSON into `docs/`, every published QEMU's table into
 //! `docs/benchmark.md`.
 
-use super::{report, Report};
+use super::{report, Part, Report};
 use crate::qemu::Version;
 use crate::{root, Result};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use std::path::Path;
 
 const BEGIN: &str = "<!-- bench:begin -->";
@@ -24,6 +24,34 @@ pub fn publish(dir: &Path, measured: &[Version]) -> Result<()> {
         std::fs::copy(from.join("bench.svg"), docs.join(format!("bench-{}.svg", v.tag())))?;
         std::fs::copy(from.join("bench.json"), docs.join(format!("bench-{}.json", v.tag())))?;
     }
+    render(&docs)
+}
+
+/// `--only PART --publish` for a part with rows of its own ([`Part::has_own_rows`]): its rows
+/// from `dir/qemu-VERSION/bench-PART.json` replace those in each measured QEMU's published
+/// JSON, and the block is rendered again; the other parts' published figures stay.
+pub fn publish_part(dir: &Path, measured: &[Version], part: Part) -> Result<()> {
+    let docs = root().join("docs");
+    for v in measured {
+        let read = |path: &Path| -> Result<Report> { Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?) };
+        let fresh = read(&dir.join(v.tag()).join(format!("bench-{}.json", part.name())))?;
+        let path = docs.join(format!("bench-{}.json", v.tag()));
+        let mut published = read(&path).with_context(|| format!("no published run in {}", path.display()))?;
+        match part {
+            Part::Disk => published.disk = fresh.disk,
+            Part::Tpm => published.tpm = fresh.tpm,
+            Part::Pvh | Part::Bzimage => bail!("the {} rows are published with the whole benchmark", part.name()),
+        }
+        if !published.parts.contains(&part) {
+            published.parts.push(part);
+        }
+        std::fs::write(&path, serde_json::to_string_pretty(&published)?)?;
+    }
+    render(&docs)
+}
+
+/// The block in `docs/benchmark.md`, from every QEMU's JSON in `docs`.
+fn render(docs: &Path) -> Result<()> {
     let mut block = String::new();
     for v in Version::ALL {
         let json = docs.join(format!("bench-{}.json", v.tag()));

@@ -79,6 +79,10 @@ pub fn markdown(r: &Report) -> String {
         t.push_str(if t.ends_with('\n') { "\n" } else { "\n\n" });
         super::disk::table(&r.disk, r.linux_runs, &mut t);
     }
+    if r.parts.contains(&Part::Tpm) {
+        t.push_str(if t.ends_with('\n') { "\n" } else { "\n\n" });
+        super::tpm::table(&r.tpm, r.linux_runs, &mut t);
+    }
     t
 }
 
@@ -120,6 +124,36 @@ fn pvh_tables(r: &Report, t: &mut String) {
                 _ => ratio(ours.kvm_ms.map(|s| s.median), qboot.kvm_ms.map(|s| s.median), MAX_KVM_TIME),
             }
         ));
+    }
+    phase_table(r, t);
+}
+
+/// pvhfw's phases under TCG, one line per machine: the total to its last phase (the jump),
+/// then each phase's own ms (from the end of the one before).
+fn phase_table(r: &Report, t: &mut String) {
+    let rows: Vec<&Row> = r.rows.iter().filter(|x| x.firmware == "pvhfw" && !x.tcg_phases_ms.is_empty()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    t.push_str(&format!(
+        "\n**pvhfw under TCG, by phase** (its `timeline` log: the guest TSC, which under TCG runs \
+         with the host's; ms, median of {} boots). The first phase starts at QEMU's start of the \
+         guest, before the reset vector runs; the last ends at the jump to the kernel.\n\n\
+         | machine | to the jump, ms | each phase, ms |\n|---|---:|---|\n",
+        super::measure::PHASE_RUNS
+    ));
+    for row in rows {
+        let mut before = 0.0;
+        let phases: Vec<String> = row
+            .tcg_phases_ms
+            .iter()
+            .map(|(name, at)| {
+                let own = at - before;
+                before = *at;
+                format!("{name} {own:.2}")
+            })
+            .collect();
+        t.push_str(&format!("| {} | {before:.2} | {} |\n", row.machine, phases.join(" · ")));
     }
 }
 
@@ -211,6 +245,7 @@ mod tests {
             parts: vec![Part::Pvh],
             rows: vec![pvhfw, qboot, q35, q35_qboot, microvm],
             disk: Vec::new(),
+            tpm: Vec::new(),
         };
         let text = markdown(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -239,6 +274,30 @@ mod tests {
         assert!(text.ends_with("|\n"));
     }
 
+    /// A report of one round and one boot with `parts` and `rows`.
+    fn small_report(parts: Vec<Part>, rows: Vec<Row>) -> Report {
+        Report {
+            qemu: "Q".into(),
+            version: None,
+            host_cpu: "C".into(),
+            rounds: 1,
+            linux_runs: 1,
+            parts,
+            rows,
+            disk: Vec::new(),
+            tpm: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn phase_table_gives_each_phase_its_own_time() {
+        let phases = vec![("fw_cfg".to_string(), 1.0), ("ACPI".to_string(), 2.5), ("jump".to_string(), 3.0)];
+        let rows = vec![Row { tcg_phases_ms: phases, ..row("microvm", "pvhfw") }, row("microvm", "qboot")];
+        let text = markdown(&small_report(vec![Part::Pvh], rows));
+        assert!(text.contains("| microvm | 3.00 | fw_cfg 1.00 · ACPI 1.50 · jump 0.50 |\n"), "{text}");
+        assert_eq!(text.matches("| microvm | 3.00 |").count(), 1, "pvhfw's row only");
+    }
+
     #[test]
     fn bzimage_tables_render_exact_lines() {
         let pvhfw =
@@ -263,6 +322,7 @@ mod tests {
             parts: vec![Part::Bzimage],
             rows: vec![pvhfw, qboot, seabios, micro, micro_qboot],
             disk: Vec::new(),
+            tpm: Vec::new(),
         };
         let text = markdown(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -295,17 +355,7 @@ mod tests {
 
     #[test]
     fn both_parts_are_separated_by_one_blank_line() {
-        let report = Report {
-            qemu: "Q".into(),
-            version: None,
-            host_cpu: "C".into(),
-            rounds: 1,
-            linux_runs: 1,
-            parts: vec![Part::Pvh, Part::Bzimage],
-            rows: vec![row("pc", "pvhfw")],
-            disk: Vec::new(),
-        };
-        let text = markdown(&report);
+        let text = markdown(&small_report(vec![Part::Pvh, Part::Bzimage], vec![row("pc", "pvhfw")]));
         assert!(text.contains("| microvm | n/a | n/a | n/a |\n\n**bzImage (Debian 12 `vmlinuz`).**"), "{text}");
         assert_eq!(text.matches("| pc | pvhfw |").count(), 2);
     }

@@ -10,72 +10,14 @@ use super::{Case, Run};
 use crate::debian::{self, DebianKernel, Release};
 use crate::linux;
 use crate::qemu::{Outcome, Version};
+use crate::swtpm::{self, Swtpm};
 use crate::{work_dir, Result};
-use anyhow::{bail, Context};
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 /// The TCG algorithm ids of the banks checked, with their sysfs names.
 const BANKS: [(u16, &str); 4] = [(0x4, "sha1"), (0xb, "sha256"), (0xc, "sha384"), (0xd, "sha512")];
-
-/// `swtpm`, unpacked once with the libraries it needs beyond the host's.
-fn swtpm() -> Result<PathBuf> {
-    let root = work_dir().join("swtpm/root");
-    let bin = root.join("usr/bin/swtpm");
-    if bin.exists() {
-        return Ok(bin);
-    }
-    eprintln!("xtask: fetching Debian 12's swtpm");
-    std::fs::create_dir_all(&root)?;
-    let apt = Release::Bookworm.apt()?;
-    for pkg in ["swtpm", "swtpm-libs", "libtpms0"] {
-        apt.unpack(pkg, &root)?;
-    }
-    Ok(bin)
-}
-
-/// A running `swtpm` with fresh state in `dir`; stopped when dropped.
-struct Swtpm {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Swtpm {
-    fn start(bin: &Path, dir: &Path) -> Result<Swtpm> {
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir)?;
-        let socket = dir.join("sock");
-        let root = bin.parent().and_then(Path::parent).context("swtpm's tree")?;
-        let libs = format!("{0}/lib/x86_64-linux-gnu:{0}/lib/x86_64-linux-gnu/swtpm", root.display());
-        let child = Command::new(bin)
-            .args(["socket", "--tpm2", "--tpmstate"])
-            .arg(format!("dir={}", dir.display()))
-            .arg("--ctrl")
-            .arg(format!("type=unixio,path={}", socket.display()))
-            .env("LD_LIBRARY_PATH", libs)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting swtpm")?;
-        for _ in 0..200 {
-            if socket.exists() {
-                return Ok(Swtpm { child, socket });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        bail!("swtpm made no socket in {}", dir.display())
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One measured boot (`quiet`: fewer kernel messages interleaved with init's report lines).
 #[derive(Clone)]
@@ -94,7 +36,7 @@ struct Boot {
 impl Boot {
     fn run(&self, v: Version, name: &str, firmware: &Path) -> Result<Outcome> {
         let dir = work_dir().join(format!("tpm/{}-{name}", v.tag()));
-        let tpm = Swtpm::start(&swtpm()?, &dir)?;
+        let tpm = Swtpm::start(&swtpm::binary()?, &dir)?;
         let _keep = &tpm;
         let chardev = format!("socket,id=chrtpm,path={}", tpm.socket.display());
         let k = DebianKernel {
@@ -121,7 +63,7 @@ impl Boot {
 /// `q35`, PVH over TIS on `pc`, `pvhfw.elf` behind SeaBIOS (appending to its log) on `q35`;
 /// and on `q35` with TIS the boots with one input changed.
 pub(super) fn cases(v: Version, firmware: &Path, elf: &Path, k: &DebianKernel) -> Result<Vec<Case>> {
-    swtpm()?; // fetched once, before the cases run in parallel
+    swtpm::binary()?; // fetched once, before the cases run in parallel
     let mut cases = Vec::new();
     for (machine, device, bz, chained) in [
         ("q35", "tpm-tis", false, false),
