@@ -220,11 +220,7 @@ impl pvhfw::platform::Platform for Platform {
     }
 
     fn sha_blocks(&mut self) -> pvhfw::sha::ShaBlocks {
-        let cpuid = |leaf| {
-            let r = core::arch::x86_64::__cpuid_count(leaf, 0);
-            [r.eax, r.ebx, r.ecx, r.edx]
-        };
-        crate::sha::sha_extensions(cpuid).unwrap_or(pvhfw::sha::ShaBlocks::SOFTWARE)
+        crate::sha::sha_extensions(|leaf| self.cpuid(leaf, 0)).unwrap_or(pvhfw::sha::ShaBlocks::SOFTWARE)
     }
 
     fn rom_image(&mut self) -> &[u8] {

@@ -18,7 +18,7 @@ extern "sysv64" {
 
 /// The SHA extensions' block functions, if the CPU has them and the SSE levels their code
 /// uses (SSSE3's byte shuffle, SSE4.1's word blend), by CPUID.
-pub fn sha_extensions(cpuid: impl Fn(u32) -> [u32; 4]) -> Option<ShaBlocks> {
+pub fn sha_extensions(mut cpuid: impl FnMut(u32) -> [u32; 4]) -> Option<ShaBlocks> {
     const SSSE3: u32 = 1 << 9;
     const SSE41: u32 = 1 << 19;
     const SHA: u32 = 1 << 29;

@@ -89,6 +89,14 @@ impl<'a> Measured<'a> {
     }
 }
 
+/// What a measured boot did: measurements made, events that did not fit the log, and what
+/// computed SHA-1 and SHA-256 ([`ShaBlocks::name`]).
+struct Made {
+    events: u32,
+    dropped: u32,
+    hashed_with: &'static str,
+}
+
 /// Where the log goes.
 #[derive(Clone, Copy)]
 enum LogArea {
@@ -134,15 +142,18 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         self.report(result);
     }
 
-    fn report(&mut self, result: Result<(u32, u32), TpmError>) {
+    fn report(&mut self, result: Result<Made, TpmError>) {
         match result {
-            Ok((events, dropped)) => {
+            Ok(Made { events, dropped, hashed_with }) => {
                 if dropped != 0 {
                     self.warn().str("TPM event log full: ").dec(dropped.into()).str(" events not logged").end();
                 }
-                let with = if self.log.info { self.platform.sha_blocks().name } else { "" };
                 if let Some(l) = self.info() {
-                    l.str("TPM: ").dec(events.into()).str(" measurements, SHA-1 and SHA-256 with ").str(with).end();
+                    l.str("TPM: ")
+                        .dec(events.into())
+                        .str(" measurements, SHA-1 and SHA-256 with ")
+                        .str(hashed_with)
+                        .end();
                 }
             }
             Err(e) => {
@@ -158,8 +169,8 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         }
     }
 
-    /// The measurements; returns how many were made and how many events did not fit the log.
-    fn measure_into(&mut self, log: LogArea, what: &Measured) -> Result<(u32, u32), TpmError> {
+    /// The measurements.
+    fn measure_into(&mut self, log: LogArea, what: &Measured) -> Result<Made, TpmError> {
         let mut response = [0u8; tpm::MAX_MESSAGE];
         let mut tpm = Tpm::open(self.platform)?;
         tpm.execute("TPM2_Startup", tpm::startup().bytes(), &mut response, &[tpm::RC_INITIALIZE])?;
@@ -218,7 +229,7 @@ impl<F: FwCfgIo + ?Sized, P: Platform + ?Sized> Boot<'_, F, P> {
         }
         tpm.close();
         let dropped = self.log_events(log, banks, &events, extended, what.cmdline);
-        failed.map(|()| (extended as u32, dropped))
+        failed.map(|()| Made { events: extended as u32, dropped, hashed_with: sha.name })
     }
 
     /// The kernel's digests, as the module's documentation says.

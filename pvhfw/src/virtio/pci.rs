@@ -8,8 +8,9 @@
 
 use super::{Disks, Regs, Transport};
 use crate::disk::DiskError;
-use crate::pci::STATUS_CAPABILITIES;
-use crate::pci::{self, read, BAR0, CAPABILITIES, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, ID};
+use crate::pci::{
+    self, read, BAR0, CAPABILITIES, COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, ID, STATUS_CAPABILITIES,
+};
 use crate::platform::{PciFn, Platform};
 
 const VENDOR_VIRTIO: u32 = 0x1af4;

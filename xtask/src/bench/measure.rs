@@ -238,13 +238,28 @@ fn null_firmware(dir: &Path) -> Result<PathBuf> {
 /// QEMU arguments for a firmware booting pvhtest, which ends the run at its entry through
 /// isa-debug-exit (status 1) when `exit_at_entry`.
 fn pvhtest_args(k: &Kit, machine: &str, firmware: &Path, accel: &str, exit_at_entry: bool) -> Vec<String> {
+    let append = if exit_at_entry { "pvhtest.exit-at-entry" } else { "bench" };
+    kernel_args(machine, accel, "256M", firmware, &k.testkernel, &k.initrd, append)
+}
+
+/// QEMU arguments for `firmware` booting `kernel` with `initrd` and command line `append` on
+/// `machine` with `memory` under `accel`, with the exit device the kernels end the run with.
+pub(super) fn kernel_args(
+    machine: &str,
+    accel: &str,
+    memory: &str,
+    firmware: &Path,
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+) -> Vec<String> {
     let mut args = qemu::base_args(machine);
-    args.extend(["-accel", accel, "-m", "256M"].map(String::from));
+    args.extend(["-accel", accel, "-m", memory].map(String::from));
     args.extend(qemu::DEBUG_EXIT.map(String::from));
     args.extend(["-bios".into(), firmware.display().to_string()]);
-    args.extend(["-kernel".into(), k.testkernel.display().to_string()]);
-    args.extend(["-initrd".into(), k.initrd.display().to_string()]);
-    args.extend(["-append".into(), if exit_at_entry { "pvhtest.exit-at-entry" } else { "bench" }.into()]);
+    args.extend(["-kernel".into(), kernel.display().to_string()]);
+    args.extend(["-initrd".into(), initrd.display().to_string()]);
+    args.extend(["-append".into(), append.into()]);
     args
 }
 
@@ -324,14 +339,7 @@ fn wall_times(k: &Kit, machine: &str, accel: &str, rounds: usize, p: &mut Progre
 /// QEMU arguments for a firmware booting the probe copy of Debian's vmlinuz, whose stub ends the
 /// run at the kernel's entry through isa-debug-exit (status 1).
 fn probe_args(k: &Kit, machine: &str, firmware: &Path, accel: &str) -> Vec<String> {
-    let mut args = qemu::base_args(machine);
-    args.extend(["-accel", accel, "-m", "256M"].map(String::from));
-    args.extend(qemu::DEBUG_EXIT.map(String::from));
-    args.extend(["-bios".into(), firmware.display().to_string()]);
-    args.extend(["-kernel".into(), k.probe.display().to_string()]);
-    args.extend(["-initrd".into(), k.initrd.display().to_string()]);
-    args.extend(["-append".into(), "bench".into()]);
-    args
+    kernel_args(machine, accel, "256M", firmware, &k.probe, &k.initrd, "bench")
 }
 
 /// A probe run may hang where a firmware cannot boot the kernel; it is given this long.

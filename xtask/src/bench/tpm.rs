@@ -10,6 +10,7 @@
 //!   hashes (in each of swtpm's four banks). SeaBIOS measures neither (only itself, its tables
 //!   and option ROMs), so what the TPM costs it is its TPM driver and those measurements.
 
+use super::measure::kernel_args;
 use super::report::{fmt_f, fmt_int};
 use super::stats::median;
 use crate::probe;
@@ -104,16 +105,10 @@ impl Setup<'_> {
             true => Some(Swtpm::start(&swtpm::binary().ok()?, &self.dir.join("swtpm")).ok()?),
             false => None,
         };
-        let mut args = qemu::base_args(MACHINE);
-        args.extend(["-accel", accel, "-m", "512M"].map(String::from));
+        let mut args = kernel_args(MACHINE, accel, "512M", self.firmware, self.probe, self.initrd, "bench");
         if accel == "tcg" {
             args.extend(["-cpu", "max"].map(String::from));
         }
-        args.extend(qemu::DEBUG_EXIT.map(String::from));
-        args.extend(["-bios".into(), self.firmware.display().to_string()]);
-        args.extend(["-kernel".into(), self.probe.display().to_string()]);
-        args.extend(["-initrd".into(), self.initrd.display().to_string()]);
-        args.extend(["-append".into(), "bench".into()]);
         if let Some(t) = &tpm {
             args.extend(["-chardev".into(), format!("socket,id=chrtpm,path={}", t.socket.display())]);
             args.extend(
