@@ -64,12 +64,13 @@ pub const DISK_RAM: Range = Range { start: DISK_TEXT.end, end: 0x9_e000 };
 /// and initrds must keep clear of it.
 pub const DISK_BOOT_RAM: Range = Range { start: DISK_TEXT.start, end: DISK_RAM.end };
 
-/// The firmware image is 512 KiB at 4 GiB - 512 KiB, and QEMU shows its last 128 KiB at 0xE0000
+/// The firmware image is 256 KiB at 4 GiB - 256 KiB, and QEMU shows its last 128 KiB at 0xE0000
 /// (it aliases at most that much of a `-bios` image below 1 MiB). 256 KiB since the disk boot
 /// (virtio-blk, partition tables, ext4, FAT, boot entries) took the code from 47 to some 150
-/// KiB, 512 KiB since the measured boot's SHA-1 and SHA-2 (31 KiB of code) and TPM driver
-/// passed 256; the size costs nothing at run time, as the code executes in place.
-pub const IMAGE_SIZE: u64 = 512 * 1024;
+/// KiB; the measured boot and PCI assignment fill it to within a few KiB (the linker script
+/// asserts the fit). The code executes in place, so the size costs no instructions; QEMU
+/// reads the whole file at start-up, and the measured boot hashes all of it.
+pub const IMAGE_SIZE: u64 = 256 * 1024;
 pub const IMAGE_BASE: u64 = (1 << 32) - IMAGE_SIZE;
 /// Where QEMU shows the image's last [`IMAGE_ALIAS_SIZE`] bytes below 1 MiB.
 pub const IMAGE_ALIAS_SIZE: u64 = 128 * 1024;

@@ -45,6 +45,9 @@ impl Digests {
     }
 
     /// The digests of `bytes` in `banks`.
+    // Never inlined, nor are the hasher's steps: the measured boot calls them from many
+    // places, and a copy at each would cost the ROM kilobytes for nothing.
+    #[inline(never)]
     pub fn of(banks: Banks, blocks: ShaBlocks, bytes: &[u8]) -> Digests {
         let mut h = Hasher::new(banks, blocks);
         h.update(bytes);
@@ -62,6 +65,7 @@ pub struct Hasher {
 }
 
 impl Hasher {
+    #[inline(never)]
     pub fn new(banks: Banks, blocks: ShaBlocks) -> Hasher {
         Hasher {
             banks,
@@ -72,6 +76,7 @@ impl Hasher {
         }
     }
 
+    #[inline(never)]
     pub fn update(&mut self, bytes: &[u8]) {
         let b = self.banks;
         if b.has(Alg::Sha1) {
@@ -88,6 +93,7 @@ impl Hasher {
         }
     }
 
+    #[inline(never)]
     pub fn finish(self) -> Digests {
         let mut values = [[0u8; 64]; 4];
         self.sha1.finish(&mut values[0][..20]);

@@ -386,6 +386,9 @@ impl Ext4 {
 
     /// Reads `out.len()` bytes at partition byte `byte` through `cache`. Callers check that
     /// the bytes lie inside a block that exists (so inside the partition).
+    // Not inlined (nor the disk's read): every structure reader calls it, and a copy in each
+    // costs the ROM kilobytes.
+    #[inline(never)]
     fn read_bytes<D: BlockRead>(
         &self,
         disk: &mut D,

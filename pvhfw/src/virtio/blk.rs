@@ -278,6 +278,7 @@ impl VirtioBlk {
 
 impl<P: Platform + ?Sized> BlockRead for Disk<'_, P> {
     /// Reads through the bounce buffer in the disk RAM and copies out.
+    #[inline(never)]
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         if !buf.len().is_multiple_of(SECTOR) {
             return Err(DiskError::Read { sector });
