@@ -132,11 +132,11 @@ fn tcg_phases(k: &Kit, machine: &str, p: &mut Progress) -> Vec<(String, f64)> {
     for i in 0..PHASE_RUNS {
         p.step(&format!("TCG phases {machine} pvhfw ({}/{PHASE_RUNS})", i + 1));
         let mut args = pvhtest_args(k, machine, &k.pvhfw, "tcg", false);
-        args.extend(["-serial", "stdio", "-fw_cfg", "name=opt/org.pvhfw/log,string=timeline"].map(String::from));
-        let Ok(out) = k.qemu.command().args(&args).stdin(Stdio::null()).stderr(Stdio::null()).output() else {
+        args.extend(["-fw_cfg", "name=opt/org.pvhfw/log,string=timeline"].map(String::from));
+        let Some(serial) = pvhtest_serial(k, args) else {
             return Vec::new();
         };
-        runs.push(parse_phases(&String::from_utf8_lossy(&out.stdout), khz));
+        runs.push(parse_phases(&serial, khz));
     }
     let Some(names) = runs.first().map(|r| r.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()) else {
         return Vec::new();
@@ -266,10 +266,19 @@ pub(super) fn kernel_args(
 /// Instructions from reset to kernel entry, as pvhtest's first RDTSC under `-icount shift=0`.
 fn instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = pvhtest_args(k, machine, firmware, "tcg", false);
-    args.extend(["-icount", "shift=0,sleep=off", "-serial", "stdio"].map(String::from));
-    let out = k.qemu.command().args(&args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    let serial = String::from_utf8_lossy(&out.stdout);
+    args.extend(["-icount", "shift=0,sleep=off"].map(String::from));
+    let serial = pvhtest_serial(k, args)?;
     serial.lines().find_map(|l| l.strip_prefix("pvhtest: tsc ")?.trim().parse().ok())
+}
+
+/// The console of a pvhtest run with `args`; `None` if QEMU could not start or ran past
+/// [`PROBE_TIMEOUT`] (a firmware that hangs ends the measurement, not the bench).
+fn pvhtest_serial(k: &Kit, mut args: Vec<String>) -> Option<String> {
+    let serial = work_dir().join("bench/pvhtest-serial.log");
+    let _ = std::fs::remove_file(&serial);
+    args.extend(["-serial".into(), format!("file:{}", serial.display())]);
+    run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)?;
+    std::fs::read_to_string(&serial).ok()
 }
 
 /// Exits to QEMU before kernel entry: all of them in a run that pvhtest ends at its entry
@@ -280,8 +289,7 @@ fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = pvhtest_args(k, machine, firmware, "kvm", true);
     args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
     args.push(trace.display().to_string());
-    let status = k.qemu.command().args(&args).stdin(Stdio::null()).stderr(Stdio::null()).status().ok()?;
-    if status.code() != Some(1) {
+    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
         return None;
     }
     let log = std::fs::read_to_string(&trace).ok()?;
@@ -342,7 +350,8 @@ fn probe_args(k: &Kit, machine: &str, firmware: &Path, accel: &str) -> Vec<Strin
     kernel_args(machine, accel, "256M", firmware, &k.probe, &k.initrd, "bench")
 }
 
-/// A probe run may hang where a firmware cannot boot the kernel; it is given this long.
+/// A pvhtest or probe run may hang where a firmware cannot boot the kernel; it is given this
+/// long.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs QEMU with `args` to its exit status; `None` if it could not start, or was killed after
