@@ -62,6 +62,13 @@ pub fn build() -> Result<Artifacts> {
         .context("building the firmware failed")?;
     let out = root().join("target").join(TARGET).join("release");
     let image = flatten(&std::fs::read(out.join("pvhfw"))?)?;
+    if let Some((at, sig)) = table_signature_in_alias(&image) {
+        return Err(anyhow!(
+            "pvhfw.bin holds {} at {at:#x}, in the part QEMU shows below 1 MiB where guests scan for \
+             it: move that constant out of the image's last 128 KiB (firmware/linker.ld)",
+            String::from_utf8_lossy(sig)
+        ));
+    }
     let firmware = root().join("target/pvhfw.bin");
     std::fs::write(&firmware, image)?;
     let firmware_elf = root().join("target/pvhfw.elf");
@@ -110,6 +117,23 @@ pub fn sha256_lines(paths: &[&Path]) -> Result<String> {
     Ok(out)
 }
 
+/// Signatures that guests look for on 16-byte boundaries in 0xE0000-0xFFFFF: ACPI's RSDP, the
+/// MP floating pointer, SMBIOS's and DMI's entry points, the PCI IRQ routing table and the
+/// BIOS32 service directory (which a 32-bit Linux calls into).
+const SCANNED_SIGNATURES: [&[u8]; 7] = [b"RSD PTR ", b"_MP_", b"_SM_", b"_SM3_", b"_DMI_", b"$PIR", b"_32_"];
+
+/// The first scanned-for signature in the image's last 128 KiB (the part QEMU shows at
+/// 0xE0000), as its address there and the signature: a constant of the firmware's that a
+/// guest's scan would take for a table.
+fn table_signature_in_alias(image: &[u8]) -> Option<(u64, &'static [u8])> {
+    let alias_size = pvhfw::layout::IMAGE_ALIAS_SIZE as usize;
+    let alias = &image[image.len().saturating_sub(alias_size)..];
+    alias.chunks(16).enumerate().find_map(|(i, chunk)| {
+        let sig = SCANNED_SIGNATURES.iter().find(|s| chunk.starts_with(s))?;
+        Some((pvhfw::layout::IMAGE_ALIAS + 16 * i as u64, *sig))
+    })
+}
+
 /// Places every loadable segment at its physical address inside the ROM image.
 fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
     let file = ElfFile64::<Endianness>::parse(elf)?;
@@ -126,4 +150,23 @@ fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
         dest.copy_from_slice(data);
     }
     Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_on_a_paragraph_below_1_mib_is_found() {
+        let mut image = vec![0u8; IMAGE_SIZE as usize];
+        assert_eq!(table_signature_in_alias(&image), None);
+        // Below the alias, and off a 16-byte boundary: not scanned.
+        image[..8].copy_from_slice(b"RSD PTR ");
+        let off = image.len() - 0x1000 + 4;
+        image[off..off + 4].copy_from_slice(b"_MP_");
+        assert_eq!(table_signature_in_alias(&image), None);
+        let off = image.len() - 0x4010;
+        image[off..off + 5].copy_from_slice(b"_SM3_");
+        assert_eq!(table_signature_in_alias(&image), Some((0xfbff0, &b"_SM3_"[..])));
+    }
 }
