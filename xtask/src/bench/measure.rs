@@ -133,7 +133,7 @@ fn tcg_phases(k: &Kit, machine: &str, p: &mut Progress) -> Vec<(String, f64)> {
         p.step(&format!("TCG phases {machine} pvhfw ({}/{PHASE_RUNS})", i + 1));
         let mut args = pvhtest_args(k, machine, &k.pvhfw, "tcg", false);
         args.extend(["-fw_cfg", "name=opt/org.pvhfw/log,string=timeline"].map(String::from));
-        let Some(serial) = pvhtest_serial(k, args) else {
+        let Some((_, serial)) = run_with_console(k, args, "pvhtest-serial.log") else {
             return Vec::new();
         };
         runs.push(parse_phases(&serial, khz));
@@ -267,33 +267,40 @@ pub(super) fn kernel_args(
 fn instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     let mut args = pvhtest_args(k, machine, firmware, "tcg", false);
     args.extend(["-icount", "shift=0,sleep=off"].map(String::from));
-    let serial = pvhtest_serial(k, args)?;
+    let (_, serial) = run_with_console(k, args, "pvhtest-serial.log")?;
     serial.lines().find_map(|l| l.strip_prefix("pvhtest: tsc ")?.trim().parse().ok())
-}
-
-/// The console of a pvhtest run with `args`; `None` if QEMU could not start or ran past
-/// [`PROBE_TIMEOUT`] (a firmware that hangs ends the measurement, not the bench).
-fn pvhtest_serial(k: &Kit, mut args: Vec<String>) -> Option<String> {
-    let serial = work_dir().join("bench/pvhtest-serial.log");
-    let _ = std::fs::remove_file(&serial);
-    args.extend(["-serial".into(), format!("file:{}", serial.display())]);
-    run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)?;
-    std::fs::read_to_string(&serial).ok()
 }
 
 /// Exits to QEMU before kernel entry: all of them in a run that pvhtest ends at its entry
 /// with one exit of its own. `None` unless the kernel was reached.
 fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
-    let trace = work_dir().join("bench/exits.log");
+    Some(kvm_exits(k, pvhtest_args(k, machine, firmware, "kvm", true), "exits.log")? - 1)
+}
+
+/// Runs QEMU with `args` and its console in `bench/<name>`, for at most [`PROBE_TIMEOUT`] (a
+/// firmware that hangs ends the measurement, not the bench): its exit status and the console.
+/// `None` if QEMU could not start or was killed.
+fn run_with_console(k: &Kit, mut args: Vec<String>, name: &str) -> Option<(i32, String)> {
+    let serial = work_dir().join("bench").join(name);
+    let _ = std::fs::remove_file(&serial);
+    args.extend(["-serial".into(), format!("file:{}", serial.display())]);
+    let status = run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)?;
+    Some((status, std::fs::read_to_string(&serial).ok()?))
+}
+
+/// All the VM exits of a KVM run with `args`, traced to `bench/<name>`, the kernel's own
+/// included; `None` unless the run ended at the kernel's entry (status 1) within
+/// [`PROBE_TIMEOUT`].
+fn kvm_exits(k: &Kit, mut args: Vec<String>, name: &str) -> Option<u64> {
+    let trace = work_dir().join("bench").join(name);
     let _ = std::fs::remove_file(&trace);
-    let mut args = pvhtest_args(k, machine, firmware, "kvm", true);
-    args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
+    args.extend(["-serial", "none", "-trace", "kvm_run_exit", "-D"].map(String::from));
     args.push(trace.display().to_string());
     if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
         return None;
     }
     let log = std::fs::read_to_string(&trace).ok()?;
-    Some(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64 - 1)
+    Some(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
 }
 
 /// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
@@ -376,29 +383,17 @@ pub(super) fn run_bounded(v: Version, args: &[String], timeout: Duration, gave_u
 /// Instructions from reset to the vmlinuz's own entry: the TSC the probe stub prints under
 /// `-icount shift=0`.
 fn probe_instructions(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
-    let serial = work_dir().join("bench/probe-serial.log");
-    let _ = std::fs::remove_file(&serial);
     let mut args = probe_args(k, machine, firmware, "tcg");
-    args.extend(["-icount".into(), "shift=0,sleep=off".into(), "-serial".into()]);
-    args.push(format!("file:{}", serial.display()));
-    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
-        return None;
+    args.extend(["-icount", "shift=0,sleep=off"].map(String::from));
+    match run_with_console(k, args, "probe-serial.log")? {
+        (1, serial) => probe::parse_tsc(&serial),
+        _ => None,
     }
-    probe::parse_tsc(&std::fs::read_to_string(&serial).ok()?)
 }
 
 /// VM exits before the vmlinuz's own entry: all of the run's, minus the probe stub's.
 fn probe_exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
-    let trace = work_dir().join("bench/probe-exits.log");
-    let _ = std::fs::remove_file(&trace);
-    let mut args = probe_args(k, machine, firmware, "kvm");
-    args.extend(["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()]);
-    args.push(trace.display().to_string());
-    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
-        return None;
-    }
-    let log = std::fs::read_to_string(&trace).ok()?;
-    probe::exits_before_entry(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
+    probe::exits_before_entry(kvm_exits(k, probe_args(k, machine, firmware, "kvm"), "probe-exits.log")?)
 }
 
 /// Seconds from QEMU `v`'s start until Debian's init prints its first line.
