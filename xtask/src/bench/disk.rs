@@ -13,6 +13,7 @@
 //!   into the kernel), to systemd's `Welcome to` (PID 1 started from the root file system,
 //!   after the initramfs) and to the report unit's `running`: the median of a few boots.
 
+use super::measure;
 use super::report::{fmt_f, fmt_int};
 use super::stats::median;
 use crate::disk::systemd;
@@ -181,12 +182,11 @@ fn exits(v: Version, machine: &str, firmware: &Path, probe: &Path, dir: &Path) -
     let trace = work_dir().join("bench/disk-exits.log");
     let _ = (std::fs::remove_file(&serial), std::fs::remove_file(&trace));
     let mut args = probe_args(machine, firmware, probe, "kvm", &serial);
-    args.extend(["-trace".into(), "kvm_run_exit".into(), "-D".into(), trace.display().to_string()]);
+    args.extend(measure::trace_exits(&trace));
     if run_bounded(v, &args, &serial, PROBE_TIMEOUT)? != 1 {
         return None;
     }
-    let log = std::fs::read_to_string(&trace).ok()?;
-    probe::exits_before_entry(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
+    probe::exits_before_entry(measure::exits_traced(&trace)?)
 }
 
 /// One TCG boot of the real image: seconds from QEMU's start to [`KERNEL_LINE`],

@@ -2,15 +2,19 @@
 //! vmlinuz) or the probe copy of the vmlinuz.
 
 use super::stats::{median, Spread};
-use super::{Options, Part, Report, Row, FIRMWARES};
+use super::{Options, Part, Report, Row, Translated, FIRMWARES};
 use crate::build::{self, IMAGE_SIZE};
 use crate::debian::{self, Release};
 use crate::probe;
 use crate::qemu::{self, Version, MACHINE_TYPES};
 use crate::{work_dir, Result};
 use anyhow::Context;
+use object::elf::PT_NOTE;
+use object::read::elf::{ElfFile64, ProgramHeader};
+use object::Endianness;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 /// The image each firmware is for `machine`: pvhfw's own, or QEMU `v`'s qboot and SeaBIOS.
@@ -40,6 +44,7 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
         qemu: v,
         pvhfw: a.firmware.clone(),
         testkernel: a.testkernel.clone(),
+        testkernel_entry: pvh_entry(&a.testkernel)?,
         initrd,
         null,
         debian,
@@ -57,7 +62,7 @@ pub fn measure(v: Version, o: &Options, dir: &Path) -> Result<Report> {
     let parts = o.parts();
     let per_part = |part| match part {
         Part::Pvh => {
-            rows.len() * (2 + o.linux_runs) + MACHINE_TYPES.len() * (2 * o.rounds * (FIRMWARES.len() + 1) + PHASE_RUNS)
+            rows.len() * (3 + o.linux_runs) + MACHINE_TYPES.len() * (2 * o.rounds * (FIRMWARES.len() + 1) + PHASE_RUNS)
         }
         Part::Bzimage => rows.len() * (2 + o.linux_runs),
         Part::Disk => super::disk::steps(o.linux_runs),
@@ -101,6 +106,8 @@ fn pvh(o: &Options, kit: &Kit, rows: &mut [Row], p: &mut Progress) -> Result<()>
         row.instructions = instructions(kit, &row.machine, &fw);
         p.step(&format!("VM exits {} {}", row.machine, row.firmware));
         row.exits = exits(kit, &row.machine, &fw);
+        p.step(&format!("TCG translation {} {}", row.machine, row.firmware));
+        row.tcg_translated = translated(kit, &row.machine, &fw);
     }
     for m in MACHINE_TYPES {
         for accel in ["kvm", "tcg"] {
@@ -202,6 +209,8 @@ struct Kit {
     qemu: Version,
     pvhfw: PathBuf,
     testkernel: PathBuf,
+    /// pvhtest's PVH entry, where the translation count stops.
+    testkernel_entry: u64,
     initrd: PathBuf,
     null: PathBuf,
     debian: debian::DebianKernel,
@@ -277,6 +286,56 @@ fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
     Some(kvm_exits(k, pvhtest_args(k, machine, firmware, "kvm", true), "exits.log")? - 1)
 }
 
+/// What TCG translated from reset to pvhtest's entry: blocks and guest instructions, each
+/// block counted as often as it was translated, from QEMU's `-d in_asm` log. Under TCG a
+/// firmware's time goes mostly to translating code that runs once, so its TCG time follows
+/// this rather than the instructions it executes. `None` unless the run reached the entry.
+fn translated(k: &Kit, machine: &str, firmware: &Path) -> Option<Translated> {
+    let log = work_dir().join("bench").join("in_asm.log");
+    let _ = std::fs::remove_file(&log);
+    let mut args = pvhtest_args(k, machine, firmware, "tcg", true);
+    args.extend(["-serial", "none", "-d", "in_asm", "-D"].map(String::from));
+    args.push(log.display().to_string());
+    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
+        return None;
+    }
+    parse_in_asm(&std::fs::read_to_string(&log).ok()?, k.testkernel_entry)
+}
+
+/// The blocks (`IN:` headers) and instructions (`0xADDRESS:` lines) of an `in_asm` log before
+/// the block at `entry`; `None` if no block starts there.
+fn parse_in_asm(log: &str, entry: u64) -> Option<Translated> {
+    let mut t = Translated { blocks: 0, instructions: 0 };
+    let mut block_start = false;
+    for line in log.lines() {
+        if line.starts_with("IN:") {
+            block_start = true;
+            continue;
+        }
+        let Some((address, _)) = line.strip_prefix("0x").and_then(|l| l.split_once(':')) else { continue };
+        let Ok(address) = u64::from_str_radix(address, 16) else { continue };
+        if block_start && address == entry {
+            return Some(t);
+        }
+        t.blocks += u64::from(block_start);
+        t.instructions += 1;
+        block_start = false;
+    }
+    None
+}
+
+/// pvhtest's PVH entry, from its ELF notes.
+fn pvh_entry(elf: &Path) -> Result<u64> {
+    let data = std::fs::read(elf)?;
+    let file = ElfFile64::<Endianness>::parse(&*data)?;
+    let notes = file.elf_program_headers().iter().filter(|ph| ph.p_type(Endianness::Little) == PT_NOTE);
+    notes
+        .filter_map(|ph| pvhfw::kernel::pvh_entry(ph.data(Endianness::Little, &*data).ok()?))
+        .next()
+        .map(u64::from)
+        .with_context(|| format!("{}: no PVH entry note", elf.display()))
+}
+
 /// Runs QEMU with `args` and its console in `bench/<name>`, for at most [`PROBE_TIMEOUT`] (a
 /// firmware that hangs ends the measurement, not the bench): its exit status and the console.
 /// `None` if QEMU could not start or was killed.
@@ -294,23 +353,45 @@ fn run_with_console(k: &Kit, mut args: Vec<String>, name: &str) -> Option<(i32, 
 fn kvm_exits(k: &Kit, mut args: Vec<String>, name: &str) -> Option<u64> {
     let trace = work_dir().join("bench").join(name);
     let _ = std::fs::remove_file(&trace);
-    args.extend(["-serial", "none", "-trace", "kvm_run_exit", "-D"].map(String::from));
-    args.push(trace.display().to_string());
+    args.extend(["-serial".into(), "none".into()]);
+    args.extend(trace_exits(&trace));
     if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
         return None;
     }
-    let log = std::fs::read_to_string(&trace).ok()?;
+    exits_traced(&trace)
+}
+
+/// The arguments that trace every VM exit of a KVM run to `trace`.
+pub(super) fn trace_exits(trace: &Path) -> [String; 4] {
+    ["-trace".into(), "kvm_run_exit".into(), "-D".into(), trace.display().to_string()]
+}
+
+/// The VM exits a run traced to `trace` ([`trace_exits`]).
+pub(super) fn exits_traced(trace: &Path) -> Option<u64> {
+    let log = std::fs::read_to_string(trace).ok()?;
     Some(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
 }
 
 /// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
-/// the null firmware, at its reset vector), both status 1.
+/// the null firmware, at its reset vector), both status 1, within [`PROBE_TIMEOUT`]. The wait
+/// blocks, as polling would round the time it measures; a watchdog thread kills a run that
+/// hangs.
 fn time_once(v: Version, args: &[String]) -> Option<Duration> {
     let start = Instant::now();
-    let status =
-        v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?;
+    let mut child =
+        v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    let (ended, watch) = std::sync::mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = watch.recv_timeout(PROBE_TIMEOUT) {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    });
+    let status = child.wait();
     let elapsed = start.elapsed();
-    (status.code() == Some(1)).then_some(elapsed)
+    let _ = ended.send(());
+    let _ = watchdog.join();
+    (status.ok()?.code() == Some(1)).then_some(elapsed)
 }
 
 /// Firmware wall time in ms for each of [`FIRMWARES`] on `machine`: per round, each run minus
@@ -421,5 +502,14 @@ mod tests {
         let serial = "pvhfw: tsc 2000 fw_cfg\r\nnoise\npvhfw: tsc 5000 memory map\npvhtest: tsc 9000\npvhtest: ok\n";
         assert_eq!(parse_phases(serial, 1000.0), [("fw_cfg".to_string(), 2.0), ("memory map".to_string(), 5.0)]);
         assert!(parse_phases("pvhfw: tsc x y\n", 1000.0).is_empty());
+    }
+
+    #[test]
+    fn translation_counted_to_the_entry() {
+        let log = "IN: \n0xfffffff0:  ljmp\n\nIN: \n0x000f0000:  mov\n0x000f0003:  out\n0x00100343:  jmp\n\n\
+                   IN: \n0x00100343:  cli\n0x00100344:  hlt\n";
+        let t = parse_in_asm(log, 0x100343).unwrap();
+        assert_eq!((t.blocks, t.instructions), (2, 4));
+        assert!(parse_in_asm(log, 0x100000).is_none());
     }
 }

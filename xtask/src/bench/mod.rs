@@ -16,25 +16,27 @@
 //! 4. Debian's kernel from QEMU's start to its init (TCG, median of a few boots);
 //! 5. the image size;
 //! 6. pvhfw's time to the end of each phase under TCG, from its `timeline` log (the guest TSC,
-//!    which under TCG runs with the host's), median of a few boots: where a TCG regression is.
+//!    which under TCG runs with the host's), median of a few boots: where a TCG regression is;
+//! 7. the blocks and guest instructions TCG translates to the kernel's entry (`-d in_asm`),
+//!    which TCG time follows more than it follows instructions executed.
 //!
 //! and for the bzImage path, with Debian 12's `vmlinuz` (`--only bzimage` measures just this):
-//! 7. guest instructions from reset until the kernel's own protected- or long-mode code first
+//! 8. guest instructions from reset until the kernel's own protected- or long-mode code first
 //!    runs, and the VM exits until then: a probe copy of the `vmlinuz` ([`crate::probe`]) has a
 //!    stub at both entries that prints the TSC and ends the run (qboot and SeaBIOS run the
 //!    kernel's real-mode setup, which enters at 32 bits; pvhfw enters at 64 bits);
-//! 8. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots);
+//! 9. the `vmlinuz` from QEMU's start to its init (TCG, median of a few boots);
 //!
 //! and booting from a disk (`--only disk`), a Debian 12 system with systemd and GRUB installed
 //! ([`disk`]), under pvhfw and under SeaBIOS with that GRUB, on `pc` and `q35`:
-//! 9. instructions and VM exits from reset to the kernel's entry (the same probe stub, in the
-//!    kernel file on a copy of the disk);
-//! 10. wall time from QEMU's start to the kernel's first console line, to systemd and to
-//!    `running` (TCG, median of a few boots).
+//! 10. instructions and VM exits from reset to the kernel's entry (the same probe stub, in the
+//!     kernel file on a copy of the disk);
+//! 11. wall time from QEMU's start to the kernel's first console line, to systemd and to
+//!     `running` (TCG, median of a few boots).
 //!
 //! and a measured boot into swtpm (`--only tpm`), pvhfw and SeaBIOS on `q35` with Debian 12's
 //! vmlinuz (the probe copy) and a 64 MiB initrd, without and with a TPM ([`tpm`]):
-//! 11. instructions and VM exits to the kernel's entry, wall time to it under TCG, and pvhfw's
+//! 12. instructions and VM exits to the kernel's entry, wall time to it under TCG, and pvhfw's
 //!     hashing cost per byte.
 //!
 //! Results go to `target/xtask/bench/qemu-VERSION/` as `bench.md` (a Markdown table),
@@ -148,6 +150,16 @@ struct Row {
     /// (median of [`measure::PHASE_RUNS`] boots); older files: none.
     #[serde(default)]
     tcg_phases_ms: Vec<(String, f64)>,
+    /// What TCG translated to pvhtest's entry; older files: none.
+    #[serde(default)]
+    tcg_translated: Option<Translated>,
+}
+
+/// Code TCG translated: blocks, and the guest instructions in them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+struct Translated {
+    blocks: u64,
+    instructions: u64,
 }
 
 /// A whole run on one QEMU, as `bench.json` stores it.

@@ -126,6 +126,30 @@ fn pvh_tables(r: &Report, t: &mut String) {
         ));
     }
     phase_table(r, t);
+    translation_table(r, t);
+}
+
+/// What TCG translated to the kernel's entry, per machine and firmware.
+fn translation_table(r: &Report, t: &mut String) {
+    if r.rows.iter().all(|x| x.tcg_translated.is_none()) {
+        return;
+    }
+    t.push_str(
+        "\n**Translated by TCG** to pvhtest's entry (QEMU's `-d in_asm`): blocks and the guest \
+         instructions in them. Under TCG most of a firmware's time is spent translating code \
+         that runs once, so its TCG time follows these counts more than the instructions it runs.\n\n\
+         | machine | firmware | blocks | instructions |\n|---|---|---:|---:|\n",
+    );
+    for row in &r.rows {
+        let (blocks, instructions) = row.tcg_translated.map(|x| (x.blocks, x.instructions)).unzip();
+        t.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            row.machine,
+            row.firmware,
+            fmt_int(blocks),
+            fmt_int(instructions)
+        ));
+    }
 }
 
 /// pvhfw's phases under TCG, one line per machine: the total to its last phase (the jump),
@@ -296,6 +320,15 @@ mod tests {
         let text = markdown(&small_report(vec![Part::Pvh], rows));
         assert!(text.contains("| microvm | 3.00 | fw_cfg 1.00 · ACPI 1.50 · jump 0.50 |\n"), "{text}");
         assert_eq!(text.matches("| microvm | 3.00 |").count(), 1, "pvhfw's row only");
+    }
+
+    #[test]
+    fn translation_table_lists_every_firmware() {
+        let translated = Some(super::super::Translated { blocks: 471, instructions: 2783 });
+        let rows = vec![Row { tcg_translated: translated, ..row("microvm", "pvhfw") }, row("microvm", "qboot")];
+        let text = markdown(&small_report(vec![Part::Pvh], rows));
+        assert!(text.contains("| microvm | pvhfw | 471 | 2 783 |\n| microvm | qboot | n/a | n/a |\n"), "{text}");
+        assert!(!markdown(&small_report(vec![Part::Pvh], vec![row("pc", "pvhfw")])).contains("Translated"));
     }
 
     #[test]

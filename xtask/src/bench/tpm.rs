@@ -10,7 +10,7 @@
 //!   hashes (in each of swtpm's four banks). SeaBIOS measures neither (only itself, its tables
 //!   and option ROMs), so what the TPM costs it is its TPM driver and those measurements.
 
-use super::measure::kernel_args;
+use super::measure::{self, kernel_args};
 use super::report::{fmt_f, fmt_int};
 use super::stats::median;
 use crate::probe;
@@ -138,10 +138,8 @@ fn instructions(s: &Setup) -> Option<u64> {
 /// VM exits before the kernel's entry: all of the run's, minus the stub's own.
 fn exits(s: &Setup) -> Option<u64> {
     let trace = s.file("tpm-exits.log");
-    let extra = ["-serial".into(), "none".into(), "-trace".into(), "kvm_run_exit".into(), "-D".into()];
-    s.run("kvm", &[&extra[..], &[trace.display().to_string()]].concat())?;
-    let log = std::fs::read_to_string(&trace).ok()?;
-    probe::exits_before_entry(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
+    s.run("kvm", &[&["-serial".into(), "none".into()][..], &measure::trace_exits(&trace)].concat())?;
+    probe::exits_before_entry(measure::exits_traced(&trace)?)
 }
 
 /// Seconds from QEMU's start to the kernel's entry under TCG.
