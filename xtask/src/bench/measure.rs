@@ -13,7 +13,7 @@ use object::elf::PT_NOTE;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
@@ -373,18 +373,23 @@ pub(super) fn exits_traced(trace: &Path) -> Option<u64> {
 }
 
 /// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
-/// the null firmware, at its reset vector), both status 1, within [`PROBE_TIMEOUT`]. The wait
-/// blocks, as polling would round the time it measures; a watchdog thread kills a run that
-/// hangs.
+/// the null firmware, at its reset vector), both status 1, within [`PROBE_TIMEOUT`].
 fn time_once(v: Version, args: &[String]) -> Option<Duration> {
+    time_to_exit(v.command().args(args), PROBE_TIMEOUT)
+}
+
+/// `command` from spawn to exit; `None` unless it exited with status 1 within `timeout`. The
+/// wait blocks, as polling would round the time it measures; a watchdog thread kills a process
+/// that runs past `timeout`.
+fn time_to_exit(command: &mut Command, timeout: Duration) -> Option<Duration> {
     let start = Instant::now();
-    let mut child =
-        v.command().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
     let (ended, watch) = std::sync::mpsc::channel::<()>();
-    let pid = child.id().to_string();
+    let pid = child.id();
     let watchdog = std::thread::spawn(move || {
-        if let Err(RecvTimeoutError::Timeout) = watch.recv_timeout(PROBE_TIMEOUT) {
-            let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        if let Err(RecvTimeoutError::Timeout) = watch.recv_timeout(timeout) {
+            // The shell's own `kill`: the `kill` program is not on every machine.
+            let _ = Command::new("sh").args(["-c", &format!("kill -KILL {pid}")]).status();
         }
     });
     let status = child.wait();
@@ -502,6 +507,15 @@ mod tests {
         let serial = "pvhfw: tsc 2000 fw_cfg\r\nnoise\npvhfw: tsc 5000 memory map\npvhtest: tsc 9000\npvhtest: ok\n";
         assert_eq!(parse_phases(serial, 1000.0), [("fw_cfg".to_string(), 2.0), ("memory map".to_string(), 5.0)]);
         assert!(parse_phases("pvhfw: tsc x y\n", 1000.0).is_empty());
+    }
+
+    #[test]
+    fn a_timed_run_that_hangs_is_killed() {
+        let start = Instant::now();
+        assert_eq!(time_to_exit(Command::new("sh").args(["-c", "sleep 30"]), Duration::from_millis(200)), None);
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(time_to_exit(Command::new("sh").args(["-c", "exit 1"]), Duration::from_secs(30)).is_some());
+        assert_eq!(time_to_exit(Command::new("sh").args(["-c", "exit 0"]), Duration::from_secs(30)), None);
     }
 
     #[test]
