@@ -291,15 +291,8 @@ fn exits(k: &Kit, machine: &str, firmware: &Path) -> Option<u64> {
 /// firmware's time goes mostly to translating code that runs once, so its TCG time follows
 /// this rather than the instructions it executes. `None` unless the run reached the entry.
 fn translated(k: &Kit, machine: &str, firmware: &Path) -> Option<Translated> {
-    let log = work_dir().join("bench").join("in_asm.log");
-    let _ = std::fs::remove_file(&log);
-    let mut args = pvhtest_args(k, machine, firmware, "tcg", true);
-    args.extend(["-serial", "none", "-d", "in_asm", "-D"].map(String::from));
-    args.push(log.display().to_string());
-    if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
-        return None;
-    }
-    parse_in_asm(&std::fs::read_to_string(&log).ok()?, k.testkernel_entry)
+    let args = pvhtest_args(k, machine, firmware, "tcg", true);
+    parse_in_asm(&log_to_entry(k, args, &["-d", "in_asm"], "in_asm.log")?, k.testkernel_entry)
 }
 
 /// The blocks (`IN:` headers) and instructions (`0xADDRESS:` lines) of an `in_asm` log before
@@ -347,29 +340,43 @@ fn run_with_console(k: &Kit, mut args: Vec<String>, name: &str) -> Option<(i32, 
     Some((status, std::fs::read_to_string(&serial).ok()?))
 }
 
-/// All the VM exits of a KVM run with `args`, traced to `bench/<name>`, the kernel's own
-/// included; `None` unless the run ended at the kernel's entry (status 1) within
+/// All the VM exits of a KVM run with `args`, the kernel's own included; `None` unless the
+/// run ended at the kernel's entry ([`log_to_entry`]).
+fn kvm_exits(k: &Kit, args: Vec<String>, name: &str) -> Option<u64> {
+    Some(exits_in(&log_to_entry(k, args, &TRACE_EXITS, name)?))
+}
+
+/// QEMU's log of a run with `args`, without a console, logging what `log` asks for to
+/// `bench/<name>`; `None` unless the run ended at the kernel's entry (status 1) within
 /// [`PROBE_TIMEOUT`].
-fn kvm_exits(k: &Kit, mut args: Vec<String>, name: &str) -> Option<u64> {
-    let trace = work_dir().join("bench").join(name);
-    let _ = std::fs::remove_file(&trace);
-    args.extend(["-serial".into(), "none".into()]);
-    args.extend(trace_exits(&trace));
+fn log_to_entry(k: &Kit, mut args: Vec<String>, log: &[&str], name: &str) -> Option<String> {
+    let path = work_dir().join("bench").join(name);
+    let _ = std::fs::remove_file(&path);
+    args.extend(["-serial", "none"].iter().chain(log).map(|a| a.to_string()));
+    args.extend(["-D".into(), path.display().to_string()]);
     if run_bounded(k.qemu, &args, PROBE_TIMEOUT, || false)? != 1 {
         return None;
     }
-    exits_traced(&trace)
+    std::fs::read_to_string(&path).ok()
 }
+
+/// QEMU's trace of every VM exit of a KVM run.
+const TRACE_EXITS: [&str; 2] = ["-trace", "kvm_run_exit"];
 
 /// The arguments that trace every VM exit of a KVM run to `trace`.
 pub(super) fn trace_exits(trace: &Path) -> [String; 4] {
-    ["-trace".into(), "kvm_run_exit".into(), "-D".into(), trace.display().to_string()]
+    let [trace_opt, event] = TRACE_EXITS.map(String::from);
+    [trace_opt, event, "-D".into(), trace.display().to_string()]
 }
 
 /// The VM exits a run traced to `trace` ([`trace_exits`]).
 pub(super) fn exits_traced(trace: &Path) -> Option<u64> {
-    let log = std::fs::read_to_string(trace).ok()?;
-    Some(log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64)
+    Some(exits_in(&std::fs::read_to_string(trace).ok()?))
+}
+
+/// The VM exits in a QEMU log that traced them.
+fn exits_in(log: &str) -> u64 {
+    log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64
 }
 
 /// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
