@@ -295,8 +295,9 @@ fn translated(k: &Kit, machine: &str, firmware: &Path) -> Option<Translated> {
     parse_in_asm(&log_to_entry(k, args, &["-d", "in_asm"], "in_asm.log")?, k.testkernel_entry)
 }
 
-/// The blocks (`IN:` headers) and instructions (`0xADDRESS:` lines) of an `in_asm` log before
-/// the block at `entry`; `None` if no block starts there.
+/// The blocks (`IN:` headers) and instructions of an `in_asm` log before the block at `entry`;
+/// `None` if no block starts there. An instruction is a `0xADDRESS:` line with a mnemonic
+/// after its bytes: QEMU puts the rest of a long instruction's bytes on lines of their own.
 fn parse_in_asm(log: &str, entry: u64) -> Option<Translated> {
     let mut t = Translated { blocks: 0, instructions: 0 };
     let mut block_start = false;
@@ -305,8 +306,11 @@ fn parse_in_asm(log: &str, entry: u64) -> Option<Translated> {
             block_start = true;
             continue;
         }
-        let Some((address, _)) = line.strip_prefix("0x").and_then(|l| l.split_once(':')) else { continue };
+        let Some((address, rest)) = line.strip_prefix("0x").and_then(|l| l.split_once(':')) else { continue };
         let Ok(address) = u64::from_str_radix(address, 16) else { continue };
+        if !rest.split_whitespace().any(|word| !is_hex_byte(word)) {
+            continue;
+        }
         if block_start && address == entry {
             return Some(t);
         }
@@ -315,6 +319,12 @@ fn parse_in_asm(log: &str, entry: u64) -> Option<Translated> {
         block_start = false;
     }
     None
+}
+
+/// `word` is one byte in hex, as `in_asm` prints an instruction's bytes (x86 has no mnemonic
+/// of two hex digits).
+fn is_hex_byte(word: &str) -> bool {
+    word.len() == 2 && word.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// pvhtest's PVH entry, from its ELF notes.
@@ -527,8 +537,11 @@ mod tests {
 
     #[test]
     fn translation_counted_to_the_entry() {
-        let log = "IN: \n0xfffffff0:  ljmp\n\nIN: \n0x000f0000:  mov\n0x000f0003:  out\n0x00100343:  jmp\n\n\
-                   IN: \n0x00100343:  cli\n0x00100344:  hlt\n";
+        // A long instruction's last bytes are on a line of their own: not an instruction.
+        let log = "IN: \n0xfffffff0:  e9 0d fe  jmp 0xfe00\n\nIN: \n\
+                   0x000f0000:  c7 05 fc ff 02 00 3c c3  movl $0x5aa5c33c, 0x2fffc\n0x000f0008:  a5 5a\n\
+                   0x000f000a:  e6 80  outb %al, $0x80\n0x00100343:  eb fe  jmp 0x100343\n\n\
+                   IN: \n0x00100343:  fa  cli\n0x00100344:  f4  hlt\n";
         let t = parse_in_asm(log, 0x100343).unwrap();
         assert_eq!((t.blocks, t.instructions), (2, 4));
         assert!(parse_in_asm(log, 0x100000).is_none());
