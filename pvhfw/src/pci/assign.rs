@@ -57,6 +57,9 @@ const IO_WINDOW_HIGH: u8 = 0x30;
 const CAP_VENDOR: u8 = 0x09;
 const RED_HAT: u32 = 0x1b36;
 const RESERVE_TYPE_AND_LENGTH: u32 = 0x0120;
+/// The last offset where the 32-byte capability still ends inside configuration space: one
+/// placed beyond it is malformed and ignored.
+const RESERVE_LAST_OFFSET: u8 = 0xe0;
 /// The PCI Express capability: a port whose capabilities say "slot implemented" takes hotplug
 /// (as SeaBIOS decides: QEMU's root ports all have a slot).
 const CAP_EXPRESS: u8 = 0x10;
@@ -252,7 +255,11 @@ fn reservation<P: Platform + ?Sized>(p: &mut P, f: PciFn) -> ([u64; 3], u32) {
         _ => [0; 3],
     };
     let qemu = (read(p, f, super::ID) & 0xffff == RED_HAT)
-        .then(|| find_capability(p, f, CAP_VENDOR, |p, at| read(p, f, at) >> 16 == RESERVE_TYPE_AND_LENGTH))
+        .then(|| {
+            find_capability(p, f, CAP_VENDOR, |p, at| {
+                at <= RESERVE_LAST_OFFSET && read(p, f, at) >> 16 == RESERVE_TYPE_AND_LENGTH
+            })
+        })
         .flatten();
     let Some(at) = qemu else { return (reserve, 0) };
     let dword = |p: &mut P, o: u8| read(p, f, at + o);

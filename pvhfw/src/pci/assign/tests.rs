@@ -244,6 +244,20 @@ fn root_ports_reserve_for_hotplug() {
     assert_eq!(p.device::<Function>(3).bar(0), 0);
 }
 
+/// QEMU's reservation capability too close to the end of configuration space to hold its 32
+/// bytes is ignored (its fields would lie past offset 0xff), as when it is absent.
+#[test]
+fn reservation_past_configuration_space_is_ignored() {
+    let mut port = Function::root_port(PciFn::new(2, 0), None);
+    port.regs[16] |= 0xf0 << 8;
+    port.regs[60] = 0x0120_0009;
+    (port.regs[61], port.regs[62], port.regs[63]) = (200, 0x2000, 0);
+    let mut p = machine(std::vec![port]);
+    assert_eq!(assign(&mut p, Chipset::Q35, HIGH), Assigned { bars: 0, unplaced: 0, buses: 2 });
+    let f = p.device::<Function>(0);
+    assert_eq!((f.byte(0x19), f.byte(0x1a)), (1, 1));
+}
+
 /// Whatever QEMU's configuration space says, the assignment ends and keeps its bookkeeping in
 /// bounds: bridges everywhere (more than [`MAX_BUSES`]), capability lists that loop.
 #[test]
