@@ -57,9 +57,10 @@ const IO_WINDOW_HIGH: u8 = 0x30;
 const CAP_VENDOR: u8 = 0x09;
 const RED_HAT: u32 = 0x1b36;
 const RESERVE_TYPE_AND_LENGTH: u32 = 0x0120;
-/// The last offset where the 32-byte capability still ends inside configuration space: one
-/// placed beyond it is malformed and ignored.
-const RESERVE_LAST_OFFSET: u8 = 0xe0;
+/// The last offset where the capability (its length is the low byte of the above) still ends
+/// inside the 256 bytes of configuration space: one placed beyond it is malformed and ignored.
+const RESERVE_LAST_OFFSET: u8 = (0x100 - (RESERVE_TYPE_AND_LENGTH & 0xff)) as u8;
+const _: () = assert!(RESERVE_LAST_OFFSET == 0xe0);
 /// The PCI Express capability: a port whose capabilities say "slot implemented" takes hotplug
 /// (as SeaBIOS decides: QEMU's root ports all have a slot).
 const CAP_EXPRESS: u8 = 0x10;

@@ -308,7 +308,7 @@ fn parse_in_asm(log: &str, entry: u64) -> Option<Translated> {
         }
         let Some((address, rest)) = line.strip_prefix("0x").and_then(|l| l.split_once(':')) else { continue };
         let Ok(address) = u64::from_str_radix(address, 16) else { continue };
-        if !rest.split_whitespace().any(|word| !is_hex_byte(word)) {
+        if rest.split_whitespace().all(is_hex_byte) {
             continue;
         }
         if block_start && address == entry {
@@ -370,8 +370,9 @@ fn log_to_entry(k: &Kit, mut args: Vec<String>, log: &[&str], name: &str) -> Opt
     std::fs::read_to_string(&path).ok()
 }
 
-/// QEMU's trace of every VM exit of a KVM run.
-const TRACE_EXITS: [&str; 2] = ["-trace", "kvm_run_exit"];
+/// QEMU's trace event for a VM exit, and the arguments that trace every one of a KVM run.
+const EXIT_EVENT: &str = "kvm_run_exit";
+const TRACE_EXITS: [&str; 2] = ["-trace", EXIT_EVENT];
 
 /// The arguments that trace every VM exit of a KVM run to `trace`.
 pub(super) fn trace_exits(trace: &Path) -> [String; 4] {
@@ -386,7 +387,7 @@ pub(super) fn exits_traced(trace: &Path) -> Option<u64> {
 
 /// The VM exits in a QEMU log that traced them.
 fn exits_in(log: &str) -> u64 {
-    log.lines().filter(|l| l.contains("kvm_run_exit")).count() as u64
+    log.lines().filter(|l| l.contains(EXIT_EVENT)).count() as u64
 }
 
 /// One QEMU process from spawn to exit; `None` unless it ended at the kernel's entry (or, for
